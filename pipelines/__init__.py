@@ -1,0 +1,1 @@
+"""Pipeline builders, the `tweetops` CLI and the local executor."""

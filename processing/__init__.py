@@ -1,0 +1,1 @@
+"""Data logic of tweetops: contract, ingestion/validation, cleaning, features, clustering, evaluation."""

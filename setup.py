@@ -1,0 +1,42 @@
+"""tweetops: category discovery and classification for short user messages on SageMaker Pipelines."""
+from setuptools import find_packages, setup
+
+# The SageMaker SDK v3 is a thin namespace package over five distributions; `sagemaker==3.x` only
+# lower-bounds the others, so every one is pinned exactly (../shared/notes/sagemaker-v3.md).
+SAGEMAKER = [
+    "sagemaker==3.27.0",
+    "sagemaker-core==2.27.0",
+    "sagemaker-train==1.27.0",
+    "sagemaker-serve==1.27.0",
+    "sagemaker-mlops==1.27.0",
+]
+
+setup(
+    name="tweetops",
+    version="0.1.0",
+    description="MLOps pipeline that discovers and assigns business categories for short user messages",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pipelines*", "processing*", "training*", "inference*", "register*"]),
+    package_data={"processing": ["*.json"]},
+    install_requires=[
+        "numpy>=1.26",
+        "pandas>=2.2",
+        "pyarrow>=15",
+        "scikit-learn>=1.5,<1.10",
+        "umap-learn>=0.5.7,<0.6",
+        "spacy>=3.7,<3.9",
+        "spacy-lookups-data==1.0.5",
+        "joblib>=1.3",
+        "pyyaml>=6",
+        "jsonschema>=4.20",
+        "click>=8.1",
+        "tqdm>=4.66",
+        *SAGEMAKER,
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[s3,sagemaker]>=5.2,<5.3"],
+    },
+    entry_points={"console_scripts": ["tweetops=pipelines.cli:main"]},
+)

@@ -1,0 +1,1 @@
+"""Classifier training: the scikit-learn model and its SageMaker training entry point."""
