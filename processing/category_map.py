@@ -1,0 +1,631 @@
+"""The category map: the analyst's file saying which clusters of one clustering run form which business category.
+
+Pseudo-labels for training are each message's cluster mapped through the map, and the map's content hash travels
+into the model package metadata. The file format and its rules are documented in docs/category_map.md and in
+category_map.schema.json (shipped beside this module).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import operator
+import os
+import re
+import stat
+import tempfile
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property, lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Literal, Mapping, Sequence
+
+import jsonschema
+import numpy as np
+import yaml
+
+SCHEMA_FILE = "category_map.schema.json"
+DEFAULT_DISCARD_CATEGORY = "_discard"
+NAME_MAX_CHARS = 64
+# Kept in step with $defs.category_name in the schema file (a test checks they agree).
+NAME_PATTERN = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
+NAME_RULE = "lowercase letters a-z, digits, '_' and '-', starting with a letter, digit or '_', at most 64 characters"
+# How many top terms a drafted category name is built from ("pago_tarjeta_cobro").
+DRAFT_NAME_TERMS = 3
+
+
+class CategoryMapError(ValueError):
+    """A category map that cannot be read, breaks the format, or does not fit the clusters it is applied to."""
+
+    def __init__(self, problems: str | Sequence[str], source: str | os.PathLike | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = None if source is None else str(source)
+        super().__init__(_format_problems(self.problems, self.source))
+
+    def __reduce__(self):  # so the error survives pickling (multiprocessing) with its problems and source
+        return type(self), (self.problems, self.source)
+
+
+def _format_problems(problems: Sequence[str], source: str | None) -> str:
+    """One line for one problem, a bulleted list for several, prefixed by the file they were found in."""
+    prefix = f"{source}: " if source else ""
+    if len(problems) == 1:
+        return prefix + problems[0]
+    return prefix + f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+# --------------------------------------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True)
+class Review:
+    """Who reviewed a map and when (`at` is timezone-aware and normalised to UTC)."""
+
+    by: str
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if isinstance(self.at, datetime) and self.at.tzinfo is not None:
+            object.__setattr__(self, "at", self.at.astimezone(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Category:
+    """One entry of the map's `categories` list: a name, what it means, and the clusters that form it."""
+
+    name: str
+    description: str
+    clusters: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        # Callers may pass lists or numpy ints (cluster labels from sklearn); store plain ints in a tuple.
+        object.__setattr__(self, "clusters", tuple(int(c) if isinstance(c, np.integer) else c for c in self.clusters))
+
+
+@dataclass(frozen=True)
+class CategoryMap:
+    """A validated category map; constructing one runs the same checks as loading a file."""
+
+    version: int
+    clustering_run: str
+    entries: tuple[Category, ...]  # the file's `categories` list, in file order (discard category included)
+    reviewed: Review | None = None
+    discard_category: str | None = DEFAULT_DISCARD_CATEGORY  # None: no cluster is dropped from training
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entries", tuple(self.entries))
+        problems = _document_problems(self.to_dict())
+        if problems:
+            raise CategoryMapError(problems)
+
+    @property
+    def is_reviewed(self) -> bool:
+        """False for an auto-drafted map nobody has signed off."""
+        return self.reviewed is not None
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Names of the categories a classifier is trained on (file order, discard category excluded)."""
+        return tuple(e.name for e in self.entries if e.name != self.discard_category)
+
+    @cached_property
+    def cluster_to_category(self) -> Mapping[int, str]:
+        """Read-only cluster id -> category name, discarded clusters included (mapped to the discard name)."""
+        return MappingProxyType({c: e.name for e in self.entries for c in e.clusters})
+
+    @property
+    def discarded_clusters(self) -> frozenset[int]:
+        """Clusters whose messages are dropped from training."""
+        return frozenset(c for e in self.entries if e.name == self.discard_category for c in e.clusters)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 (hex) of the canonical JSON form: blind to YAML formatting, comments, key and list order."""
+        canonical = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def _canonical(self) -> dict[str, Any]:
+        """Everything the map says, with the order the analyst happened to write things in removed."""
+        return {
+            "version": self.version,
+            "clustering_run": self.clustering_run,
+            "reviewed": _review_to_dict(self.reviewed),
+            "discard_category": self.discard_category,
+            "categories": sorted(
+                ({"name": e.name, "description": e.description, "clusters": sorted(e.clusters)} for e in self.entries),
+                key=lambda entry: entry["name"],
+            ),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's document (plain JSON types, file key order), as save_category_map writes it."""
+        doc: dict[str, Any] = {
+            "version": self.version,
+            "clustering_run": self.clustering_run,
+            "reviewed": _review_to_dict(self.reviewed),
+        }
+        # The default discard name is written only when a category uses it, so a draft map stays minimal and an
+        # explicit discard_category in a file always names a listed category (a typo there is an error).
+        if self.discard_category != DEFAULT_DISCARD_CATEGORY or self.discard_category in self._names():
+            doc["discard_category"] = self.discard_category
+        doc["categories"] = [
+            {"name": e.name, "description": e.description, "clusters": list(e.clusters)} for e in self.entries
+        ]
+        return doc
+
+    def _names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+
+def _review_to_dict(review: Review | None) -> dict[str, str] | None:
+    """The `reviewed` mapping with `at` as an ISO 8601 UTC string ending in Z."""
+    if review is None:
+        return None
+    at = review.at
+    if isinstance(at, datetime) and at.tzinfo is not None:
+        at_text = at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    else:  # naive or not a datetime: left as is, so validation reports it
+        at_text = at.isoformat() if isinstance(at, datetime) else at
+    return {"by": review.by, "at": at_text}
+
+
+# --------------------------------------------------------------------------------------------------- validation
+
+
+@lru_cache(maxsize=1)
+def category_map_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a category map document, read from the package data."""
+    return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(category_map_schema())
+
+
+def _document_problems(doc: Any) -> list[str]:
+    """Every problem with a raw map document: schema problems first, then the rules a schema cannot express."""
+    if not isinstance(doc, dict):
+        found = "nothing (the file is empty)" if doc is None else f"a {_type_word(doc)}"
+        return [f"a category map must be a mapping with version, clustering_run and categories; found {found}"]
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: _path_sort_key(e.absolute_path))
+    problems = list(dict.fromkeys(_describe_schema_error(e, doc) for e in errors))  # dedupe, keep order
+    # Semantic checks assume the types the schema guarantees, so they run only on a schema-valid document.
+    return problems or _semantic_problems(doc)
+
+
+def _semantic_problems(doc: dict[str, Any]) -> list[str]:
+    """Rules beyond the schema: real integers, unique names, one category per cluster, a real review time."""
+    problems = []
+    if not _is_int(doc["version"]):
+        problems.append(f"version: {_show(doc['version'])} is not an integer")
+    first_entry_of_name: dict[str, int] = {}
+    owner_of_cluster: dict[int, int] = {}
+    categories = doc["categories"]
+    for i, entry in enumerate(categories):
+        where = f"categories[{i}] (name {entry['name']!r})"
+        if entry["name"] in first_entry_of_name:
+            j = first_entry_of_name[entry["name"]]
+            problems.append(f"{where}: the name {entry['name']!r} is already used by categories[{j}]")
+        else:
+            first_entry_of_name[entry["name"]] = i
+        for k, cluster in enumerate(entry["clusters"]):
+            if not _is_int(cluster):
+                problems.append(f"categories[{i}].clusters[{k}] (category {entry['name']!r}): "
+                                f"{_show(cluster)} is not an integer")
+            elif cluster in owner_of_cluster:
+                j = owner_of_cluster[cluster]
+                problems.append(f"{where}: cluster {cluster} is already mapped to "
+                                f"{categories[j]['name']!r} (categories[{j}])")
+            else:
+                owner_of_cluster[cluster] = i
+    if doc.get("reviewed") is not None:
+        problem = _review_time_problem(doc["reviewed"]["at"])
+        if problem:
+            problems.append(f"reviewed.at: {problem}")
+    discard = doc.get("discard_category", DEFAULT_DISCARD_CATEGORY)
+    if "discard_category" in doc and discard is not None and discard not in first_entry_of_name:
+        problems.append(f"discard_category: {discard!r} names no category (categories are: "
+                        f"{', '.join(first_entry_of_name)}); add that category or remove discard_category")
+    if all(name == discard for name in first_entry_of_name):
+        problems.append(f"categories: the only category is the discard category {discard!r}; "
+                        "at least one category must be kept for training")
+    return problems
+
+
+def _review_time_problem(at: str) -> str | None:
+    """Why `at` is not a real, timezone-aware ISO 8601 date-time, or None when it is one."""
+    try:
+        parsed = _parse_review_time(at)
+    except ValueError as exc:
+        return f"{at!r} is not a valid date-time ({exc})"
+    if parsed.tzinfo is None:
+        return f"{at!r} has no UTC offset; write it in UTC with a Z, e.g. '2026-11-20T10:00:00Z'"
+    return None
+
+
+def _parse_review_time(at: str) -> datetime:
+    # fromisoformat (3.11+) reads the ISO 8601 forms the schema allows except a lowercase z.
+    return datetime.fromisoformat(at[:-1] + "Z" if at.endswith("z") else at)
+
+
+def _is_int(value: Any) -> bool:
+    # JSON Schema counts 7.0 as an integer and YAML reads `7.0` as a float; cluster ids must be written as ints.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _path_sort_key(path: Iterable[Any]) -> list[tuple[int, Any]]:
+    """Sorts document paths with list indices numerically (categories[2] before categories[10])."""
+    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in path]
+
+
+def _describe_schema_error(error: jsonschema.ValidationError, doc: dict[str, Any]) -> str:
+    """'<where>: <what>' in the analyst's terms, never a jsonschema repr dump."""
+    where = _where(list(error.absolute_path), doc)
+    what = _schema_error_text(error)
+    return f"{where}: {what}" if where else what
+
+
+def _where(path: list[Any], doc: dict[str, Any]) -> str:
+    """A document path like categories[1].clusters[0], plus the category's name when it has a usable one."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if len(path) >= 2 and path[0] == "categories" and isinstance(path[1], int):
+        entry = doc["categories"][path[1]]
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and path[2:] != ["name"]:
+            text += f" (name {name!r})" if len(path) == 2 else f" (category {name!r})"
+    return text
+
+
+def _schema_error_text(error: jsonschema.ValidationError) -> str:
+    """What is wrong, worded per JSON Schema keyword; falls back to jsonschema's own message."""
+    keyword, expected, value = error.validator, error.validator_value, error.instance
+    field = error.absolute_path[-1] if error.absolute_path else None
+    if keyword == "type":
+        wanted = [expected] if isinstance(expected, str) else list(expected)
+        text = f"{_show(value)} is not {' or '.join(_TYPE_WORDS.get(t, t) for t in wanted)}"
+        if "string" in wanted and isinstance(value, (int, float, bool)):
+            text += " (quote it in YAML)"
+        return text
+    if keyword == "required":
+        missing = [name for name in expected if name not in value]
+        return "missing required field" + ("s " if len(missing) > 1 else " ") + ", ".join(map(repr, missing))
+    if keyword == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in value if k not in allowed]
+        return (f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+                f"(allowed: {', '.join(allowed)})")
+    if keyword == "minimum":
+        if field == "version":
+            return f"{_show(value)} is not a valid version; versions start at {expected}"
+        return f"{_show(value)} is negative; cluster ids are non-negative integers"
+    if keyword == "minItems":
+        if field == "categories":
+            return "at least one category is required"
+        if field == "clusters":
+            return "a category needs at least one cluster"
+        return f"needs at least {expected} item(s)"
+    if keyword == "uniqueItems":
+        repeated = [item for item, count in Counter(map(_show, value)).items() if count > 1]
+        return f"{', '.join(repeated)} listed more than once"
+    if keyword in ("minLength", "pattern") and expected in (1, r"\S"):
+        return "must not be empty"
+    if keyword == "pattern" and field == "at":
+        return f"{_show(value)} is not an ISO 8601 date-time with a UTC offset, e.g. '2026-11-20T10:00:00Z'"
+    if keyword == "pattern":
+        return f"{_show(value)} is not a valid category name ({NAME_RULE})"
+    return error.message
+
+
+_TYPE_WORDS = {
+    "integer": "an integer", "string": "a string", "array": "a list", "object": "a mapping",
+    "null": "null", "number": "a number", "boolean": "true/false",
+}
+
+
+def _type_word(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    """A short, readable rendering of a value from the file (null/true/false as written, long values cut)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ------------------------------------------------------------------------------------------------- load & save
+
+
+def load_category_map(path: str | os.PathLike) -> CategoryMap:
+    """Read, validate and return the map in a .yaml/.yml or .json file; any problem raises CategoryMapError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CategoryMapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from exc
+    except OSError as exc:
+        raise CategoryMapError(f"cannot read the file ({exc.strerror or exc})", path) from exc
+    doc = _parse(text, _is_json(path, text), path)
+    problems = _document_problems(doc)
+    if problems:
+        raise CategoryMapError(problems, path)
+    return _from_document(doc)
+
+
+def _is_json(path: Path, text: str) -> bool:
+    """JSON by extension; for other extensions, by content (a JSON map starts with '{')."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return False
+    return suffix == ".json" or text.lstrip("\ufeff \t\r\n").startswith("{")
+
+
+def _parse(text: str, is_json: bool, path: Path) -> Any:
+    """The raw document, with syntax errors turned into CategoryMapError naming line and column."""
+    if is_json:
+        try:
+            return json.loads(text, object_pairs_hook=_json_object_without_duplicates)
+        except json.JSONDecodeError as exc:
+            raise CategoryMapError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", path) from exc
+        except _DuplicateKeyError as exc:
+            raise CategoryMapError(str(exc), path) from exc
+    try:
+        return yaml.load(text, Loader=_MapYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise CategoryMapError(f"invalid YAML{where}: {exc.problem or exc.context}", path) from exc
+    except yaml.YAMLError as exc:
+        raise CategoryMapError(f"invalid YAML: {exc}", path) from exc
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _json_object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys; an analyst's second `clusters` would silently win.
+    keys = [k for k, _ in pairs]
+    repeated = [k for k, count in Counter(keys).items() if count > 1]
+    if repeated:
+        raise _DuplicateKeyError(f"duplicate key {repeated[0]!r} in one JSON object")
+    return dict(pairs)
+
+
+class _MapYamlLoader(yaml.SafeLoader):
+    """SafeLoader that keeps timestamps as strings (the schema checks them) and rejects duplicate keys."""
+
+
+_MapYamlLoader.yaml_implicit_resolvers = {
+    first_char: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first_char, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # PyYAML keeps the last of two equal keys; an analyst's second `clusters:` would silently win.
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        with contextlib.suppress(TypeError):  # unhashable keys are reported by construct_mapping itself
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_MapYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping_without_duplicates)
+
+
+def _from_document(doc: dict[str, Any]) -> CategoryMap:
+    """A CategoryMap from a document that has passed validation."""
+    reviewed = doc.get("reviewed")
+    return CategoryMap(
+        version=doc["version"],
+        clustering_run=doc["clustering_run"],
+        entries=tuple(Category(e["name"], e["description"], tuple(e["clusters"])) for e in doc["categories"]),
+        reviewed=None if reviewed is None else Review(reviewed["by"], _parse_review_time(reviewed["at"])),
+        discard_category=doc.get("discard_category", DEFAULT_DISCARD_CATEGORY),
+    )
+
+
+def save_category_map(cmap: CategoryMap, path: str | os.PathLike) -> Path:
+    """Write the map atomically: JSON for a .json path, otherwise YAML with a header saying how to edit it."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        text = json.dumps(cmap.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    else:
+        body = yaml.dump(cmap.to_dict(), Dumper=_MapYamlDumper, sort_keys=False, allow_unicode=True, width=100)
+        text = _yaml_header(cmap) + body
+    _write_atomically(path, text)
+    return path
+
+
+def _yaml_header(cmap: CategoryMap) -> str:
+    """The comment block at the top of a saved YAML map (comments do not change the content hash)."""
+    lines = [
+        "tweetops category map: which clusters of `clustering_run` form which business category.",
+        "Format: docs/category_map.md. To edit: move cluster ids between categories, merge categories by",
+        "joining their cluster lists, rename them (a-z, 0-9, '_' and '-'; at most 64 characters) and describe them.",
+    ]
+    if cmap.discard_category is not None:
+        lines.append(f"Clusters in a category named {cmap.discard_category!r} are dropped from training (noise, spam).")
+    lines += [
+        "When done, bump `version` and set",
+        "reviewed: {by: <you>, at: '<UTC time, e.g. 2026-11-20T10:00:00Z>'}",
+    ]
+    if not cmap.is_reviewed:
+        lines.append("UNREVIEWED DRAFT (reviewed: null): fine for experiments; review it before a production model.")
+    return "".join(f"# {line}\n" for line in lines)
+
+
+class _MapYamlDumper(yaml.SafeDumper):
+    """SafeDumper that indents block lists and writes lists of scalars inline (`clusters: [0, 7]`)."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.SequenceNode:
+    inline = all(not isinstance(item, (dict, list)) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
+
+
+_MapYamlDumper.add_representer(list, _represent_list)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temp file beside `path`, then rename over it, so readers never see a half-written map."""
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates the file owner-only; a map is a shared, human-edited file, so keep the old mode or 644.
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+# ------------------------------------------------------------------------------------------------------- draft
+
+
+def draft_category_map(cluster_top_terms: Mapping[int, Sequence[str]], clustering_run: str) -> CategoryMap:
+    """The unreviewed starting map: one category per cluster, named after its top terms, version 1."""
+    taken: set[str] = set()
+    entries = []
+    for cluster, terms in sorted((_cluster_id(k), list(v)) for k, v in cluster_top_terms.items()):
+        name = _unique_name(_name_from_terms(terms) or f"cluster_{cluster}", taken)
+        listed = ", ".join(terms) if terms else "none"
+        entries.append(Category(name, f"Auto-drafted from cluster {cluster}; top terms: {listed}", (cluster,)))
+    return CategoryMap(version=1, clustering_run=clustering_run, entries=tuple(entries), reviewed=None)
+
+
+def _cluster_id(key: Any) -> int:
+    """A cluster id from a dict key: ints (numpy too) or digit strings, as cluster summaries read from JSON have."""
+    if isinstance(key, str) and re.fullmatch(r"-?\d+", key.strip()):
+        return int(key)
+    try:
+        return operator.index(key)
+    except TypeError:
+        raise CategoryMapError(f"cluster_top_terms: key {key!r} is not a cluster id (an integer)") from None
+
+
+def _name_from_terms(terms: Sequence[str]) -> str:
+    """First DRAFT_NAME_TERMS distinct usable terms, transliterated to ASCII and joined by '_' ('' if none)."""
+    parts: list[str] = []
+    for term in terms:
+        slug = _slug(str(term))
+        if slug and slug not in parts:
+            parts.append(slug)
+        if len(parts) == DRAFT_NAME_TERMS:
+            break
+    # Leave room for a de-duplication suffix ("_12") within NAME_MAX_CHARS.
+    return "_".join(parts)[: NAME_MAX_CHARS - 4].strip("_")
+
+
+def _slug(term: str) -> str:
+    """'Facturación  Doble!' -> 'facturacion_doble': accents dropped, anything else outside a-z0-9 becomes '_'."""
+    ascii_text = unicodedata.normalize("NFKD", term).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name_2`, `name_3`, ... when taken; records the result as taken."""
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+# ------------------------------------------------------------------------------------------- applying the map
+
+
+def pseudo_labels(
+    clusters: Sequence[int] | np.ndarray,
+    cmap: CategoryMap,
+    *,
+    unmapped: Literal["error", "discard"] = "error",
+) -> np.ndarray:
+    """Category name per message (object array); None for messages dropped from training.
+
+    Messages in discarded clusters always get None. Messages in clusters the map does not mention raise
+    CategoryMapError listing those clusters and their message counts (unmapped="error"), or get None
+    (unmapped="discard").
+    """
+    if unmapped not in ("error", "discard"):
+        raise ValueError(f"unmapped must be 'error' or 'discard', not {unmapped!r}")
+    ids = np.asarray(clusters)
+    if ids.ndim != 1:
+        raise ValueError(f"clusters must be one cluster id per message (1-D), got shape {ids.shape}")
+    if ids.size == 0:
+        return np.empty(0, dtype=object)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"cluster ids must be integers, got dtype {ids.dtype}")
+    distinct, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    mapping = cmap.cluster_to_category
+    missing = [(int(c), int(n)) for c, n in zip(distinct, counts) if int(c) not in mapping]
+    if missing and unmapped == "error":
+        listed = ", ".join(f"cluster {c} ({n} message{'s' if n != 1 else ''})" for c, n in missing)
+        raise CategoryMapError(
+            f"{len(missing)} cluster{'s are' if len(missing) != 1 else ' is'} not in the category map "
+            f"(version {cmap.version}, clustering run {cmap.clustering_run!r}): {listed}; map them to a category, "
+            f"or pass unmapped='discard' to drop their messages from training")
+    label_of_distinct = np.empty(len(distinct), dtype=object)
+    for i, cluster in enumerate(distinct):
+        category = mapping.get(int(cluster))
+        label_of_distinct[i] = None if category == cmap.discard_category else category
+    return label_of_distinct[inverse.reshape(-1)]
+
+
+def check_against_clusters(
+    cmap: CategoryMap,
+    cluster_ids: Iterable[int],
+    *,
+    clustering_run: str | None = None,
+) -> list[int]:
+    """Check the map fits a clustering; return that clustering's clusters the map leaves unmapped (sorted).
+
+    Raises CategoryMapError when the map names clusters the clustering does not have, or, if `clustering_run`
+    is given, when the map was written for a different clustering run.
+    """
+    if clustering_run is not None and clustering_run != cmap.clustering_run:
+        raise CategoryMapError(
+            f"the category map (version {cmap.version}) was written for clustering run {cmap.clustering_run!r}, "
+            f"not {clustering_run!r}; its cluster numbers would mean different clusters")
+    known = {int(c) for c in cluster_ids}
+    unknown = sorted(set(cmap.cluster_to_category) - known)
+    if unknown:
+        owners = ", ".join(f"{c} (in {cmap.cluster_to_category[c]!r})" for c in unknown)
+        raise CategoryMapError(
+            f"the category map (version {cmap.version}) names cluster{'s' if len(unknown) > 1 else ''} {owners} "
+            f"that clustering run {cmap.clustering_run!r} does not have (its clusters: {_ranges(sorted(known))})")
+    return sorted(known - set(cmap.cluster_to_category))
+
+
+def _ranges(ids: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5': a readable list of cluster ids."""
+    runs: list[list[int]] = []
+    for cluster in ids:
+        if runs and cluster == runs[-1][1] + 1:
+            runs[-1][1] = cluster
+        else:
+            runs.append([cluster, cluster])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "none"

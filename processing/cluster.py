@@ -1,0 +1,205 @@
+"""Clustering messages into pseudo-labels: optional UMAP, then KMeans, both seeded.
+
+Two choices are made from internal evidence only (never from gold labels):
+
+* **k** (when `n_clusters="auto"`): the k on a grid over `k_range` whose KMeans partition has the best
+  silhouette in the space KMeans runs in.
+* **UMAP or not** (when `use_umap="auto"`): both candidates (KMeans on the LSA features, KMeans on a UMAP
+  embedding of them) are fitted and scored by *stability* (mean ARI between the partition and KMeans
+  re-runs with other seeds) plus *learnability* (cross-validated accuracy of a linear model predicting
+  the cluster from the LSA features). UMAP's neighbour graph pulls apart fine-grained intents that
+  overlap linearly, and then its partitions are far more stable; on broad topics with distinctive words
+  it fragments large groups, and then its partitions are both less stable and less learnable. On our
+  trials (docs/clustering.md) this picked UMAP for banking77 and plain KMeans for stackoverflow, as the
+  gold labels would have.
+
+Large inputs: everything is fitted on a seeded sample of at most `max_fit_rows` and the rest is assigned
+with `predict`, so memory stays bounded (DESIGN.md, principle 5).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.model_selection import KFold, cross_val_score
+from sklearn.svm import LinearSVC
+
+SILHOUETTE_SAMPLE = 5000
+
+
+class MessageClusterer(BaseEstimator):
+    """UMAP (optional, decided from evidence) + KMeans over L2-normalised feature vectors."""
+
+    def __init__(self, n_clusters: int | str = "auto", k_range: tuple[int, int] = (4, 40),
+                 use_umap: bool | str = "auto", umap_neighbors: int = 50, umap_components: int = 10,
+                 n_init: int = 10, max_fit_rows: int = 20_000, seed: int = 0):
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.use_umap = use_umap
+        self.umap_neighbors = umap_neighbors
+        self.umap_components = umap_components
+        self.n_init = n_init
+        self.max_fit_rows = max_fit_rows
+        self.seed = seed
+
+    def fit(self, features: np.ndarray, y=None) -> "MessageClusterer":
+        """Choose UMAP/no-UMAP and k, then fit KMeans; evidence is kept in `selection_`."""
+        self._check_params(len(features))
+        sample = features[sample_indices(len(features), self.max_fit_rows, self.seed)]
+        candidates = {"plain": None}
+        if self.use_umap in ("auto", True):
+            candidates["umap"] = self._fit_umap(sample)
+        if self.use_umap is True:
+            del candidates["plain"]
+        evidence = {}
+        fitted = {}
+        for name, reducer in candidates.items():
+            space = sample if reducer is None else reducer.embedding_
+            k, k_scores = self._choose_k(space)
+            kmeans = KMeans(k, n_init=self.n_init, random_state=self.seed).fit(space)
+            evidence[name] = {"k": k, "k_silhouettes": k_scores}
+            if len(candidates) > 1:
+                evidence[name] |= partition_evidence(sample, space, kmeans.labels_, k, self.seed)
+            fitted[name] = (reducer, kmeans)
+        chosen = max(evidence, key=lambda name: evidence[name].get("score", 0.0))
+        self.umap_, self.kmeans_ = fitted[chosen]
+        self.n_clusters_ = int(self.kmeans_.n_clusters)
+        self.selection_ = {"chosen": chosen, "candidates": evidence, "fit_rows": int(len(sample))}
+        return self
+
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """Map features into the space KMeans runs in (the UMAP embedding, or the features themselves)."""
+        return features if self.umap_ is None else self.umap_.transform(features)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Cluster id (0..k-1) of each row."""
+        return self.kmeans_.predict(self.embed(features)).astype(np.int64)
+
+    def _fit_umap(self, sample: np.ndarray):
+        import umap  # imported lazily: numba compilation makes the import take seconds
+
+        with warnings.catch_warnings():
+            # UMAP warns that a fixed random_state disables parallelism: that is the price of determinism.
+            warnings.filterwarnings("ignore", message=".*random_state.*")
+            reducer = umap.UMAP(n_neighbors=min(self.umap_neighbors, len(sample) - 1),
+                                n_components=self.umap_components, min_dist=0.0, metric="cosine",
+                                random_state=self.seed)
+            return reducer.fit(sample)
+
+    def _choose_k(self, space: np.ndarray) -> tuple[int, dict]:
+        if self.n_clusters != "auto":
+            return int(self.n_clusters), {}
+        low, high = self.k_range
+        high = min(high, len(space) - 1)
+        grid = sorted({int(round(k)) for k in np.geomspace(low, high, num=12)})
+        scores = {}
+        for k in grid:
+            labels = KMeans(k, n_init=3, random_state=self.seed).fit_predict(space)
+            scores[k] = float(silhouette_score(space, labels, sample_size=min(SILHOUETTE_SAMPLE, len(space)),
+                                               random_state=self.seed))
+        return max(scores, key=scores.get), scores
+
+    def _check_params(self, n_rows: int) -> None:
+        if self.n_clusters != "auto" and (not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2):
+            raise ValueError(f"n_clusters must be 'auto' or an integer >= 2, got {self.n_clusters!r}")
+        if self.use_umap not in ("auto", True, False):
+            raise ValueError(f"use_umap must be 'auto', True or False, got {self.use_umap!r}")
+        low, high = self.k_range
+        if not 2 <= low <= high:
+            raise ValueError(f"k_range must satisfy 2 <= low <= high, got {self.k_range!r}")
+        needed = self.n_clusters if self.n_clusters != "auto" else low
+        if n_rows <= needed:
+            raise ValueError(f"{n_rows} messages are too few to form {needed} clusters")
+
+
+def partition_evidence(features: np.ndarray, space: np.ndarray, labels: np.ndarray, k: int,
+                       seed: int) -> dict:
+    """Stability (mean ARI against two reseeded KMeans runs) and learnability (3-fold CV accuracy)."""
+    reruns = [KMeans(k, n_init=1, random_state=seed + offset).fit_predict(space) for offset in (1, 2)]
+    stability = float(np.mean([adjusted_rand_score(labels, rerun) for rerun in reruns]))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        learnability = float(cross_val_score(
+            LinearSVC(C=0.5, random_state=seed), features, labels,
+            cv=KFold(3, shuffle=True, random_state=seed)).mean())
+    return {"stability": stability, "learnability": learnability, "score": stability + learnability}
+
+
+def sample_indices(n_rows: int, max_rows: int, seed: int) -> np.ndarray:
+    """Sorted seeded sample of at most `max_rows` row indices (all rows when there are few)."""
+    if n_rows <= max_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
+
+
+def cluster_centroids(features: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Unit-norm mean feature vector of each cluster (zeros for an empty cluster)."""
+    sums = np.zeros((n_clusters, features.shape[1]), dtype=np.float64)
+    np.add.at(sums, clusters, features)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def class_tfidf(term_counts, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Class-based TF-IDF (as in BERTopic): term weight per cluster from all its messages pooled."""
+    import scipy.sparse as sp
+
+    membership = sp.csr_matrix((np.ones(len(clusters)), (clusters, np.arange(len(clusters)))),
+                               shape=(n_clusters, len(clusters)))
+    per_class = np.asarray((membership @ term_counts).todense(), dtype=np.float64)
+    tf = per_class / np.maximum(per_class.sum(axis=1, keepdims=True), 1)
+    mean_words_per_class = per_class.sum() / n_clusters
+    idf = np.log1p(mean_words_per_class / np.maximum(per_class.sum(axis=0), 1))
+    return tf * idf
+
+
+def summarize_clusters(ids: Sequence[str], texts: Sequence[str], feature_texts: Sequence[str],
+                       features: np.ndarray, clusters: np.ndarray, n_clusters: int, *,
+                       n_terms: int = 10, n_centroid_terms: int = 30, n_representative: int = 5,
+                       n_borderline: int = 3) -> list[dict]:
+    """Per cluster: size, top terms, representative and borderline messages, term-space centroid.
+
+    The centroid is a {term: weight} map over c-TF-IDF terms: unlike LSA coordinates it means the same
+    in every run, so clusters of a new run can be matched to the categories of an earlier one.
+    Representative messages are the closest to the cluster's LSA centroid; borderline ones have the
+    smallest margin between their own centroid and the nearest other one.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    ids, texts = np.asarray(ids, dtype=object), np.asarray(texts, dtype=object)
+    counter = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w\w+\b")
+    try:
+        counts = counter.fit_transform(feature_texts)
+        vocabulary = counter.get_feature_names_out()
+    except ValueError:  # every text empty: no terms to show, the rest of the summary still holds
+        counts, vocabulary = None, np.array([], dtype=object)
+    weights = class_tfidf(counts, clusters, n_clusters) if counts is not None else np.zeros((n_clusters, 0))
+    centroids = cluster_centroids(features, clusters, n_clusters)
+    similarity = features @ centroids.T
+    own = similarity[np.arange(len(clusters)), clusters]
+    similarity[np.arange(len(clusters)), clusters] = -np.inf
+    margin = own - similarity.max(axis=1) if n_clusters > 1 else own
+
+    summary = []
+    for cluster in range(n_clusters):
+        members = np.flatnonzero(clusters == cluster)
+        order = np.argsort(-weights[cluster], kind="stable")[:n_centroid_terms]
+        order = order[weights[cluster, order] > 0]
+        centroid_weights = weights[cluster, order]
+        centroid_weights = centroid_weights / (np.linalg.norm(centroid_weights) or 1.0)
+        representative = members[np.argsort(-own[members], kind="stable")[:n_representative]]
+        borderline = members[np.argsort(margin[members], kind="stable")[:n_borderline]]
+        summary.append({
+            "cluster": cluster,
+            "size": int(len(members)),
+            "top_terms": [str(term) for term in vocabulary[order[:n_terms]]],
+            "centroid_terms": {str(vocabulary[i]): round(float(w), 6) for i, w in zip(order, centroid_weights)},
+            "representative": [{"id": str(ids[i]), "text": str(texts[i])} for i in representative],
+            "borderline": [{"id": str(ids[i]), "text": str(texts[i]), "margin": round(float(margin[i]), 4)}
+                           for i in borderline],
+        })
+    return summary
