@@ -14,7 +14,7 @@ import pandas as pd
 
 from processing.language import detect_languages
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from benchmarks import SHARED_DATA
 DATASETS = (  # (name, file under shared/data, expected language)
     ("banking77", "banking77/test.csv", "en"),
     ("stackoverflow", "stackoverflow/all.csv", "en"),

@@ -36,12 +36,14 @@ class MessageClusterer(BaseEstimator):
 
     def __init__(self, n_clusters: int | str = "auto", k_range: tuple[int, int] = (4, 40),
                  use_umap: bool | str = "auto", umap_neighbors: int = 50, umap_components: int = 10,
-                 n_init: int = 10, max_fit_rows: int = 20_000, seed: int = 0):
+                 plain_components: int | None = 100, n_init: int = 30, max_fit_rows: int = 20_000,
+                 seed: int = 0):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.use_umap = use_umap
         self.umap_neighbors = umap_neighbors
         self.umap_components = umap_components
+        self.plain_components = plain_components
         self.n_init = n_init
         self.max_fit_rows = max_fit_rows
         self.seed = seed
@@ -58,7 +60,7 @@ class MessageClusterer(BaseEstimator):
         evidence = {}
         fitted = {}
         for name, reducer in candidates.items():
-            space = sample if reducer is None else reducer.embedding_
+            space = self._plain_space(sample) if reducer is None else reducer.embedding_
             k, k_scores = self._choose_k(space)
             kmeans = KMeans(k, n_init=self.n_init, random_state=self.seed).fit(space)
             evidence[name] = {"k": k, "k_silhouettes": k_scores}
@@ -71,9 +73,29 @@ class MessageClusterer(BaseEstimator):
         self.selection_ = {"chosen": chosen, "candidates": evidence, "fit_rows": int(len(sample))}
         return self
 
+    def fit_predict(self, features: np.ndarray, y=None) -> np.ndarray:
+        """Fit, then return every row's cluster; rows of the fit sample keep the labels KMeans gave them."""
+        self.fit(features)
+        labels = np.empty(len(features), dtype=np.int64)
+        fit_rows = sample_indices(len(features), self.max_fit_rows, self.seed)
+        labels[fit_rows] = self.kmeans_.labels_
+        rest = np.setdiff1d(np.arange(len(features)), fit_rows, assume_unique=True)
+        if len(rest):
+            labels[rest] = self.predict(features[rest])
+        return labels
+
     def embed(self, features: np.ndarray) -> np.ndarray:
-        """Map features into the space KMeans runs in (the UMAP embedding, or the features themselves)."""
-        return features if self.umap_ is None else self.umap_.transform(features)
+        """Map features into the space KMeans runs in (the UMAP embedding, or the leading LSA components)."""
+        return self._plain_space(features) if self.umap_ is None else self.umap_.transform(features)
+
+    def _plain_space(self, features: np.ndarray) -> np.ndarray:
+        # Plain KMeans runs on the leading LSA components, re-normalised: the tail of the SVD is mostly
+        # noise for KMeans, while UMAP's neighbour graph profits from all of it (docs/clustering.md).
+        if not self.plain_components or self.plain_components >= features.shape[1]:
+            return features
+        head = features[:, :self.plain_components]
+        norms = np.linalg.norm(head, axis=1, keepdims=True)
+        return (head / np.where(norms == 0, 1, norms)).astype(features.dtype)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Cluster id (0..k-1) of each row."""

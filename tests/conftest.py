@@ -1,11 +1,16 @@
-"""Shared fixtures: the real labelled datasets beside the repository, skipped cleanly when absent."""
+"""Shared fixtures: cleaned demo messages (our own generator), and the real labelled datasets beside the
+repository (skipped cleanly when absent)."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from benchmarks import SHARED_DATA
+from processing.clean import TextCleaner
+from processing.demo_data import generate_messages
+from processing.validate import validate
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +19,11 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_messages() -> pd.DataFrame:
+    """1,200 validated and cleaned demo messages (8 categories, es/en) with their hidden gold `label`."""
+    raw = generate_messages(1200, seed=7, malformed_share=0.0)
+    accepted = validate(raw).accepted
+    return TextCleaner().transform(accepted).reset_index(drop=True)

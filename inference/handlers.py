@@ -1,0 +1,119 @@
+"""SageMaker scikit-learn serving handlers, as the container calls them for batch transform.
+
+model_fn(model_dir) -> model; input_fn(body, content_type) -> messages; predict_fn(messages, model)
+-> predictions; output_fn(predictions, accept) -> body. Payloads are CSV (`id,text`, header optional,
+as batch transform's line splitting sends header-less lines) or JSON Lines (`{"id": ..., "text": ...}`).
+
+Each prediction follows DESIGN.md: id, category, confidence, model_version, category_map_version,
+novel. A record that cannot be scored (no id, empty text) still gets a row, with `category` null and an
+`error` saying why, so rows out = rows in.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+
+from processing.clean import TextCleaner
+from training.model import MessageClassifier
+from training.train import load_model
+
+CSV = "text/csv"
+JSON_LINES = ("application/jsonlines", "application/x-jsonlines", "application/json-lines")
+PREDICTION_COLUMNS = ("id", "category", "confidence", "novel", "model_version", "category_map_version", "error")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """What model_fn returns: the classifier, its metadata and the versions stamped on predictions."""
+    classifier: MessageClassifier
+    metadata: dict
+
+    @property
+    def model_version(self) -> str:
+        # The registry's version, when the serving environment passes it, names the model best.
+        return os.environ.get("TWEETOPS_MODEL_VERSION", self.metadata["model_version"])
+
+    @property
+    def category_map_version(self):
+        return (self.metadata.get("category_map") or {}).get("version")
+
+
+def model_fn(model_dir: str) -> LoadedModel:
+    """Load model.joblib and metadata.json from the extracted model.tar.gz."""
+    classifier, metadata = load_model(model_dir)
+    return LoadedModel(classifier, metadata)
+
+
+def input_fn(request_body: str | bytes, content_type: str = CSV) -> pd.DataFrame:
+    """Parse a CSV or JSON Lines payload into a frame with `id` and `text` (strings)."""
+    if isinstance(request_body, bytes):
+        request_body = request_body.decode("utf-8", errors="replace")
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == CSV:
+        rows = [row for row in csv.reader(io.StringIO(request_body)) if row]
+        if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["id", "text"]:
+            rows = rows[1:]
+        bad = [i for i, row in enumerate(rows, 1) if len(row) < 2]
+        if bad:
+            raise ValueError(f"CSV payload rows {bad[:5]} do not have the two columns id,text")
+        records = [{"id": row[0], "text": ",".join(row[1:]) if len(row) > 2 else row[1]} for row in rows]
+    elif media_type in JSON_LINES or media_type == "application/json":
+        records = []
+        for number, line in enumerate(request_body.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"JSON Lines payload line {number} is not JSON: {error.msg}") from None
+    else:
+        raise ValueError(f"unsupported content type {content_type!r}; use {CSV} or {JSON_LINES[0]}")
+    frame = pd.DataFrame.from_records(records, columns=["id", "text"])
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def predict_fn(messages: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
+    """Clean the texts, then predict category, calibrated confidence and the novelty flag."""
+    ids = messages["id"].map(lambda value: "" if value is None else str(value).strip())
+    texts = messages["text"].map(lambda value: value if isinstance(value, str) else "")
+    error = pd.Series([("missing_id" if id_ == "" else "empty_text" if not text.strip() else None)
+                       for id_, text in zip(ids, texts)], index=messages.index, dtype=object)
+    scorable = error.isna()
+
+    predictions = pd.DataFrame({
+        "id": ids, "category": None, "confidence": None, "novel": None,
+        "model_version": model.model_version, "category_map_version": model.category_map_version,
+        "error": error,
+    }, index=messages.index).astype(object)
+    if scorable.any():
+        cleaned = TextCleaner().transform(pd.DataFrame({"text": texts[scorable]}))
+        feature_text = cleaned["feature_text"].tolist()
+        probabilities = model.classifier.predict_proba(feature_text)
+        predictions.loc[scorable, "category"] = model.classifier.classes_[probabilities.argmax(axis=1)]
+        predictions.loc[scorable, "confidence"] = probabilities.max(axis=1).round(6)
+        predictions.loc[scorable, "novel"] = model.classifier.is_novel(feature_text)
+    # Missing values as None (JSON null), never NaN, whatever pandas made of them on assignment.
+    return predictions.astype(object).where(predictions.notna(), None).reset_index(drop=True)
+
+
+def output_fn(predictions: pd.DataFrame, accept: str = "application/jsonlines") -> tuple[str, str]:
+    """Serialise predictions as JSON Lines (default) or CSV with a header; returns (body, content type)."""
+    media_type = (accept or "application/jsonlines").split(";")[0].strip().lower()
+    frame = predictions.loc[:, list(PREDICTION_COLUMNS)]
+    if media_type == CSV:
+        return frame.to_csv(index=False), CSV
+    if media_type in JSON_LINES or media_type in ("application/json", "*/*"):
+        records = frame.to_dict(orient="records")
+        body = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+                       for r in records)
+        return body, JSON_LINES[0]
+    raise ValueError(f"unsupported accept type {accept!r}; use {CSV} or {JSON_LINES[0]}")
+
+
+def _plain(value):
+    """numpy scalars -> Python values for json."""
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,282 @@
+"""The `tweetops` command line: the one-machine jobs and the container entry points of every step.
+
+Step commands (`validate`, `clean`, `featurize`, `cluster`, `train`, `evaluate`) default their paths to
+the SageMaker container contract (/opt/ml/..., SM_* variables; root overridable with TWEETOPS_ML_ROOT),
+so the same command is the job's entry point on SageMaker and a tool on local files.
+Errors a user can fix print one line and exit 1; a job failure is also written to /opt/ml/output/failure.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from processing import container
+from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
+
+
+def _user_errors(command):
+    """Turn expected failures (bad input, missing files) into a one-line message and exit code 1."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from processing.category_map import CategoryMapError
+        from processing.ingest import IngestError
+
+        try:
+            return command(*args, **kwargs)
+        except (IngestError, CategoryMapError, FileNotFoundError, ValueError, KeyError) as error:
+            message = str(error).strip("'\"") or type(error).__name__
+            container.write_failure_reason(message)
+            raise click.ClickException(message) from None
+    return wrapper
+
+
+def _progress(message: str) -> None:
+    click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
+
+
+def _parse_k(value: str) -> int | str:
+    if value == "auto":
+        return "auto"
+    try:
+        k = int(value)
+    except ValueError:
+        raise click.BadParameter(f"expected an integer >= 2 or 'auto', got {value!r}") from None
+    if k < 2:
+        raise click.BadParameter(f"expected an integer >= 2 or 'auto', got {value!r}")
+    return k
+
+
+def _parse_umap(value: str) -> bool | str:
+    return {"auto": "auto", "on": True, "off": False}[value]
+
+
+def _languages(value: str) -> tuple[str, ...]:
+    languages = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = set(languages) - {"es", "en", "other"}
+    if not languages or unknown:
+        raise click.BadParameter(f"languages are a comma-separated subset of es,en,other; got {value!r}")
+    return languages
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+# Shared options, declared once.
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
+k_option = click.option("--k", "k", default="auto", show_default=True,
+                        help="Number of clusters, or 'auto' to choose it by silhouette over --k-range.")
+umap_option = click.option("--umap", "umap", type=click.Choice(["auto", "on", "off"]), default="auto",
+                           show_default=True, help="Reduce with UMAP before KMeans; 'auto' decides from "
+                           "cluster stability and learnability (docs/clustering.md).")
+languages_option = click.option("--languages", default=",".join(DEFAULT_LANGUAGES), show_default=True,
+                                help="Accepted languages (comma-separated subset of es,en,other).")
+max_chars_option = click.option("--max-text-chars", type=int, default=DEFAULT_MAX_TEXT_CHARS, show_default=True,
+                                help="Texts longer than this are quarantined.")
+
+
+def _processing_default(*parts: str):
+    """A lazily computed default under /opt/ml/processing (so TWEETOPS_ML_ROOT is honoured)."""
+    return lambda: str(container.processing_path(*parts))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tweetops")
+def main() -> None:
+    """tweetops: discover categories in short user messages, train and run a classifier on SageMaker."""
+
+
+@main.command("demo-data")
+@click.option("--rows", type=click.IntRange(min=1), default=5000, show_default=True, help="Number of messages.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Output file; the format follows the extension (.csv, .jsonl, .json, .parquet).")
+@seed_option
+@click.option("--malformed-share", type=click.FloatRange(0, 1), default=0.03, show_default=True,
+              help="Share of rows made malformed on purpose (to exercise the quarantine).")
+@_user_errors
+def demo_data(rows: int, out: str, seed: int, malformed_share: float) -> None:
+    """Write seeded synthetic Spanish/English messages with realistic noise and a hidden gold label."""
+    from processing.demo_data import generate_messages, write_demo_data
+
+    frame = generate_messages(rows, seed=seed, malformed_share=malformed_share)
+    info = write_demo_data(frame, out, raw_defects=True)
+    click.echo(f"wrote {info['rows']} messages to {out} ({info['format']})")
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(exists=True), required=True,
+              help="A message file (CSV, JSON Lines, JSON, Parquet) or a folder of them.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@k_option
+@click.option("--k-range", default="4:40", show_default=True, help="Range searched when --k auto (low:high).")
+@umap_option
+@seed_option
+@languages_option
+@max_chars_option
+@_user_errors
+def discover(input_path, out, k, k_range, umap, seed, languages, max_text_chars) -> None:
+    """Validate, clean, featurize and cluster a batch on this machine; write assignments and a draft map.
+
+    Writes OUT/assignments.csv (id,cluster), OUT/clusters.json (summary), OUT/category_map.yaml (draft,
+    unreviewed) and OUT/quality_report.json, plus every intermediate zone.
+    """
+    from processing.jobs import discover as run_discover
+
+    started = time.perf_counter()
+    result = run_discover(input_path, out, n_clusters=_parse_k(k), use_umap=_parse_umap(umap), seed=seed,
+                          languages=_languages(languages), max_text_chars=max_text_chars, progress=_progress,
+                          k_range=_parse_range(k_range))
+    report = result["quality_report"]
+    click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
+               f"quarantined {report['rows_quarantined']}")
+    click.echo(f"{result['n_clusters']} clusters ({result['selection']['chosen']} KMeans), "
+               f"silhouette {result['quality']['silhouette']:.3f}; {time.perf_counter() - started:.1f}s")
+    click.echo(f"review {Path(out) / 'clusters.json'} and edit {Path(out) / 'category_map.yaml'}")
+
+
+def _parse_range(value: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW:HIGH, got {value!r}") from None
+    if not 2 <= low <= high:
+        raise click.BadParameter(f"expected 2 <= LOW <= HIGH, got {value!r}")
+    return low, high
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(), default=_processing_default("input", "raw"),
+              show_default="/opt/ml/processing/input/raw", help="Raw message file or folder.")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output"),
+              show_default="/opt/ml/processing/output",
+              help="Writes ingested/, quarantine/ and reports/ under this folder.")
+@languages_option
+@max_chars_option
+@_user_errors
+def validate(input_path, output, languages, max_text_chars) -> None:
+    """Validate a raw batch against the message contract; bad rows go to quarantine with a reason."""
+    from processing.jobs import validate_job
+
+    report = validate_job(input_path, output, languages=_languages(languages), max_text_chars=max_text_chars)
+    click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
+               f"quarantined {report['rows_quarantined']}")
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(), default=_processing_default("input", "ingested"),
+              show_default="/opt/ml/processing/input/ingested", help="Accepted messages (parquet file or folder).")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "processed"),
+              show_default="/opt/ml/processing/output/processed", help="Folder for processed/messages.parquet.")
+@click.option("--n-process", default="auto", show_default=True, help="spaCy worker processes, or 'auto'.")
+@_user_errors
+def clean(input_path, output, n_process) -> None:
+    """Clean accepted messages with spaCy (es/en): normalised text, lemmas, feature text."""
+    from processing.jobs import clean_job
+
+    cleaned = clean_job(input_path, output, n_process=n_process if n_process == "auto" else int(n_process))
+    click.echo(f"cleaned {len(cleaned)} messages into {output}")
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(), default=_processing_default("input", "processed"),
+              show_default="/opt/ml/processing/input/processed", help="Processed messages.")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "features"),
+              show_default="/opt/ml/processing/output/features", help="Folder for featurizer.joblib, features.npy.")
+@click.option("--featurizer", type=click.Choice(["tfidf"]), default="tfidf", show_default=True,
+              help="Feature backend.")
+@seed_option
+@_user_errors
+def featurize(input_path, output, featurizer, seed) -> None:
+    """Fit the featurizer (TF-IDF words+chars -> LSA) and write features for every message."""
+    from processing.jobs import featurize_job
+
+    features = featurize_job(input_path, output, featurizer=featurizer, seed=seed)
+    click.echo(f"{features.shape[0]} messages x {features.shape[1]} features into {output}")
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(), default=_processing_default("input", "processed"),
+              show_default="/opt/ml/processing/input/processed", help="Processed messages.")
+@click.option("--features", type=click.Path(), default=_processing_default("input", "features"),
+              show_default="/opt/ml/processing/input/features", help="Output folder of `featurize`.")
+@click.option("--category-map", type=click.Path(), default=None,
+              help="Reviewed category map; without it a draft map is written and used.")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "clusters"),
+              show_default="/opt/ml/processing/output/clusters", help="Folder for assignments, summary, map.")
+@click.option("--pseudo-labeled", type=click.Path(file_okay=False),
+              default=_processing_default("output", "pseudo-labeled"),
+              show_default="/opt/ml/processing/output/pseudo-labeled", help="Folder for the train/test splits.")
+@k_option
+@umap_option
+@click.option("--unmapped", type=click.Choice(["error", "discard"]), default="error", show_default=True,
+              help="What to do with clusters the category map does not mention.")
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="Held-out share for evaluation.")
+@seed_option
+@_user_errors
+def cluster(input_path, features, category_map, output, pseudo_labeled, k, umap, unmapped, test_size, seed) -> None:
+    """Cluster messages into pseudo-labels, summarise clusters and draft or apply the category map."""
+    from processing.jobs import cluster_job
+
+    if category_map == "":
+        category_map = None  # an empty pipeline parameter means "use the drafted map"
+    result = cluster_job(input_path, features, output, n_clusters=_parse_k(k), use_umap=_parse_umap(umap),
+                         seed=seed, category_map_path=category_map, unmapped=unmapped, test_size=test_size,
+                         pseudo_labeled_dir=pseudo_labeled)
+    click.echo(f"{result['n_clusters']} clusters; train {result['train_rows']}, held out {result['test_rows']}, "
+               f"discarded {result['discarded_rows']}")
+
+
+@main.command()
+@click.option("--train", "train_path", type=click.Path(), default=lambda: str(container.training_channel("train")),
+              show_default="$SM_CHANNEL_TRAIN or /opt/ml/input/data/train", help="Pseudo-labelled train split.")
+@click.option("--model-dir", type=click.Path(file_okay=False), default=lambda: str(container.model_dir()),
+              show_default="$SM_MODEL_DIR or /opt/ml/model", help="Where model.joblib and metadata.json go.")
+@click.option("--seed", type=int, default=None, help="Seed (default: hyperparameter 'seed', else 0).")
+@click.option("--c", "c", type=float, default=None, help="SVM regularisation C (default: hyperparameter 'c', else 0.5).")
+@_user_errors
+def train(train_path, model_dir, seed, c) -> None:
+    """Train the calibrated classifier on pseudo-labels (SageMaker training-job entry point)."""
+    from training.train import run_training
+
+    hyperparameters = container.hyperparameters()
+    seed = seed if seed is not None else int(hyperparameters.get("seed", 0))
+    c = c if c is not None else float(hyperparameters.get("c", 0.5))
+    metadata = run_training(train_path, model_dir, seed=seed, C=c)
+    click.echo(f"model {metadata['model_version']} ({len(metadata['classes'])} categories, "
+               f"{metadata['train_rows']} messages) in {model_dir}")
+
+
+@main.command()
+@click.option("--model", "model_path", type=click.Path(), default=_processing_default("input", "model"),
+              show_default="/opt/ml/processing/input/model", help="Model folder or model.tar.gz.")
+@click.option("--test", "test_path", type=click.Path(), default=_processing_default("input", "test"),
+              show_default="/opt/ml/processing/input/test", help="Held-out pseudo-labelled split.")
+@click.option("--gold", "gold_path", type=click.Path(), default=None,
+              help="Optional human gold set (messages with a 'label' column).")
+@click.option("--clusters", "clusters_path", type=click.Path(), default=None,
+              help="Optional output folder of `cluster`, to include cluster quality.")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "evaluation"),
+              show_default="/opt/ml/processing/output/evaluation", help="Folder for evaluation.json.")
+@_user_errors
+def evaluate(model_path, test_path, gold_path, clusters_path, output) -> None:
+    """Write evaluation.json: macro-F1, accuracy, per class and confusion matrix (held out, gold)."""
+    from processing.jobs import evaluate_job
+
+    result = evaluate_job(model_path, test_path, output, gold_path=gold_path or None,
+                          clusters_path=clusters_path or None)
+    metrics = result["multiclass_classification_metrics"]
+    click.echo(f"held out: macro-F1 {metrics['macro_f1']['value']:.3f}, "
+               f"accuracy {metrics['accuracy']['value']:.3f} on {metrics['n_samples']} messages")
+    if result["gold"]:
+        click.echo(f"gold: macro-F1 {result['gold']['macro_f1']['value']:.3f}, "
+                   f"accuracy {result['gold']['accuracy']['value']:.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

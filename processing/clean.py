@@ -1,0 +1,443 @@
+"""Text cleaning for short Spanish/English messages: remove noise, keep the signal, emit text for features.
+
+Each message (`text`, `lang` in es|en|other) gets a readable `clean_text` and a `feature_text` (lemmas
+without stop words, accent-stripped, space-joined) for TF-IDF word and character n-grams. spaCy runs
+offline: `spacy.blank(lang)` plus the lookup lemmatizer whose tables ship in spacy-lookups-data.
+
+Normalisation policy, in order of application (the reasons are in docs/cleaning.md):
+
+| noise or feature              | clean_text                                        | feature_text               |
+|-------------------------------|---------------------------------------------------|----------------------------|
+| HTML entities `&amp;`         | unescaped (twice: some feeds escape twice)        | same                       |
+| emojis, pictographs           | removed, listed in `emojis` (one per sequence)    | removed                    |
+| controls, zero-width, PUA     | removed, then NFKC (fancy/fullwidth -> plain)     | same                       |
+| retweet marker `RT @user:`    | removed (also `RT@u`, `RT “@u:`, `RT user:`)      | removed                    |
+| URLs, cut-off `https…`        | removed, counted in `n_urls`                      | removed                    |
+| e-mail addresses              | removed (personal data, no topic)                 | removed                    |
+| `@mentions`                   | removed, counted in `n_mentions`; `tod@s`->`todos`| removed                    |
+| `#hashtags`                   | `#` dropped, `#MalServicio` -> `mal servicio`     | same                       |
+| case                          | lower                                             | lower                      |
+| elongation (3+ same letter)   | run -> 1 or 2 letters, the more frequent spelling | same                       |
+| laughter, `!!!`, `.....`      | `jaja`/`haha`, `!`, `...`                         | punctuation dropped        |
+| whitespace                    | collapsed, trimmed                                | same                       |
+| stop words                    | kept                                              | spaCy's minus SIGNAL_WORDS |
+| punctuation, 1-letter tokens  | kept                                              | dropped                    |
+| inflection                    | kept                                              | guarded lookup lemma       |
+| numbers `2,000`, `10:30`      | kept                                              | `_num_`                    |
+| accents                       | kept                                              | stripped, except `ñ`       |
+
+Language "other" (and a missing or unknown `lang`) uses spaCy's multilingual "xx" tokenizer, no lemmas,
+and the Spanish and English stop words together. A message left without content words keeps its row with
+`feature_text == ""` and `n_tokens == 0`: rows in = rows out, in input order, index kept.
+"""
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import multiprocessing
+import os
+import re
+import sys
+import unicodedata
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from itertools import product
+from typing import Iterable, NamedTuple
+
+import pandas as pd
+import spacy
+import spacy_lookups_data
+from sklearn.base import BaseEstimator, TransformerMixin
+from spacy.lang.en.stop_words import STOP_WORDS as EN_STOP_WORDS
+from spacy.lang.es.stop_words import STOP_WORDS as ES_STOP_WORDS
+from spacy.language import Language
+
+from processing.contract import LANGUAGES
+
+OUTPUT_COLUMNS = ("clean_text", "feature_text", "tokens", "lemmas", "n_tokens", "emojis", "n_urls", "n_mentions")
+FALLBACK_LANG = "other"
+NUMBER_TOKEN = "_num_"  # matches sklearn's default token_pattern (\b\w\w+\b) as one token
+
+# Words spaCy lists as stop words that carry the signal of support messages and complaints: negations
+# ("card not working"), evaluatives ("#MalServicio"), and domain words ("top up", "cuenta" the account,
+# "llegó tarde", "tarjeta nueva"; English "new" and "late" are not stop words either).
+SIGNAL_WORDS = frozenset({
+    "no", "not", "n't", "n’t", "never", "nothing", "nobody", "none", "nor", "without", "cannot",
+    "nunca", "nada", "nadie", "ni", "ningún", "ninguno", "ninguna", "sin", "tampoco",
+    "mal", "bien", "mejor", "peor", "buen", "bueno", "buena", "buenos", "buenas",
+    "top", "amount", "call", "name", "back", "empty", "full", "show", "move",
+    "cuenta", "tarde", "nuevo", "nueva", "nuevos", "nuevas",
+})
+
+# n_process="auto" (opt-in) starts one worker per this many messages, up to the usable CPUs. A worker costs
+# ~40 ms (fork, results handed back) against ~90 us of cleaning per message, so with a truly free core it
+# would break even near 1,000 messages. The default stays 1 process: on the 2-vCPU development machine two
+# processes measured 0.75-0.94x of one (docs/cleaning.md, benchmarks/cleaning.py).
+PARALLEL_MIN_MESSAGES = 5_000
+
+# --- regexes, compiled once -------------------------------------------------------------------------------
+# Retweet markers: "RT @user:", "RT@user", "RT “@user:", and the old manual "RT user:" (uppercase only).
+_RETWEET = re.compile(r"(?<!\w)(?:(?i:rt)\s*[\"“]?@\w+|RT\s+\w+(?=:))\s*:?")
+_URL = re.compile(
+    r"(?:https?://|www\.)\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*"
+    r"|\bh(?:t(?:t(?:ps?)?)?)?(?::/*\S*)?(?:\.\.\.|…)(?!\S)",  # a link cut off by a retweet: "https…"
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MENTION = re.compile(r"(?<![\w@])@\w+")  # ".@user" counts too; e-mails are gone by then
+_INCLUSIVE_AT = re.compile(r"(?<=[^\W\d_])@(?=s?\b)")  # Spanish "tod@s", "amig@s", "l@s" -> "todos"
+_HASHTAG = re.compile(r"(?<!&)#(\w+)")  # glued tags count too: "#PedroCV#PSOE"
+_STRAY_MARK = re.compile(r"[#@]+(?!\w)")  # debris of cut-off tags and "@ place" check-ins
+_UPPER, _LOWER = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"
+_CAMEL_BOUNDARY = re.compile(
+    f"(?<=[{_LOWER}])(?=[{_UPPER}])|(?<=[{_UPPER}])(?=[{_UPPER}][{_LOWER}])"  # MalServicio, BBCNews
+    f"|(?<=[{_LOWER}{_UPPER}])(?=\\d)"  # Generales2015 (digits then letters stay: 20D)
+)
+# Invisible or unprintable: C0/C1 controls (mis-decoded cp1252 quotes), zero-width marks, BOM, private use.
+_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2060\ufeff\ufe0e\ufe0f"
+                   "\ue000-\uf8ff\U000f0000-\U0010ffff]")
+_SPACE_BEFORE_CLOSING = re.compile(r"\s+(?=[.,;:!?…)\]}»”])")
+_LEADING_PUNCT = re.compile(r"^[\s.,;:\-]+")
+
+# Emoji: pictographs, dingbats, arrows, shapes; keycaps and flag pairs first; modifiers and ZWJ sequences
+# stay attached so "👍🏽" and "👨‍👩‍👧" are one emoji each.
+_PICTO = ("\U0001F000-\U0001FAFF\u2600-\u27BF\u2300-\u23FF\u2B00-\u2BFF\u2190-\u21FF\u25A0-\u25FF"
+          "\u3030\u303D\u3297\u3299\u00A9\u00AE\u203C\u2049\u2122\u2139")
+_EMOJI_MOD = "\uFE0E\uFE0F\u20E3\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F"
+_EMOJI = re.compile(
+    f"[\U0001F1E6-\U0001F1FF]{{2}}|[0-9#*]\uFE0F?\u20E3"
+    f"|[{_PICTO}][{_EMOJI_MOD}]*(?:\u200D[{_PICTO}][{_EMOJI_MOD}]*)*"
+)
+
+_ELONGATED_WORD = re.compile(r"[^\W\d_]*([^\W\d_])\1{2,}[^\W\d_]*")
+_LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
+_LAUGHTER = re.compile(r"\b([jh])([aeiou])(?:\1\2)+\1?\b")
+_REPEATED_MARK = re.compile(r"([!?¡¿])\1+")
+_LONG_ELLIPSIS = re.compile(r"\.{4,}")
+_WHITESPACE = re.compile(r"\s+")
+_NUMBER = re.compile(r"^\d+(?:[.,:/]\d+)*$")
+_ALNUM = re.compile(r"[^\W_]")
+
+MAX_ELONGATION_RUNS = 4  # 2**4 candidate spellings at most; beyond that every run collapses to one letter
+
+
+def _accent_table() -> dict[int, str]:
+    """str.translate table mapping accented Latin letters to their base letter, leaving ñ/Ñ alone."""
+    table = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        base = unicodedata.normalize("NFD", char)[0]
+        if char not in "ñÑ" and base != char and base.isascii():
+            table[code] = base
+    return table
+
+
+_ACCENTS = _accent_table()
+
+
+# --- text normalisation (pure, per message) -------------------------------------------------------------
+class NormalisedText(NamedTuple):
+    """Result of normalising one message before tokenisation."""
+    clean_text: str
+    emojis: list[str]
+    n_urls: int
+    n_mentions: int
+
+
+def split_hashtag(body: str) -> str:
+    """Hashtag body to words: CamelCase and underscores split ("MalServicio" -> "Mal Servicio")."""
+    return _CAMEL_BOUNDARY.sub(" ", body.replace("_", " "))
+
+
+def strip_accents(text: str) -> str:
+    """Drop acute/grave/diaeresis/circumflex marks, keep ñ ("información" -> "informacion", "año" stays)."""
+    return text.translate(_ACCENTS)
+
+
+@lru_cache(maxsize=None)
+def word_log_probs(lang: str) -> dict[str, float]:
+    """Lowercase word -> log-probability from spacy-lookups-data's lexeme_prob table ("other": es and en)."""
+    if lang not in ("es", "en"):
+        merged = dict(word_log_probs("en"))
+        for word, prob in word_log_probs("es").items():
+            merged[word] = max(prob, merged.get(word, prob))
+        return merged
+    path = spacy_lookups_data.get_file(f"{lang}_lexeme_prob.json.gz")
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        probs = json.load(handle)
+    return {word: prob for word, prob in probs.items() if word.isalpha() and word.islower()}
+
+
+def _collapse_word(word: str, lang: str) -> str:
+    """One elongated word to its most frequent spelling with each 3+ run as 1 or 2 letters."""
+    parts = _LETTER_RUN.split(word)  # [prefix, letter, middle, letter, ..., suffix]
+    letters = parts[1::2]
+    if len(letters) > MAX_ELONGATION_RUNS:
+        return _LETTER_RUN.sub(r"\1", word)
+    probs = word_log_probs(lang)
+    best, best_prob = _LETTER_RUN.sub(r"\1", word), float("-inf")
+    for repeats in product((1, 2), repeat=len(letters)):
+        candidate = parts[0] + "".join(letter * n + rest for letter, n, rest in zip(letters, repeats, parts[2::2]))
+        prob = probs.get(candidate, float("-inf"))
+        if prob > best_prob:  # strict: ties keep the earlier (shorter) candidate, deterministic
+            best, best_prob = candidate, prob
+    return best
+
+
+def collapse_elongations(text: str, lang: str) -> str:
+    """Collapse letters repeated 3+ times ("holaaaa" -> "hola", "goooood" -> "good"); doubles are untouched."""
+    return _ELONGATED_WORD.sub(lambda match: _collapse_word(match.group(0), lang), text)
+
+
+def normalise_text(text: str, lang: str = FALLBACK_LANG) -> NormalisedText:
+    """Apply the normalisation policy (module docstring) to one raw message."""
+    text = html.unescape(html.unescape(text))  # tweets arrive escaped, sometimes twice
+    emojis = _EMOJI.findall(text)  # before NFKC, which would turn the "™" emoji into letters
+    if emojis:
+        text = _EMOJI.sub(" ", text)
+    text = _JUNK.sub("", text).replace("´", "'")  # NFKC would turn "´" (used as apostrophe) into " ́"
+    text = unicodedata.normalize("NFKC", text)
+    text = _RETWEET.sub(" ", text)
+    text, n_urls = _URL.subn(" ", text)
+    text = _EMAIL.sub(" ", text)
+    text, n_mentions = _MENTION.subn(" ", text)
+    text = _INCLUSIVE_AT.sub("o", text)
+    text = _HASHTAG.sub(lambda match: " " + split_hashtag(match.group(1)), text)
+    text = _STRAY_MARK.sub(" ", text).lower()
+    text = collapse_elongations(text, lang)
+    text = _LAUGHTER.sub(r"\1\2\1\2", text)
+    text = _LONG_ELLIPSIS.sub("...", _REPEATED_MARK.sub(r"\1", text))
+    text = _WHITESPACE.sub(" ", text)
+    text = _LEADING_PUNCT.sub("", _SPACE_BEFORE_CLOSING.sub("", text)).strip()
+    return NormalisedText(text, emojis, n_urls, n_mentions)
+
+
+# --- spaCy pipelines (loaded once per process) ----------------------------------------------------------
+@lru_cache(maxsize=None)
+def load_pipeline(lang: str) -> Language:
+    """Blank spaCy pipeline for es/en with the offline lookup lemmatizer; "other" gets a bare "xx" tokenizer."""
+    if lang not in ("es", "en"):
+        return spacy.blank("xx")
+    nlp = spacy.blank(lang)
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()  # loads lemma_lookup from spacy-lookups-data; no network
+    return nlp
+
+
+@lru_cache(maxsize=None)
+def stop_words(lang: str, keep: frozenset[str] = SIGNAL_WORDS) -> frozenset[str]:
+    """spaCy's stop words for the language (es+en for "other"), minus the words in `keep`."""
+    words = {"es": ES_STOP_WORDS, "en": EN_STOP_WORDS}.get(lang, ES_STOP_WORDS | EN_STOP_WORDS)
+    return frozenset(words) - keep
+
+
+class LemmaRules(NamedTuple):
+    """What a language's lookup lemmas are checked against (see `_lemma`)."""
+    table: object | None  # spaCy lookups Table (form -> lemma); None: no lemmas ("other")
+    headwords: frozenset[str]  # every lemma the table knows
+    headword_exempt: re.Pattern | None  # headword forms lemmatised anyway
+    infinitive: re.Pattern | None  # lemmas that are verbs' infinitives ...
+    verb_form: re.Pattern | None  # ... accepted only for forms that can only be verbs
+
+
+# English -ing/-ed forms are headwords too ("working", "used") but their lookup lemma is the right merge.
+_REGULAR_EN_FORM = re.compile(r"(?:ing|ed)$")
+_ES_INFINITIVE = re.compile(r"(?:ar|er|ir|ír)(?:se)?$")
+# Spanish endings no noun or adjective has: gerunds, preterite, imperfect, future, conditional, 1st/2nd
+# plural, 3rd plural, infinitives with clitics. Left out: -a/-o/-e(s), participles (casa, partido, medidas).
+_ES_VERB_FORM = re.compile(
+    r"(?:ando|iendo|yendo|ándo\w+|iéndo\w+|aron|ieron|eron|aste|iste|asteis|isteis|[óé]"
+    r"|aba|abas|ábamos|abais|aban|ía|ías|íamos|íais|ían|ré|rás|rá|remos|réis|rán|ría|rías|ríamos|rían"
+    r"|ara|aras|áramos|aran|iera|ieras|iéramos|ieran|ase|iese|asen|iesen"
+    r"|amos|emos|imos|áis|éis|an|en|[aeií]r(?:me|te|se|le|les|lo|los|la|las|nos|os)+)$"
+)
+
+
+@lru_cache(maxsize=None)
+def lemma_rules(lang: str) -> LemmaRules:
+    """The lookup table of the language's pipeline with the checks its lemmas get; empty for "other"."""
+    if lang not in ("es", "en"):
+        return LemmaRules(None, frozenset(), None, None, None)
+    table = load_pipeline(lang).get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+    if lang == "en":
+        return LemmaRules(table, frozenset(table.values()), _REGULAR_EN_FORM, None, None)
+    return LemmaRules(table, frozenset(table.values()), None, _ES_INFINITIVE, _ES_VERB_FORM)
+
+
+def _lemma(word: str, lookup_lemma: str, rules: LemmaRules, keep: frozenset[str]) -> str:
+    """The lemma used for features: spaCy's lookup lemma unless the policy keeps the word as written.
+
+    The tables ignore part of speech and often give a noun a verb's or an adjective's lemma: "paro" ->
+    "parir", "partido" -> "partir", "cara" -> "caro", "number" -> "numb", "pago" -> "pagar" while "pagos" ->
+    "pago". So a word that is itself a headword stays (English -ing/-ed forms excepted); in Spanish an
+    infinitive lemma is taken only for a form that can only be a verb ("llegaron" -> "llegar", "casa"
+    stays) and a feminine word keeps its gender ("ideas" -> "idea", not "ideo"). Kept stop words stay
+    ("nada" is not "nadar") unless their lemma is kept too ("n't" -> "not"). A word the table misses
+    because of a typo'd accent ("tárjetas") is retried without it.
+    """
+    if rules.table is None or (word in keep and lookup_lemma not in keep):
+        return word
+    if lookup_lemma == word and not word.isascii():
+        lookup_lemma = rules.table.get(strip_accents(word), word)
+    if lookup_lemma == word:
+        return word
+    if word in rules.headwords and not (rules.headword_exempt and rules.headword_exempt.search(word)):
+        return word
+    if rules.infinitive is not None:  # Spanish
+        if rules.infinitive.search(lookup_lemma) and not rules.verb_form.search(word):
+            return word
+        singular = word[:-1] if word.endswith("as") else word
+        if singular.endswith("a") and lookup_lemma == singular[:-1] + "o":
+            return singular
+    return lookup_lemma
+
+
+def _content_tokens(doc, stops: frozenset[str], rules: LemmaRules,
+                    keep: frozenset[str]) -> tuple[list[str], list[str]]:
+    """Surface tokens and lemmas of a doc's content words: no stop word (as written or as lemma),
+    punctuation, symbol or single letter."""
+    tokens, lemmas = [], []
+    for tok in doc:
+        word = tok.lower_
+        if tok.is_punct or tok.is_space or word in stops or not _ALNUM.search(word):
+            continue
+        if len(word) < 2 and not word.isdigit():
+            continue
+        lemma = _lemma(word, tok.lemma_.lower() or word, rules, keep)
+        if lemma in stops:  # "made" -> "make": a stop word's forms go with it
+            continue
+        tokens.append(word)
+        lemmas.append(lemma)
+    return tokens, lemmas
+
+
+def feature_text(lemmas: Iterable[str], number_token: str = NUMBER_TOKEN) -> str:
+    """Lemmas to the vectorizer's input: numbers to one token, accents stripped, space-joined."""
+    return " ".join(number_token if _NUMBER.match(lemma) else strip_accents(lemma) for lemma in lemmas)
+
+
+def preload(langs: Iterable[str] = LANGUAGES) -> None:
+    """Load the pipelines and elongation lexicons of `langs` now (else on first use), e.g. before forking."""
+    for lang in langs:
+        lemma_rules(lang)  # loads the pipeline
+        word_log_probs(lang)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def resolve_n_process(n_process: int | str, n_messages: int) -> int:
+    """Worker processes: an int as given; "auto" -> one per PARALLEL_MIN_MESSAGES messages, up to the CPUs."""
+    if n_process == "auto":
+        return max(1, min(usable_cpus(), n_messages // PARALLEL_MIN_MESSAGES))
+    if isinstance(n_process, bool) or not isinstance(n_process, int) or n_process < 1:
+        raise ValueError(f"n_process must be a positive int or 'auto', got {n_process!r}")
+    return n_process
+
+
+def clean_columns(texts: list[str], langs: list[str], batch_size: int = 512, keep_words: frozenset[str] = SIGNAL_WORDS,
+                  number_token: str = NUMBER_TOKEN) -> dict[str, list]:
+    """Clean messages in one process: OUTPUT_COLUMNS as lists aligned with `texts` (input order)."""
+    normalised = [normalise_text(text, lang) for text, lang in zip(texts, langs)]
+    clean_texts = [n.clean_text for n in normalised]
+    tokens: list = [None] * len(texts)
+    lemmas: list = [None] * len(texts)
+    keep = frozenset(keep_words)
+    for lang in sorted(set(langs)):  # one nlp.pipe per language, results written back to their positions
+        positions = [i for i, row_lang in enumerate(langs) if row_lang == lang]
+        stops, rules = stop_words(lang, keep), lemma_rules(lang)
+        docs = load_pipeline(lang).pipe((clean_texts[i] for i in positions), batch_size=batch_size)
+        for i, doc in zip(positions, docs):
+            tokens[i], lemmas[i] = _content_tokens(doc, stops, rules, keep)
+    return {
+        "clean_text": clean_texts,
+        "feature_text": [feature_text(row, number_token) for row in lemmas],
+        "tokens": [" ".join(row) for row in tokens],  # spaCy tokens hold no spaces: str.split() restores them
+        "lemmas": [" ".join(row) for row in lemmas],
+        "n_tokens": [len(row) for row in tokens],
+        "emojis": [" ".join(n.emojis) for n in normalised],
+        "n_urls": [n.n_urls for n in normalised],
+        "n_mentions": [n.n_mentions for n in normalised],
+    }
+
+
+def _clean_chunk(chunk: tuple[list[str], list[str], dict]) -> dict[str, list]:
+    """Process-pool entry point: clean_columns on one (texts, langs, params) chunk."""
+    texts, langs, params = chunk
+    return clean_columns(texts, langs, **params)
+
+
+def _clean_columns_parallel(texts: list[str], langs: list[str], n_process: int, **params) -> dict[str, list]:
+    """clean_columns over contiguous chunks in `n_process` workers, concatenated back in input order.
+
+    Cleaning is per message, so chunking cannot change any result. Pipelines and lexicons are loaded in
+    the parent first: forked workers inherit them instead of paying the load each.
+    """
+    preload(set(langs))
+    n_chunks = n_process * 4  # a few chunks per worker evens out uneven message lengths
+    bounds = [round(k * len(texts) / n_chunks) for k in range(n_chunks + 1)]
+    chunks = [(texts[a:b], langs[a:b], params) for a, b in zip(bounds, bounds[1:]) if b > a]
+    # fork only on Linux: macOS and Windows workers spawn afresh and load the pipelines themselves.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(max_workers=n_process, mp_context=context) as pool:
+        parts = list(pool.map(_clean_chunk, chunks))  # map keeps chunk order
+    return {column: [value for part in parts for value in part[column]] for column in OUTPUT_COLUMNS}
+
+
+# --- public API -----------------------------------------------------------------------------------------
+class TextCleaner(BaseEstimator, TransformerMixin):
+    """Stateless cleaner: `transform(df)` adds OUTPUT_COLUMNS to a frame with `text` and optional `lang`.
+
+    batch_size: texts per `nlp.pipe` batch. n_process: worker processes (int, default 1) or "auto" (one
+    per PARALLEL_MIN_MESSAGES messages, up to the usable CPUs). keep_words: stop words kept as signal.
+    number_token: what numbers become in feature_text.
+    """
+
+    def __init__(self, batch_size: int = 512, n_process: int | str = 1,
+                 keep_words: frozenset[str] = SIGNAL_WORDS, number_token: str = NUMBER_TOKEN):
+        self.batch_size = batch_size
+        self.n_process = n_process
+        self.keep_words = keep_words
+        self.number_token = number_token
+
+    def fit(self, X: pd.DataFrame, y=None) -> "TextCleaner":
+        """Nothing to learn; present for scikit-learn compatibility."""
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Copy of X with OUTPUT_COLUMNS added: same rows, same order, same index."""
+        if "text" not in X.columns:
+            raise KeyError("input frame needs a 'text' column")
+        texts = X["text"].fillna("").astype(str).tolist()
+        langs = _languages(X)
+        params = {"batch_size": self.batch_size, "keep_words": frozenset(self.keep_words),
+                  "number_token": self.number_token}
+        n_process = resolve_n_process(self.n_process, len(texts))
+        if n_process > 1 and len(texts) > 1:
+            columns = _clean_columns_parallel(texts, langs, n_process, **params)
+        else:
+            columns = clean_columns(texts, langs, **params)
+        out = X.copy()
+        for column in OUTPUT_COLUMNS:
+            out[column] = columns[column]
+        if len(out) != len(X) or not out.index.equals(X.index):
+            raise AssertionError(f"cleaning changed the rows: {len(X)} in, {len(out)} out")
+        return out
+
+
+def _languages(X: pd.DataFrame) -> list[str]:
+    """Per-row language; a missing column, null or value outside es/en maps to the fallback "other"."""
+    if "lang" not in X.columns:
+        return [FALLBACK_LANG] * len(X)
+    known = set(LANGUAGES) - {FALLBACK_LANG}
+    return [lang if lang in known else FALLBACK_LANG for lang in X["lang"].tolist()]
+
+
+def clean_messages(df: pd.DataFrame, **params) -> pd.DataFrame:
+    """Functional form of `TextCleaner(**params).transform(df)`."""
+    return TextCleaner(**params).transform(df)

@@ -1,0 +1,100 @@
+"""Specification of the serving handlers as SageMaker's scikit-learn container calls them for batch
+transform: model_fn -> input_fn -> predict_fn -> output_fn, CSV and JSON Lines, one prediction per record."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from inference.handlers import PREDICTION_COLUMNS, input_fn, model_fn, output_fn, predict_fn
+from processing.jobs import write_parquet
+from training.train import run_training
+
+
+@pytest.fixture(scope="module")
+def model_dir(demo_messages, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serving")
+    write_parquet(demo_messages.assign(category=demo_messages["label"]), root / "train" / "messages.parquet")
+    (root / "train" / "provenance.json").write_text(json.dumps({"category_map": {"version": 2, "hash": "h"}}))
+    run_training(root / "train", root / "model")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return model_fn(str(model_dir))
+
+
+def serve(body: str, content_type: str, accept: str, model) -> str:
+    """One batch-transform request through the four handlers."""
+    out, _ = output_fn(predict_fn(input_fn(body, content_type), model), accept)
+    return out
+
+
+def test_csv_without_header_is_scored_line_by_line(model):
+    body = "1,my package never arrived where is my order\n2,quiero cancelar mi suscripción y el reembolso\n"
+    predictions = pd.read_csv(pd.io.common.StringIO(serve(body, "text/csv", "text/csv", model)), dtype=str)
+    assert predictions.columns.tolist() == list(PREDICTION_COLUMNS)
+    assert predictions["id"].tolist() == ["1", "2"]
+    assert predictions["category"].tolist() == ["delivery", "cancellation_refund"]
+    assert (predictions["category_map_version"] == "2").all()
+
+
+def test_csv_header_and_commas_inside_text_are_handled(model):
+    frame = input_fn('id,text\n7,"hi, my card, it was charged twice"\n8,unquoted, with commas\n', "text/csv")
+    assert frame.to_dict("records") == [{"id": "7", "text": "hi, my card, it was charged twice"},
+                                        {"id": "8", "text": "unquoted, with commas"}]
+
+
+def test_json_lines_give_the_prediction_contract(model):
+    body = '{"id": "a", "text": "the app crashes every time I open it"}\n\n{"id": 5, "text": "la app no carga"}\n'
+    lines = [json.loads(line) for line in serve(body, "application/jsonlines", "application/jsonlines", model)
+             .splitlines()]
+    assert [line["id"] for line in lines] == ["a", "5"]
+    for line in lines:
+        assert set(line) == set(PREDICTION_COLUMNS)
+        assert line["category"] == "technical_issue" and 0 < line["confidence"] <= 1 and line["novel"] is False
+        assert line["model_version"] == model.metadata["model_version"] and line["error"] is None
+
+
+def test_unscorable_records_keep_their_row_with_an_error(model):
+    body = '{"id": "x", "text": "   "}\n{"text": "no id here"}\n{"id": "y", "text": "refund please"}\n'
+    predictions = predict_fn(input_fn(body, "application/jsonlines"), model)
+    assert len(predictions) == 3
+    assert predictions["error"].tolist() == ["empty_text", "missing_id", None]
+    assert predictions["category"].isna().tolist() == [True, True, False]
+    body, _ = output_fn(predictions, "application/jsonlines")
+    assert [json.loads(line)["category"] is None for line in body.splitlines()] == [True, True, False]
+    assert "NaN" not in body
+
+
+def test_messages_far_from_every_category_are_flagged_novel(model):
+    predictions = predict_fn(pd.DataFrame({"id": ["n"], "text": ["lattice quantum chromodynamics seminar"]}), model)
+    assert bool(predictions.loc[0, "novel"])
+
+
+def test_registry_version_from_the_environment_names_the_model(model, monkeypatch):
+    monkeypatch.setenv("TWEETOPS_MODEL_VERSION", "7")
+    predictions = predict_fn(pd.DataFrame({"id": ["1"], "text": ["refund"]}), model)
+    assert predictions.loc[0, "model_version"] == "7"
+
+
+@pytest.mark.parametrize("body, content_type, message", [
+    ("only-one-column\n", "text/csv", "rows \\[1\\] do not have the two columns"),
+    ('{"id": 1, "text": "ok"}\nnot json\n', "application/jsonlines", "line 2 is not JSON"),
+    ("x", "application/xml", "unsupported content type"),
+])
+def test_bad_payloads_are_refused_with_the_reason(body, content_type, message):
+    with pytest.raises(ValueError, match=message):
+        input_fn(body, content_type)
+
+
+def test_unknown_accept_type_is_refused(model):
+    with pytest.raises(ValueError, match="unsupported accept type"):
+        output_fn(predict_fn(pd.DataFrame({"id": ["1"], "text": ["hi"]}), model), "application/xml")
+
+
+def test_bytes_payloads_are_decoded_as_utf8(model):
+    frame = input_fn("1,¿dónde está mi pedido?\n".encode(), "text/csv; charset=utf-8")
+    assert frame.loc[0, "text"] == "¿dónde está mi pedido?"

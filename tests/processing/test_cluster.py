@@ -1,0 +1,144 @@
+"""Specification of clustering: seeded UMAP/KMeans, k and UMAP chosen from internal evidence only,
+sampling for large inputs, and the per-cluster summary an analyst reviews."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from processing.cluster import (MessageClusterer, class_tfidf, cluster_centroids, partition_evidence,
+                                sample_indices, summarize_clusters)
+from processing.evaluation import clustering_scores
+from processing.features import TfidfLsaFeaturizer
+
+
+@pytest.fixture(scope="module")
+def features(demo_messages) -> np.ndarray:
+    return TfidfLsaFeaturizer(n_components=100).fit_transform(demo_messages)
+
+
+def blobs(n_per_blob: int, centers: int, dims: int = 20, spread: float = 0.05, seed: int = 0) -> np.ndarray:
+    """Unit-norm points around `centers` random directions: a partition with an obvious k."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(centers, dims))
+    points = np.repeat(directions, n_per_blob, axis=0) + spread * rng.normal(size=(centers * n_per_blob, dims))
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_auto_k_finds_the_number_of_well_separated_groups():
+    points = blobs(60, centers=6)
+    clusterer = MessageClusterer(n_clusters="auto", k_range=(2, 12), use_umap=False).fit(points)
+    assert clusterer.n_clusters_ == 6
+    assert set(clusterer.selection_["candidates"]["plain"]["k_silhouettes"]) >= {2, 12}
+
+
+def test_given_k_is_used_and_labels_cover_every_row(features):
+    labels = MessageClusterer(n_clusters=8, use_umap=False).fit_predict(features)
+    assert labels.shape == (len(features),)
+    assert set(labels) == set(range(8))
+
+
+def test_clusters_recover_demo_categories_without_seeing_labels(demo_messages, features):
+    labels = MessageClusterer(n_clusters=16, use_umap="auto", seed=0).fit_predict(features)
+    # 8 categories in two languages: 16 clusters should each be mostly one category.
+    counts = pd.crosstab(labels, demo_messages["label"])
+    purity = counts.max(axis=1).sum() / len(labels)
+    assert purity > 0.75
+
+
+def test_umap_choice_records_the_evidence_of_both_candidates(features):
+    clusterer = MessageClusterer(n_clusters=8, use_umap="auto", seed=0).fit(features)
+    candidates = clusterer.selection_["candidates"]
+    assert set(candidates) == {"plain", "umap"}
+    for evidence in candidates.values():
+        assert 0 <= evidence["learnability"] <= 1 and -1 <= evidence["stability"] <= 1
+        assert evidence["score"] == pytest.approx(evidence["stability"] + evidence["learnability"])
+    best = max(candidates, key=lambda name: candidates[name]["score"])
+    assert clusterer.selection_["chosen"] == best
+    assert (clusterer.umap_ is not None) == (best == "umap")
+
+
+def test_same_seed_gives_identical_labels_and_other_seed_may_differ(features):
+    first = MessageClusterer(n_clusters=8, use_umap=True, seed=1).fit_predict(features)
+    second = MessageClusterer(n_clusters=8, use_umap=True, seed=1).fit_predict(features)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_rows_outside_the_fit_sample_are_assigned_to_their_nearest_cluster():
+    points = blobs(200, centers=4)
+    clusterer = MessageClusterer(n_clusters=4, use_umap=False, max_fit_rows=100, seed=0)
+    labels = clusterer.fit_predict(points)
+    assert clusterer.selection_["fit_rows"] == 100
+    truth = np.repeat(np.arange(4), 200)
+    assert clustering_scores(truth, labels)["acc"] == 1.0
+    np.testing.assert_array_equal(clusterer.predict(points), labels)
+
+
+def test_plain_candidate_clusters_the_renormalised_leading_components():
+    points = blobs(50, centers=3, dims=30)
+    clusterer = MessageClusterer(n_clusters=3, use_umap=False, plain_components=10).fit(points)
+    embedded = clusterer.embed(points)
+    assert embedded.shape == (150, 10)
+    np.testing.assert_allclose(np.linalg.norm(embedded, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"n_clusters": 1}, "n_clusters must be 'auto' or an integer >= 2"),
+    ({"n_clusters": "many"}, "n_clusters must be"),
+    ({"use_umap": "maybe"}, "use_umap must be"),
+    ({"k_range": (5, 3)}, "k_range must satisfy"),
+    ({"n_clusters": 500}, "too few to form 500 clusters"),
+])
+def test_bad_parameters_are_named_in_the_error(params, message):
+    with pytest.raises(ValueError, match=message):
+        MessageClusterer(**params).fit(blobs(20, centers=3))
+
+
+def test_partition_evidence_rates_a_real_partition_above_a_random_one():
+    points = blobs(60, centers=5)
+    truth = np.repeat(np.arange(5), 60)
+    noise = np.random.default_rng(0).integers(0, 5, size=len(points))
+    real, random = (partition_evidence(points, points, labels, 5, seed=0) for labels in (truth, noise))
+    assert real["learnability"] > 0.95 > 0.5 > random["learnability"]
+    assert real["score"] > random["score"]
+
+
+def test_sample_indices_are_sorted_seeded_and_bounded():
+    assert list(sample_indices(5, 10, seed=0)) == [0, 1, 2, 3, 4]
+    sample = sample_indices(1000, 100, seed=4)
+    assert len(sample) == 100 == len(set(sample)) and list(sample) == sorted(sample)
+    np.testing.assert_array_equal(sample, sample_indices(1000, 100, seed=4))
+
+
+def test_centroids_are_unit_means_and_empty_clusters_are_zero():
+    points = np.array([[1, 0], [1, 0], [0, 1]], dtype=np.float32)
+    centroids = cluster_centroids(points, np.array([0, 0, 1]), n_clusters=3)
+    np.testing.assert_allclose(centroids, [[1, 0], [0, 1], [0, 0]])
+
+
+def test_class_tfidf_ranks_a_cluster_own_words_first():
+    import scipy.sparse as sp
+
+    # columns: refund, order, hello ; "order" appears in both clusters, so it is less distinctive
+    counts = sp.csr_matrix(np.array([[2, 1, 0], [1, 1, 0], [0, 1, 2], [0, 1, 1]]))
+    weights = class_tfidf(counts, np.array([0, 0, 1, 1]), n_clusters=2)
+    assert weights[0].argmax() == 0 and weights[1].argmax() == 2
+    assert weights[0, 1] < weights[0, 0]
+
+
+def test_summary_gives_each_cluster_its_size_terms_examples_and_a_comparable_centroid(demo_messages, features):
+    labels = MessageClusterer(n_clusters=8, use_umap=False).fit_predict(features)
+    summary = summarize_clusters(demo_messages["id"], demo_messages["text"], demo_messages["feature_text"],
+                                 features, labels, 8, n_representative=4, n_borderline=2)
+    assert [c["cluster"] for c in summary] == list(range(8))
+    assert sum(c["size"] for c in summary) == len(demo_messages)
+    by_id = dict(zip(demo_messages["id"], labels))
+    for cluster in summary:
+        assert 1 <= len(cluster["top_terms"]) <= 10
+        assert len(cluster["representative"]) == min(4, cluster["size"])
+        assert all(by_id[m["id"]] == cluster["cluster"] for m in cluster["representative"] + cluster["borderline"])
+        weights = np.array(list(cluster["centroid_terms"].values()))
+        assert np.linalg.norm(weights) == pytest.approx(1.0, abs=1e-4)
+        assert set(cluster["top_terms"]) <= set(cluster["centroid_terms"])
+    # Borderline messages sit nearer another cluster than representative ones do.
+    assert np.mean([m["margin"] for c in summary for m in c["borderline"]]) < 0.3

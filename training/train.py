@@ -1,0 +1,104 @@
+"""Classifier training on pseudo-labels: split, fit, save `model.joblib` with its metadata.
+
+Pure functions here; `run_training` is the thin SageMaker training-job edge (channels, model dir).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from processing.provenance import code_version, library_versions
+from processing.storage import atomic_output, sha256_file, write_json_atomic
+from training.model import MessageClassifier
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+PROVENANCE_FILE = "provenance.json"
+TEXT_COLUMN = "feature_text"
+LABEL_COLUMN = "category"
+
+
+def split_holdout(frame: pd.DataFrame, test_size: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seeded train/held-out split, stratified by category whenever every category has 2+ messages."""
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1, got {test_size}")
+    counts = frame[LABEL_COLUMN].value_counts()
+    stratify = frame[LABEL_COLUMN] if counts.min() >= 2 and len(frame) * test_size >= len(counts) else None
+    train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
+    return train.sort_index(), test.sort_index()
+
+
+def train_model(train: pd.DataFrame, seed: int = 0, **params) -> MessageClassifier:
+    """Fit the classifier on `feature_text` -> `category` (rows with no category are not trained on)."""
+    labelled = train[train[LABEL_COLUMN].notna()]
+    if labelled.empty:
+        raise ValueError("no training rows carry a category (every cluster is discarded or unmapped)")
+    return MessageClassifier(seed=seed, **params).fit(labelled[TEXT_COLUMN].fillna(""), labelled[LABEL_COLUMN])
+
+
+def save_model(model: MessageClassifier, model_dir: str | Path, provenance: dict, seed: int, n_train: int) -> dict:
+    """Write model.joblib and metadata.json (classes, category map, data hash, versions, seed)."""
+    model_dir = Path(model_dir)
+    model_path = model_dir / MODEL_FILE
+    with atomic_output(model_path) as tmp:
+        joblib.dump(model, tmp)
+    model_sha = sha256_file(model_path)
+    metadata = {
+        "model_version": model_sha[:12],
+        "model_sha256": model_sha,
+        "classes": [str(c) for c in model.classes_],
+        "params": {key: (list(value) if isinstance(value, tuple) else value)
+                   for key, value in model.get_params().items()},
+        "seed": seed,
+        "train_rows": n_train,
+        "novelty_threshold": model.novelty_threshold_,
+        "code_version": code_version(),
+        "libraries": library_versions(),
+        **provenance,
+    }
+    write_json_atomic(model_dir / METADATA_FILE, metadata)
+    return metadata
+
+
+def load_model(model_dir: str | Path) -> tuple[MessageClassifier, dict]:
+    """Load the model and its metadata from a model directory."""
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_FILE).is_file():
+        raise FileNotFoundError(f"{model_dir}: no {MODEL_FILE} (is this a tweetops model directory?)")
+    metadata = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    return joblib.load(model_dir / MODEL_FILE), metadata
+
+
+def read_parquet_dir(path: str | Path) -> pd.DataFrame:
+    """Read one parquet file, or every *.parquet under a folder (shards, in name order) as one frame."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no parquet files found")
+    return pd.concat([pd.read_parquet(file) for file in files], ignore_index=True)
+
+
+def read_provenance(path: str | Path) -> dict:
+    """The provenance.json that the pseudo-labelling step writes beside its data ({} when absent)."""
+    path = Path(path)
+    candidates = [path / PROVENANCE_FILE] if path.is_dir() else [path.parent / PROVENANCE_FILE]
+    for candidate in candidates:
+        if candidate.is_file():
+            return json.loads(candidate.read_text(encoding="utf-8"))
+    return {}
+
+
+def run_training(train_path: str | Path, model_dir: str | Path, seed: int = 0, **params) -> dict:
+    """Training-job edge: read the pseudo-labelled train split, fit, and write the model directory."""
+    train = read_parquet_dir(train_path)
+    missing = {TEXT_COLUMN, LABEL_COLUMN} - set(train.columns)
+    if missing:
+        raise ValueError(f"{train_path}: training data lacks columns {sorted(missing)}")
+    model = train_model(train, seed=seed, **params)
+    return save_model(model, model_dir, read_provenance(train_path), seed=seed,
+                      n_train=int(train[LABEL_COLUMN].notna().sum()))
