@@ -35,6 +35,7 @@ RUNS = {
     "stackoverflow": ("stackoverflow/all.csv", 20),
     "coset": ("coset/test.csv", 5),
 }
+EVIDENCE = ("stability", "learnability", "score")
 PUBLISHED = {"banking77": "USNID 75.3 / 43.3 / 54.8", "stackoverflow": "USNID 72.0 / 52.3 / 69.3"}
 
 
@@ -76,6 +77,8 @@ def run(name: str, messages: pd.DataFrame, k: int | str, seed: int) -> dict:
     return {
         "dataset": name, "seed": seed, "rows": len(messages), "k": clusterer.n_clusters_, "gold_labels": n_gold,
         "space": clusterer.selection_["chosen"], "seconds": round(seconds, 1),
+        "evidence": {name: {key: round(value, 3) for key, value in evidence.items() if key in EVIDENCE}
+                     for name, evidence in clusterer.selection_["candidates"].items()},
         "ours": {metric: round(100 * value, 1) for metric, value in ours.items()},
         "baseline": {metric: round(100 * value, 1) for metric, value in baseline.items()},
         "classifier_acc": round(100 * majority_label_classifier_accuracy(messages, clusters, seed), 1),
@@ -88,7 +91,9 @@ def format_row(result: dict) -> str:
     return (f"{result['dataset']:<15} seed {result['seed']}  k={result['k']:<3} {result['space']:<5}  "
             f"ours {ours['nmi']:5.1f} / {ours['ari']:5.1f} / {ours['acc']:5.1f}   "
             f"baseline {base['nmi']:5.1f} / {base['ari']:5.1f} / {base['acc']:5.1f}   "
-            f"classifier acc {result['classifier_acc']:5.1f}   {result['seconds']:.0f}s")
+            f"classifier acc {result['classifier_acc']:5.1f}   {result['seconds']:.0f}s   "
+            + "  ".join(f"{name}: stability {e['stability']:.2f} learnability {e['learnability']:.2f}"
+                        for name, e in result["evidence"].items() if e))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ class MessageClusterer(BaseEstimator):
     """UMAP (optional, decided from evidence) + KMeans over L2-normalised feature vectors."""
 
     def __init__(self, n_clusters: int | str = "auto", k_range: tuple[int, int] = (4, 40),
-                 use_umap: bool | str = "auto", umap_neighbors: int = 50, umap_components: int = 10,
+                 use_umap: bool | str = "auto", umap_neighbors: int = 50, umap_components: int = 5,
                  plain_components: int | None = 100, n_init: int = 30, max_fit_rows: int = 20_000,
                  seed: int = 0):
         self.n_clusters = n_clusters

@@ -1,0 +1,108 @@
+"""Specification of the `tweetops` command line: help for every step, one-line errors with a non-zero exit,
+and the step commands as container entry points (paths from the /opt/ml contract, root remapped)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+
+STEPS = ["demo-data", "discover", "validate", "clean", "featurize", "cluster", "train", "evaluate"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_step_explains_itself(runner, step):
+    result = runner.invoke(main, [step, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: main " + step in result.output or f"Usage: tweetops {step}" in result.output
+    assert "--" in result.output  # documents its options
+
+
+def test_top_level_help_lists_every_step(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0 and all(step in result.output for step in STEPS)
+
+
+def test_a_file_that_cannot_be_parsed_gives_one_line_naming_file_and_cause(runner, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"data": [{"id": "1", "text": "hola"}')
+    result = runner.invoke(main, ["discover", "--input", str(broken), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "broken.json" in errors[0] and "not valid JSON" in errors[0]
+    assert result.output.strip().splitlines()[-1] == errors[0]  # after progress lines, nothing else
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--k", "one"], "expected an integer >= 2 or 'auto'"),
+    (["--k", "1"], "expected an integer >= 2 or 'auto'"),
+    (["--k-range", "9:3"], "expected 2 <= LOW <= HIGH"),
+    (["--languages", "es,fr"], "comma-separated subset of es,en,other"),
+])
+def test_bad_options_are_usage_errors(runner, tmp_path, args, message):
+    (tmp_path / "in.csv").write_text("id,text\n1,hola\n")
+    result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_demo_data_writes_the_requested_rows(runner, tmp_path):
+    result = runner.invoke(main, ["demo-data", "--rows", "50", "--out", str(tmp_path / "demo.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "wrote 50 messages" in result.output
+    assert (tmp_path / "demo.jsonl").stat().st_size > 0
+
+
+def test_steps_chain_through_the_container_contract(runner, tmp_path, monkeypatch):
+    """validate -> clean -> featurize -> cluster -> train -> evaluate, each with its /opt/ml default paths."""
+    root = tmp_path / "opt-ml"
+    monkeypatch.setenv("TWEETOPS_ML_ROOT", str(root))
+    processing = root / "processing"
+    assert runner.invoke(main, ["demo-data", "--rows", "400", "--out", str(processing / "input" / "raw" / "b.csv")]
+                         ).exit_code == 0
+
+    def step(*args: str) -> str:
+        result = runner.invoke(main, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def move(output: str, channel: str) -> None:
+        """What SageMaker does between jobs: one job's output folder becomes the next job's input channel."""
+        target = processing / "input" / channel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (processing / "output" / output).rename(target)
+
+    assert "quarantined" in step("validate")
+    move("ingested", "ingested")
+    step("clean", "--n-process", "1")
+    move("processed", "processed")
+    step("featurize")
+    move("features", "features")
+    assert "clusters; train" in step("cluster", "--k", "8", "--umap", "off")
+    (root / "input" / "data").mkdir(parents=True)
+    (processing / "output" / "pseudo-labeled" / "train").rename(root / "input" / "data" / "train")
+    monkeypatch.setenv("SM_HPS", json.dumps({"seed": 3, "c": 1.0}))
+    assert "categories" in step("train")
+    metadata = json.loads((root / "model" / "metadata.json").read_text())
+    assert metadata["seed"] == 3 and metadata["params"]["C"] == 1.0
+    (root / "model").rename(processing / "input" / "model")
+    move("pseudo-labeled/test", "test")
+    assert "macro-F1" in step("evaluate")
+    evaluation = json.loads((processing / "output" / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["multiclass_classification_metrics"]["accuracy"]["value"] > 0.5
+    assert len(pd.read_csv(processing / "output" / "clusters" / "assignments.csv")) > 0
+
+
+def test_a_failing_job_leaves_the_reason_where_sagemaker_reads_it(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("TWEETOPS_ML_ROOT", str(tmp_path))
+    result = runner.invoke(main, ["train"])
+    assert result.exit_code == 1
+    assert "no parquet files" in (tmp_path / "output" / "failure").read_text()
