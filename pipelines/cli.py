@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from processing import container
+from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
 
 
@@ -71,6 +72,8 @@ def _echo_json(data) -> None:
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
 k_option = click.option("--k", "k", default="auto", show_default=True,
                         help="Number of clusters, or 'auto' to choose it by silhouette over --k-range.")
+k_range_option = click.option("--k-range", default=":".join(map(str, DEFAULT_K_RANGE)), show_default=True,
+                              help="Range searched when --k auto (LOW:HIGH).")
 umap_option = click.option("--umap", "umap", type=click.Choice(["auto", "on", "off"]), default="auto",
                            show_default=True, help="Reduce with UMAP before KMeans; 'auto' decides from "
                            "cluster stability and learnability (docs/clustering.md).")
@@ -113,7 +116,7 @@ def demo_data(rows: int, out: str, seed: int, malformed_share: float) -> None:
               help="A message file (CSV, JSON Lines, JSON, Parquet) or a folder of them.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @k_option
-@click.option("--k-range", default="4:40", show_default=True, help="Range searched when --k auto (low:high).")
+@k_range_option
 @umap_option
 @seed_option
 @languages_option
@@ -212,6 +215,7 @@ def featurize(input_path, output, featurizer, seed) -> None:
               default=_processing_default("output", "pseudo-labeled"),
               show_default="/opt/ml/processing/output/pseudo-labeled", help="Folder for the train/test splits.")
 @k_option
+@k_range_option
 @umap_option
 @click.option("--unmapped", type=click.Choice(["error", "discard"]), default="error", show_default=True,
               help="What to do with clusters the category map does not mention.")
@@ -219,14 +223,15 @@ def featurize(input_path, output, featurizer, seed) -> None:
               show_default=True, help="Held-out share for evaluation.")
 @seed_option
 @_user_errors
-def cluster(input_path, features, category_map, output, pseudo_labeled, k, umap, unmapped, test_size, seed) -> None:
+def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_range, umap, unmapped, test_size,
+            seed) -> None:
     """Cluster messages into pseudo-labels, summarise clusters and draft or apply the category map."""
     from processing.jobs import cluster_job
 
     if category_map == "":
         category_map = None  # an empty pipeline parameter means "use the drafted map"
-    result = cluster_job(input_path, features, output, n_clusters=_parse_k(k), use_umap=_parse_umap(umap),
-                         seed=seed, category_map_path=category_map, unmapped=unmapped, test_size=test_size,
+    result = cluster_job(input_path, features, output, n_clusters=_parse_k(k), k_range=_parse_range(k_range),
+                         use_umap=_parse_umap(umap), seed=seed, category_map_path=category_map, unmapped=unmapped, test_size=test_size,
                          pseudo_labeled_dir=pseudo_labeled)
     click.echo(f"{result['n_clusters']} clusters; train {result['train_rows']}, held out {result['test_rows']}, "
                f"discarded {result['discarded_rows']}")

@@ -2,8 +2,8 @@
 
 Two choices are made from internal evidence only (never from gold labels):
 
-* **k** (when `n_clusters="auto"`): the k on a grid over `k_range` whose KMeans partition has the best
-  silhouette in the space KMeans runs in.
+* **k** (when `n_clusters="auto"`): the k on a geometric grid over `k_range` whose KMeans partition of
+  the leading LSA components has the best silhouette; both candidates below then use that k.
 * **UMAP or not** (when `use_umap="auto"`): both candidates (KMeans on the LSA features, KMeans on a UMAP
   embedding of them) are fitted and scored by *stability* (mean ARI between the partition and KMeans
   re-runs with other seeds) plus *learnability* (cross-validated accuracy of a linear model predicting
@@ -29,12 +29,13 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.svm import LinearSVC
 
 SILHOUETTE_SAMPLE = 5000
+DEFAULT_K_RANGE = (4, 100)  # searched by n_clusters="auto": from broad topics to fine-grained intents
 
 
 class MessageClusterer(BaseEstimator):
     """UMAP (optional, decided from evidence) + KMeans over L2-normalised feature vectors."""
 
-    def __init__(self, n_clusters: int | str = "auto", k_range: tuple[int, int] = (4, 40),
+    def __init__(self, n_clusters: int | str = "auto", k_range: tuple[int, int] = DEFAULT_K_RANGE,
                  use_umap: bool | str = "auto", umap_neighbors: int = 50, umap_components: int = 5,
                  plain_components: int | None = 100, n_init: int = 30, max_fit_rows: int = 20_000,
                  seed: int = 0):
@@ -57,20 +58,23 @@ class MessageClusterer(BaseEstimator):
             candidates["umap"] = self._fit_umap(sample)
         if self.use_umap is True:
             del candidates["plain"]
+        # k is chosen once, in the LSA space: silhouette in a UMAP embedding (min_dist=0 packs points
+        # into tight clumps) keeps rising with k and would always pick the top of the range.
+        k, k_scores = self._choose_k(self._plain_space(sample))
         evidence = {}
         fitted = {}
         for name, reducer in candidates.items():
             space = self._plain_space(sample) if reducer is None else reducer.embedding_
-            k, k_scores = self._choose_k(space)
             kmeans = KMeans(k, n_init=self.n_init, random_state=self.seed).fit(space)
-            evidence[name] = {"k": k, "k_silhouettes": k_scores}
+            evidence[name] = {"k": k}
             if len(candidates) > 1:
                 evidence[name] |= partition_evidence(sample, space, kmeans.labels_, k, self.seed)
             fitted[name] = (reducer, kmeans)
         chosen = max(evidence, key=lambda name: evidence[name].get("score", 0.0))
         self.umap_, self.kmeans_ = fitted[chosen]
         self.n_clusters_ = int(self.kmeans_.n_clusters)
-        self.selection_ = {"chosen": chosen, "candidates": evidence, "fit_rows": int(len(sample))}
+        self.selection_ = {"chosen": chosen, "candidates": evidence, "k_silhouettes": k_scores,
+                           "fit_rows": int(len(sample))}
         return self
 
     def fit_predict(self, features: np.ndarray, y=None) -> np.ndarray:

@@ -27,7 +27,7 @@ from processing import evaluation
 from processing.category_map import (check_against_clusters, draft_category_map, load_category_map,
                                      pseudo_labels, save_category_map)
 from processing.clean import TextCleaner
-from processing.cluster import MessageClusterer, sample_indices, summarize_clusters
+from processing.cluster import DEFAULT_K_RANGE, MessageClusterer, sample_indices, summarize_clusters
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
 from processing.features import load_featurizer, make_featurizer, save_featurizer
 from processing.ingest import read_messages
@@ -87,7 +87,7 @@ def featurize_job(processed_path: str | Path, output_dir: str | Path, featurizer
 
 def cluster_job(processed_path: str | Path, features_path: str | Path, output_dir: str | Path, *,
                 n_clusters: int | str = "auto", use_umap: bool | str = "auto", seed: int = 0,
-                k_range: tuple[int, int] = (4, 40), category_map_path: str | Path | None = None, unmapped: str = "error",
+                k_range: tuple[int, int] = DEFAULT_K_RANGE, category_map_path: str | Path | None = None, unmapped: str = "error",
                 test_size: float = 0.2, pseudo_labeled_dir: str | Path | None = None) -> dict:
     """Cluster, summarise, draft (or apply) the category map, and write the pseudo-labelled splits.
 
@@ -218,7 +218,7 @@ class _model_directory:
 
 
 def discover(input_path: str | Path, out_dir: str | Path, *, n_clusters: int | str = "auto",
-             use_umap: bool | str = "auto", seed: int = 0, k_range: tuple[int, int] = (4, 40), languages: Sequence[str] = DEFAULT_LANGUAGES,
+             use_umap: bool | str = "auto", seed: int = 0, k_range: tuple[int, int] = DEFAULT_K_RANGE, languages: Sequence[str] = DEFAULT_LANGUAGES,
              max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, progress: Progress = _quiet) -> dict:
     """validate -> clean -> featurize -> cluster on one machine; the outputs land in out_dir."""
     out_dir = Path(out_dir)

@@ -29,7 +29,7 @@ def test_auto_k_finds_the_number_of_well_separated_groups():
     points = blobs(60, centers=6)
     clusterer = MessageClusterer(n_clusters="auto", k_range=(2, 12), use_umap=False).fit(points)
     assert clusterer.n_clusters_ == 6
-    assert set(clusterer.selection_["candidates"]["plain"]["k_silhouettes"]) >= {2, 12}
+    assert set(clusterer.selection_["k_silhouettes"]) >= {2, 12}
 
 
 def test_given_k_is_used_and_labels_cover_every_row(features):
