@@ -278,9 +278,14 @@ def evaluate(model_path, test_path, gold_path, clusters_path, output) -> None:
     metrics = result["multiclass_classification_metrics"]
     click.echo(f"held out: macro-F1 {metrics['macro_f1']['value']:.3f}, "
                f"accuracy {metrics['accuracy']['value']:.3f} on {metrics['n_samples']} messages")
-    if result["gold"]:
-        click.echo(f"gold: macro-F1 {result['gold']['macro_f1']['value']:.3f}, "
-                   f"accuracy {result['gold']['accuracy']['value']:.3f}")
+    gold = result["gold"]
+    if gold:
+        click.echo(f"gold: macro-F1 {gold['macro_f1']['value']:.3f}, accuracy {gold['accuracy']['value']:.3f}; "
+                   f"name-independent agreement NMI {gold['agreement']['nmi']:.3f}, "
+                   f"cluster accuracy {gold['agreement']['acc']:.3f}")
+        if not gold["categories_named_as_gold"]:
+            click.echo("note: no category is named like a gold label (is the category map still the draft?); "
+                       "only the name-independent figures are meaningful", err=True)
 
 
 if __name__ == "__main__":

@@ -191,8 +191,12 @@ def gold_evaluation(model, gold_path: str | Path) -> dict:
     result = validate(gold)
     accepted = result.accepted[result.accepted["label"].notna() & (result.accepted["label"] != "")]
     cleaned = TextCleaner().transform(accepted)
-    scores = evaluation.classification_scores(cleaned["label"], model.predict(cleaned["feature_text"]))
+    predicted = model.predict(cleaned["feature_text"])
+    scores = evaluation.classification_scores(cleaned["label"], predicted)
     scores["rows_quarantined"] = result.report["rows_quarantined"]
+    # Name-independent agreement: meaningful even before an analyst has named categories like the gold set.
+    scores["agreement"] = evaluation.clustering_scores(cleaned["label"], predicted)
+    scores["categories_named_as_gold"] = len(set(model.classes_) & set(cleaned["label"]))
     return scores
 
 
