@@ -139,7 +139,14 @@ def discover(input_path, out, k, k_range, umap, seed, languages, max_text_chars)
                f"quarantined {report['rows_quarantined']}")
     click.echo(f"{result['n_clusters']} clusters ({result['selection']['chosen']} KMeans), "
                f"silhouette {result['quality']['silhouette']:.3f}; {time.perf_counter() - started:.1f}s")
+    _warn_k_at_upper_bound(result["selection"], k_range)
     click.echo(f"review {Path(out) / 'clusters.json'} and edit {Path(out) / 'category_map.yaml'}")
+
+
+def _warn_k_at_upper_bound(selection: dict, k_range: str) -> None:
+    if selection.get("k_at_upper_bound"):
+        click.echo(f"note: the best k by silhouette is the top of --k-range {k_range}; the data may hold more "
+                   "(or near-duplicate) groups: widen the range, or set --k", err=True)
 
 
 def _parse_range(value: str) -> tuple[int, int]:
@@ -235,6 +242,7 @@ def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_ran
                          pseudo_labeled_dir=pseudo_labeled)
     click.echo(f"{result['n_clusters']} clusters; train {result['train_rows']}, held out {result['test_rows']}, "
                f"discarded {result['discarded_rows']}")
+    _warn_k_at_upper_bound(result["selection"], k_range)
 
 
 @main.command()

@@ -74,6 +74,8 @@ class MessageClusterer(BaseEstimator):
         self.umap_, self.kmeans_ = fitted[chosen]
         self.n_clusters_ = int(self.kmeans_.n_clusters)
         self.selection_ = {"chosen": chosen, "candidates": evidence, "k_silhouettes": k_scores,
+                           # The best k at the end of the searched range: the range, not the data, decided.
+                           "k_at_upper_bound": bool(k_scores) and k == max(k_scores),
                            "fit_rows": int(len(sample))}
         return self
 

@@ -106,3 +106,15 @@ def test_a_failing_job_leaves_the_reason_where_sagemaker_reads_it(runner, tmp_pa
     result = runner.invoke(main, ["train"])
     assert result.exit_code == 1
     assert "no parquet files" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_discover_says_when_the_best_k_is_the_top_of_the_range(runner, tmp_path):
+    topics = ["refund money back please", "package delivery late tracking", "password login locked account",
+              "app crashes error screen", "price discount plan offer", "agent rude waiting phone"]
+    rows = [f"{i},my {topics[i % 6]} issue number {i} today" for i in range(120)]
+    (tmp_path / "in.csv").write_text("id,text\n" + "\n".join(rows) + "\n")
+    result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out"),
+                                  "--k-range", "2:3", "--umap", "off"])
+    assert result.exit_code == 0, result.output
+    assert "3 clusters (plain KMeans)" in result.output  # six topics: more clusters always separate better
+    assert "note: the best k by silhouette is the top of --k-range 2:3" in result.output

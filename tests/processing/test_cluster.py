@@ -142,3 +142,11 @@ def test_summary_gives_each_cluster_its_size_terms_examples_and_a_comparable_cen
         assert set(cluster["top_terms"]) <= set(cluster["centroid_terms"])
     # Borderline messages sit nearer another cluster than representative ones do.
     assert np.mean([m["margin"] for c in summary for m in c["borderline"]]) < 0.3
+
+
+def test_a_k_at_the_end_of_the_searched_range_is_reported():
+    points = blobs(40, centers=9)
+    narrow = MessageClusterer(n_clusters="auto", k_range=(2, 5), use_umap=False).fit(points)
+    wide = MessageClusterer(n_clusters="auto", k_range=(2, 20), use_umap=False).fit(points)
+    assert narrow.n_clusters_ == 5 and narrow.selection_["k_at_upper_bound"] is True
+    assert wide.n_clusters_ == 9 and wide.selection_["k_at_upper_bound"] is False
