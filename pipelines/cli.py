@@ -296,5 +296,123 @@ def evaluate(model_path, test_path, gold_path, clusters_path, output) -> None:
                        "only the name-independent figures are meaningful", err=True)
 
 
+# ---------------------------------------------------------------------------------------------- pipeline
+def _settings_options(command):
+    """Deployment settings as flags; they override the environment (TWEETOPS_*) and the config file."""
+    options = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="Settings file (YAML/JSON); default $TWEETOPS_CONFIG, else ./tweetops.yaml if present."),
+        click.option("--role-arn", help="SageMaker execution role ARN."),
+        click.option("--region", help="AWS region."),
+        click.option("--bucket", help="S3 bucket for artifacts (default sagemaker-<region>-<account>)."),
+        click.option("--pipeline-name", help="Pipeline name."),
+        click.option("--image-uri", help="tweetops image URI (default <account>.dkr.ecr.<region>.amazonaws.com/"
+                                         "tweetops:<version>)."),
+        click.option("--kms-key-id", help="KMS key for every job's volumes and outputs."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _load_settings(config_path, **flags):
+    from pipelines.settings import load_settings
+
+    return load_settings(config_path, **flags)
+
+
+def _pipeline_errors(command):
+    """Settings and AWS failures as one line and exit code 1 (on top of the input errors of _user_errors)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from pipelines.operations import PipelineError
+        from pipelines.settings import SettingsError
+
+        try:
+            return command(*args, **kwargs)
+        except (SettingsError, PipelineError) as error:
+            raise click.ClickException(str(error)) from None
+        except (ClientError, BotoCoreError) as error:
+            raise click.ClickException(f"AWS: {error}") from None
+    return wrapper
+
+
+@main.group()
+def pipeline() -> None:
+    """Build, upsert, start and watch the SageMaker training pipeline.
+
+    Settings come from defaults < config file < TWEETOPS_* environment < flags (docs/pipeline.md).
+    """
+
+
+@pipeline.command("definition")
+@_settings_options
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON here instead of standard output.")
+@_pipeline_errors
+def pipeline_definition(config_path, out, **flags) -> None:
+    """Print the pipeline definition JSON exactly as upsert sends it (offline: no AWS call)."""
+    from pipelines import operations
+    from processing.storage import write_text_atomic
+
+    document = operations.definition(_load_settings(config_path, **flags))
+    if out:
+        write_text_atomic(Path(out), document)
+        click.echo(f"wrote {len(document.encode())} bytes to {out}", err=True)
+    else:
+        click.echo(document)
+
+
+@pipeline.command("upsert")
+@_settings_options
+@click.option("--description", default="tweetops training pipeline", show_default=True)
+@_pipeline_errors
+def pipeline_upsert(config_path, description, **flags) -> None:
+    """Create the pipeline, or update it to the current definition."""
+    from pipelines import operations
+
+    result = operations.upsert(_load_settings(config_path, **flags), description=description)
+    click.echo(f"upserted {result['PipelineName']}: {result['PipelineArn']}")
+
+
+@pipeline.command("start")
+@_settings_options
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Pipeline parameter (repeatable), e.g. --param InputDataUri=s3://bucket/raw/ --param K=20.")
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="Wait for the execution to end; exit 1 when it fails, printing the failing step and reason.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0), default=30, show_default=True)
+@_pipeline_errors
+def pipeline_start(config_path, params, wait, poll_seconds, **flags) -> None:
+    """Start an execution of the upserted pipeline."""
+    from pipelines import operations
+
+    settings = _load_settings(config_path, **flags)
+    pipeline, _ = operations.build(settings)
+    parameters = operations.parse_parameters(list(params), [parameter.name for parameter in pipeline.parameters])
+    result = operations.start(settings, parameters, wait=wait, poll_seconds=poll_seconds, report=_progress)
+    click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")
+
+
+@pipeline.command("status")
+@click.argument("execution_arn", required=False)
+@_settings_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@_pipeline_errors
+def pipeline_status(execution_arn, config_path, as_json, **flags) -> None:
+    """Status of an execution (default: the latest execution of the pipeline) and of its steps."""
+    from pipelines import operations
+
+    result = operations.status(execution_arn, settings=_load_settings(config_path, **flags))
+    if as_json:
+        _echo_json(result)
+        return
+    click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")
+    for step in result["steps"]:
+        reason = f" ({step['FailureReason']})" if step.get("FailureReason") else ""
+        click.echo(f"  {step['StepName']}: {step['StepStatus']}{reason}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

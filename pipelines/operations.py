@@ -1,0 +1,149 @@
+"""What the `tweetops pipeline` commands do: build the definition, upsert, start (and wait), report status.
+
+The boto3 calls live here, at the edge; training_pipeline.py only composes steps.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Callable, Mapping
+
+import boto3
+
+from pipelines.settings import PipelineSettings, SettingsError, resolved
+
+FINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+EMPTY_MARKER = "README.txt"
+EMPTY_MARKER_TEXT = ("tweetops: an intentionally empty input. Pipeline parameters CategoryMapUri and GoldSetUri\n"
+                     "point here when no category map (use the drafted one) or no gold set is given.\n")
+
+
+class PipelineError(RuntimeError):
+    """An AWS-side failure worth one clear line (execution failed, pipeline missing, ...)."""
+
+
+def package_version() -> str:
+    """The installed tweetops version: the default image tag."""
+    try:
+        return version("tweetops")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def quiet_sdk_logs() -> None:
+    """The SDK logs each popped job name and telemetry notices at INFO/WARNING: keep the CLI's output readable."""
+    for name in ["sagemaker", *[name for name in logging.root.manager.loggerDict if name.startswith("sagemaker")]]:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def build(settings: PipelineSettings, boto_session: boto3.Session | None = None):
+    """(pipeline, settings with account defaults) for the given settings."""
+    import warnings
+
+    quiet_sdk_logs()
+    settings.require_role()
+    boto_session = boto_session or boto3.Session(region_name=settings.region)
+    account = settings.role_arn.split(":")[4]
+    settings = resolved(settings, account=account, version=package_version())
+    with warnings.catch_warnings():
+        # "Running within a PipelineSession, there will be No Wait..." once per step: expected when building.
+        warnings.filterwarnings("ignore", message=".*PipelineSession.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+        from pipelines.training_pipeline import get_pipeline
+
+        quiet_sdk_logs()  # again: importing the SDK created more loggers
+        session = PipelineSession(boto_session=boto_session, default_bucket=settings.bucket)
+        # The SDK would look the bucket up (and create it) while building; the definition needs no AWS call,
+        # and upsert puts an object in the bucket anyway, so mark it as known.
+        session._default_bucket = settings.bucket
+        return get_pipeline(settings, session), settings
+
+
+def definition(settings: PipelineSettings, boto_session: boto3.Session | None = None) -> str:
+    """The pipeline definition JSON exactly as `upsert` sends it."""
+    pipeline, _ = build(settings, boto_session)
+    return pipeline.definition()
+
+
+def upsert(settings: PipelineSettings, description: str = "tweetops training pipeline",
+           boto_session: boto3.Session | None = None) -> dict:
+    """Create or update the pipeline; seeds the empty-input prefix the optional channels default to."""
+    from pipelines.training_pipeline import EMPTY_PREFIX
+
+    boto_session = boto_session or boto3.Session(region_name=settings.region)
+    pipeline, settings = build(settings, boto_session)
+    boto_session.client("s3").put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/{EMPTY_PREFIX}/{EMPTY_MARKER}",
+                                         Body=EMPTY_MARKER_TEXT.encode())
+    response = pipeline.upsert(role_arn=settings.role_arn, description=description, tags=settings.all_tags())
+    return {"PipelineArn": response["PipelineArn"], "PipelineName": settings.pipeline_name}
+
+
+def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
+    """NAME=VALUE strings -> dict, refusing malformed pairs and names the pipeline does not declare."""
+    parameters = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SettingsError(f"--param {pair!r}: expected NAME=VALUE")
+        if name not in known:
+            raise SettingsError(f"--param {name}: the pipeline has no such parameter; known: {', '.join(known)}")
+        parameters[name] = value
+    return parameters
+
+
+def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bool = False,
+          poll_seconds: float = 30, report: Callable[[str], None] = lambda message: None,
+          boto_session: boto3.Session | None = None) -> dict:
+    """Start an execution of the upserted pipeline; with `wait`, poll until it ends (PipelineError if it fails)."""
+    boto_session = boto_session or boto3.Session(region_name=settings.region)
+    client = boto_session.client("sagemaker")
+    try:
+        response = client.start_pipeline_execution(
+            PipelineName=settings.pipeline_name,
+            PipelineParameters=[{"Name": name, "Value": str(value)} for name, value in sorted(parameters.items())])
+    except client.exceptions.ResourceNotFound:
+        raise PipelineError(f"pipeline {settings.pipeline_name!r} does not exist: run `tweetops pipeline upsert` "
+                            "first") from None
+    arn = response["PipelineExecutionArn"]
+    report(f"started {arn}")
+    if not wait:
+        return {"PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing"}
+    while True:
+        result = status(arn, boto_session=boto_session)
+        if result["PipelineExecutionStatus"] in FINAL_STATUSES:
+            break
+        report(f"{result['PipelineExecutionStatus']}: " + ", ".join(
+            f"{step['StepName']} {step['StepStatus']}" for step in result["steps"]))
+        time.sleep(poll_seconds)
+    if result["PipelineExecutionStatus"] != "Succeeded":
+        failed = [step for step in result["steps"] if step["StepStatus"] == "Failed"]
+        where = "; ".join(f"step {step['StepName']}: {step.get('FailureReason', 'no reason given')}"
+                          for step in failed) or result.get("FailureReason", "no reason given")
+        raise PipelineError(f"execution {result['PipelineExecutionStatus'].lower()}: {where}")
+    return result
+
+
+def status(execution_arn: str | None = None, settings: PipelineSettings | None = None,
+           boto_session: boto3.Session | None = None) -> dict:
+    """Status of an execution (default: the pipeline's latest one), with its steps when the API lists them."""
+    region = execution_arn.split(":")[3] if execution_arn else settings.region
+    client = (boto_session or boto3.Session(region_name=region)).client("sagemaker")
+    if execution_arn is None:
+        summaries = client.list_pipeline_executions(PipelineName=settings.pipeline_name, SortBy="CreationTime",
+                                                    SortOrder="Descending", MaxResults=1)["PipelineExecutionSummaries"]
+        if not summaries:
+            raise PipelineError(f"pipeline {settings.pipeline_name!r} has no executions yet")
+        execution_arn = summaries[0]["PipelineExecutionArn"]
+    described = client.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    steps = client.list_pipeline_execution_steps(PipelineExecutionArn=execution_arn)["PipelineExecutionSteps"]
+    return {
+        "PipelineExecutionArn": execution_arn,
+        "PipelineExecutionStatus": described["PipelineExecutionStatus"],
+        "FailureReason": described.get("FailureReason"),
+        "steps": [{key: step.get(key) for key in ("StepName", "StepStatus", "FailureReason") if key in step}
+                  for step in steps],
+    }

@@ -1,0 +1,258 @@
+"""The training pipeline: raw messages -> validated, cleaned -> features -> clusters and pseudo-labels ->
+classifier -> evaluation -> quality gate -> registered model + held-out batch scores (or a Fail step).
+
+Reads top to bottom as the DAG it builds. Every job runs the tweetops image (docker/Dockerfile), whose
+`tweetops <step>` entry points read and write the /opt/ml container contract; nothing is uploaded at build
+time, so the same code and settings give a byte-identical definition and step caching hits.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a client when sagemaker.mlops is imported
+
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
+from sagemaker.core.network import NetworkConfig  # noqa: E402
+from sagemaker.core.processing import Processor  # noqa: E402
+from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output, Tag  # noqa: E402
+from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig, StoppingCondition  # noqa: E402
+from sagemaker.core.transformer import Transformer  # noqa: E402
+from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
+from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString  # noqa: E402
+from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.core.workflow.properties import PropertyFile  # noqa: E402
+from sagemaker.mlops.workflow import (CacheConfig, ConditionStep, FailStep, ModelStep, Pipeline,  # noqa: E402
+                                      ProcessingStep, SageMakerJobExceptionTypeEnum, SageMakerJobStepRetryPolicy,
+                                      StepExceptionTypeEnum, StepRetryPolicy, TrainingStep, TransformStep)
+from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402
+from sagemaker.train import ModelTrainer  # noqa: E402
+
+from pipelines.settings import PipelineSettings  # noqa: E402
+from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
+
+PROCESSING = "/opt/ml/processing"
+EMPTY_PREFIX = "empty"  # a prefix holding only a marker file: "no category map" / "no gold set"
+SERVING_ENV = {  # SageMaker's scikit-learn serving stack loads our handlers from the model's code/ folder
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+}
+
+
+def empty_input_uri(settings: PipelineSettings) -> str:
+    """The placeholder input for optional channels (upsert seeds it with a marker file)."""
+    return f"s3://{settings.bucket}/{settings.prefix}/{EMPTY_PREFIX}/"
+
+
+def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
+    """Build the training pipeline for `settings` (bucket and image resolved) on a PipelineSession."""
+    # ---------------------------------------------------------------- parameters (what changes per run)
+    input_data = ParameterString("InputDataUri", default_value=f"s3://{settings.bucket}/{settings.prefix}/raw/")
+    category_map = ParameterString("CategoryMapUri", default_value=empty_input_uri(settings))
+    gold_set = ParameterString("GoldSetUri", default_value=empty_input_uri(settings))
+    seed = ParameterInteger("Seed", default_value=0)
+    k = ParameterInteger("K", default_value=0)  # 0 = choose k automatically
+    languages = ParameterString("Languages", default_value=",".join(DEFAULT_LANGUAGES))
+    macro_f1_threshold = ParameterFloat("MacroF1Threshold", default_value=0.7)
+    processing_type = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    training_type = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
+    transform_type = ParameterString("TransformInstanceType", default_value="ml.m5.xlarge")
+    kms_key = ParameterString("KmsKeyId", default_value=settings.kms_key_id)
+    approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
+    image_uri = ParameterString("ImageUri", default_value=settings.image_uri)
+    parameters = [input_data, category_map, gold_set, seed, k, languages, macro_f1_threshold, processing_type,
+                  processing_count, training_type, transform_type, kms_key, approval_status, image_uri]
+
+    # ---------------------------------------------------------------- settings shared by every job
+    tags = settings.all_tags()
+    cache = CacheConfig(enable_caching=True, expire_after="P30D")
+    throttling_retry = StepRetryPolicy(
+        exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+        interval_seconds=10, backoff_rate=2.0, max_attempts=5)
+    capacity_retry = SageMakerJobStepRetryPolicy(
+        exception_types=[SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT, SageMakerJobExceptionTypeEnum.CAPACITY_ERROR],
+        failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+        interval_seconds=60, backoff_rate=2.0, max_attempts=3)
+    job_retries = [throttling_retry, capacity_retry]
+    vpc = {"subnets": list(settings.subnets), "security_group_ids": list(settings.security_group_ids)} \
+        if settings.subnets else {}
+
+    def zone(*parts: str) -> Join:
+        """s3://bucket/prefix/executions/<execution id>/<zone>: one prefix per execution (DESIGN.md zones)."""
+        return Join(on="/", values=[f"s3://{settings.bucket}/{settings.prefix}/executions",
+                                    ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    def processor(command: str, instance_count=1) -> Processor:
+        return Processor(
+            role=settings.role_arn, image_uri=image_uri, entrypoint=["tweetops", command],
+            instance_count=instance_count, instance_type=processing_type, volume_size_in_gb=30,
+            volume_kms_key=kms_key, output_kms_key=kms_key, max_runtime_in_seconds=4 * 3600,
+            base_job_name=f"tweetops-{command}", env={"PYTHONHASHSEED": "0"},
+            network_config=NetworkConfig(enable_network_isolation=settings.network_isolation,
+                                         encrypt_inter_container_traffic=True, **vpc),
+            tags=tags, sagemaker_session=session)
+
+    def channel(name: str, uri, distribution: str = "FullyReplicated") -> ProcessingInput:
+        return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+            s3_uri=uri, local_path=f"{PROCESSING}/input/{name}", s3_data_type="S3Prefix", s3_input_mode="File",
+            s3_data_distribution_type=distribution))
+
+    def output(name: str, local: str, *zone_parts: str) -> ProcessingOutput:
+        return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+            s3_uri=zone(*zone_parts), local_path=f"{PROCESSING}/output/{local}", s3_upload_mode="EndOfJob"))
+
+    def output_uri(step: ProcessingStep, name: str):
+        return step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    # ---------------------------------------------------------------- 1. validate + clean (sharded by file)
+    validate = ProcessingStep(
+        name="ValidateClean", display_name="Validate and clean messages",
+        description="Checks the message contract, quarantines bad rows with a reason, cleans text with spaCy.",
+        step_args=processor("validate", instance_count=processing_count).run(
+            inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
+            outputs=[output("processed", "processed", "processed"), output("ingested", "ingested", "ingested"),
+                     output("quarantine", "quarantine", "quarantine"),
+                     output("reports", "reports", "reports", "validation")],
+            arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
+                       "--languages", languages, "--clean"]),
+        cache_config=cache, retry_policies=job_retries)
+
+    # ---------------------------------------------------------------- 2. features (fit once, transform in shares)
+    features = ProcessingStep(
+        name="Features", display_name="Featurize messages",
+        description="Fits TF-IDF + LSA on a seeded sample; each instance transforms its share of the messages.",
+        step_args=processor("featurize", instance_count=processing_count).run(
+            inputs=[channel("processed", output_uri(validate, "processed"))],
+            outputs=[output("features", "features", "features")],
+            arguments=["--input", f"{PROCESSING}/input/processed", "--output", f"{PROCESSING}/output/features",
+                       "--seed", seed.to_string()]),
+        cache_config=cache, retry_policies=job_retries)
+
+    # ---------------------------------------------------------------- 3. cluster -> pseudo-labels
+    provenance = PropertyFile(name="Provenance", output_name="train", path="provenance.json")
+    cluster = ProcessingStep(
+        name="Cluster", display_name="Cluster and pseudo-label",
+        description="UMAP/KMeans clusters, cluster summary, category map (given or drafted), train/test splits.",
+        step_args=processor("cluster").run(
+            inputs=[channel("processed", output_uri(validate, "processed")),
+                    channel("features", output_uri(features, "features")),
+                    channel("category_map", category_map)],
+            outputs=[output("clusters", "clusters", "clusters"),
+                     output("train", "pseudo-labeled/train", "pseudo-labeled", "train"),
+                     output("test", "pseudo-labeled/test", "pseudo-labeled", "test")],
+            arguments=["--input", f"{PROCESSING}/input/processed", "--features", f"{PROCESSING}/input/features",
+                       "--category-map", f"{PROCESSING}/input/category_map",
+                       "--output", f"{PROCESSING}/output/clusters",
+                       "--pseudo-labeled", f"{PROCESSING}/output/pseudo-labeled",
+                       "--k", k.to_string(), "--seed", seed.to_string()]),
+        property_files=[provenance], cache_config=cache, retry_policies=job_retries)
+
+    # ---------------------------------------------------------------- 4. train (the image's `train` runs tweetops train)
+    train = TrainingStep(
+        name="Train", display_name="Train classifier",
+        description="Calibrated linear classifier on the pseudo-labelled train split.",
+        step_args=ModelTrainer(
+            training_image=image_uri, role=settings.role_arn, base_job_name="tweetops-train",
+            compute=Compute(instance_type=training_type, instance_count=1, volume_size_in_gb=30,
+                            volume_kms_key_id=kms_key),
+            networking=Networking(enable_network_isolation=settings.network_isolation,
+                                  enable_inter_container_traffic_encryption=True, **vpc),
+            stopping_condition=StoppingCondition(max_runtime_in_seconds=4 * 3600),
+            output_data_config=OutputDataConfig(s3_output_path=zone("model"), kms_key_id=kms_key),
+            hyperparameters={"seed": seed.to_string()},  # hyperparameters are strings
+            environment={"PYTHONHASHSEED": "0"},
+            input_data_config=[InputData(channel_name="train", data_source=output_uri(cluster, "train"))],
+            tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in tags], sagemaker_session=session,
+        ).train(),
+        cache_config=cache, retry_policies=job_retries)
+    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+
+    # ---------------------------------------------------------------- 5. evaluate -> evaluation.json (PropertyFile)
+    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+    evaluate = ProcessingStep(
+        name="Evaluate", display_name="Evaluate classifier",
+        description="Macro-F1, accuracy, per class and confusion matrix on the held-out split and the gold set.",
+        step_args=processor("evaluate").run(
+            inputs=[channel("model", model_data), channel("test", output_uri(cluster, "test")),
+                    channel("gold", gold_set), channel("clusters", output_uri(cluster, "clusters"))],
+            outputs=[output("evaluation", "evaluation", "evaluation")],
+            arguments=["--model", f"{PROCESSING}/input/model", "--test", f"{PROCESSING}/input/test",
+                       "--gold", f"{PROCESSING}/input/gold", "--clusters", f"{PROCESSING}/input/clusters",
+                       "--output", f"{PROCESSING}/output/evaluation"]),
+        property_files=[evaluation_report], cache_config=cache, retry_policies=job_retries)
+    macro_f1 = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
+                       json_path="multiclass_classification_metrics.macro_f1.value")
+
+    # ---------------------------------------------------------------- 6a. gate holds: register, create model, score
+    def provenance_value(path: str) -> JsonGet:
+        return JsonGet(step_name=cluster.name, property_file=provenance, json_path=path)
+
+    model_network = Networking(enable_network_isolation=True, **vpc)  # serving needs no network
+    with tempfile.TemporaryDirectory(prefix="tweetops-model-builder-") as scratch:
+        # ModelBuilder creates a local folder per builder even for S3 model data: keep it out of /tmp/sagemaker.
+        register = ModelStep(
+            name="RegisterModel", display_name="Register model package",
+            description="Registers the classifier for manual approval, with its metrics and provenance.",
+            step_args=ModelBuilder(
+                image_uri=image_uri, s3_model_data_url=model_data, env_vars=SERVING_ENV, network=model_network,
+                role_arn=settings.role_arn, sagemaker_session=session, model_path=os.path.join(scratch, "register"),
+            ).register(
+                model_package_group_name=settings.model_package_group,
+                content_types=["text/csv", "application/jsonlines"], response_types=["application/jsonlines"],
+                inference_instances=["ml.m5.large"], transform_instances=["ml.m5.xlarge"],
+                model_metrics=ModelMetrics(model_statistics=MetricsSource(
+                    content_type="application/json",
+                    s3_uri=Join(on="/", values=[output_uri(evaluate, "evaluation"), "evaluation.json"]))),
+                approval_status=approval_status,
+                description="tweetops message classifier trained on pseudo-labels",
+                customer_metadata_properties={
+                    "category_map_version": provenance_value("category_map.version"),
+                    "category_map_hash": provenance_value("category_map.hash"),
+                    "category_map_reviewed": provenance_value("category_map.reviewed"),
+                    "input_data_hash": provenance_value("input_data_hash"),
+                    "code_version": provenance_value("code_version"),
+                    "seed": seed.to_string(),
+                    "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ID,
+                }),
+            retry_policies=[throttling_retry])
+        create_model = ModelStep(
+            name="CreateModel", display_name="Create model",
+            description="The SageMaker Model that batch transform runs.",
+            step_args=ModelBuilder(
+                image_uri=image_uri, s3_model_data_url=model_data, env_vars=SERVING_ENV, network=model_network,
+                role_arn=settings.role_arn, sagemaker_session=session, model_path=os.path.join(scratch, "create"),
+            ).build(tags=tags),
+            retry_policies=[throttling_retry])
+    score_held_out = TransformStep(
+        name="ScoreHeldOut", display_name="Batch-score the held-out split",
+        description="Predictions on the held-out split: the baseline that monitoring compares production with.",
+        step_args=Transformer(
+            model_name=create_model.properties.ModelName, instance_count=settings.transform_instance_count,
+            instance_type=transform_type, strategy="MultiRecord", assemble_with="Line",
+            accept="application/jsonlines", max_payload=6, output_path=zone("predictions", "held-out"),
+            output_kms_key=kms_key, volume_kms_key=kms_key, base_transform_job_name="tweetops-score",
+            tags=tags, sagemaker_session=session,
+        ).transform(data=output_uri(cluster, "test"), data_type="S3Prefix", content_type="application/jsonlines",
+                    split_type="Line"),
+        # Not cached: CreateModel names a new model every execution, so the cache key never repeats.
+        retry_policies=job_retries)
+
+    # ---------------------------------------------------------------- 6b. gate fails: say why
+    below_threshold = FailStep(
+        name="MacroF1BelowThreshold", display_name="Quality gate failed",
+        description="Stops the execution: the classifier's macro-F1 is below the threshold.",
+        error_message=Join(on=" ", values=["held-out macro-F1", macro_f1, "is below the threshold",
+                                           macro_f1_threshold]))
+
+    quality_gate = ConditionStep(
+        name="QualityGate", display_name="Macro-F1 quality gate",
+        description="Register and score the model only when held-out macro-F1 >= MacroF1Threshold.",
+        conditions=[ConditionGreaterThanOrEqualTo(left=macro_f1, right=macro_f1_threshold)],
+        if_steps=[register, create_model, score_held_out], else_steps=[below_threshold])
+
+    return Pipeline(name=settings.pipeline_name, parameters=parameters,
+                    steps=[validate, features, cluster, train, evaluate, quality_gate],
+                    sagemaker_session=session)
