@@ -41,7 +41,7 @@ def _progress(message: str) -> None:
 
 
 def _parse_k(value: str) -> int | str:
-    if value == "auto":
+    if value in ("auto", "0"):  # 0: the pipeline's integer parameter K says "auto" this way
         return "auto"
     try:
         k = int(value)
@@ -71,7 +71,7 @@ def _echo_json(data) -> None:
 # Shared options, declared once.
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed for every random choice.")
 k_option = click.option("--k", "k", default="auto", show_default=True,
-                        help="Number of clusters, or 'auto' to choose it by silhouette over --k-range.")
+                        help="Number of clusters, or 'auto' (or 0) to choose it by silhouette over --k-range.")
 k_range_option = click.option("--k-range", default=":".join(map(str, DEFAULT_K_RANGE)), show_default=True,
                               help="Range searched when --k auto (LOW:HIGH).")
 umap_option = click.option("--umap", "umap", type=click.Choice(["auto", "on", "off"]), default="auto",
@@ -167,14 +167,25 @@ def _parse_range(value: str) -> tuple[int, int]:
               help="Writes ingested/, quarantine/ and reports/ under this folder.")
 @languages_option
 @max_chars_option
+@click.option("--clean/--no-clean", default=False, show_default=True,
+              help="Also clean the accepted messages into OUTPUT/processed/ (the pipeline's ValidateClean step).")
 @_user_errors
-def validate(input_path, output, languages, max_text_chars) -> None:
-    """Validate a raw batch against the message contract; bad rows go to quarantine with a reason."""
-    from processing.jobs import validate_job
+def validate(input_path, output, languages, max_text_chars, clean) -> None:
+    """Validate a raw batch against the message contract; bad rows go to quarantine with a reason.
 
-    report = validate_job(input_path, output, languages=_languages(languages), max_text_chars=max_text_chars)
+    On a multi-instance job each instance validates its shard of the input files and suffixes its file
+    names with its part number.
+    """
+    from processing.jobs import clean_job, validate_job
+
+    part = container.part_suffix()
+    report = validate_job(input_path, output, languages=_languages(languages), max_text_chars=max_text_chars,
+                          part=part)
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
+    if clean:
+        cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part)
+        click.echo(f"cleaned {len(cleaned)} messages into {Path(output) / 'processed'}")
 
 
 @main.command()
@@ -196,7 +207,7 @@ def clean(input_path, output, n_process) -> None:
 @click.option("--input", "input_path", type=click.Path(), default=_processing_default("input", "processed"),
               show_default="/opt/ml/processing/input/processed", help="Processed messages.")
 @click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "features"),
-              show_default="/opt/ml/processing/output/features", help="Folder for featurizer.joblib, features.npy.")
+              show_default="/opt/ml/processing/output/features", help="Folder for featurizer.joblib and features-*.npz.")
 @click.option("--featurizer", type=click.Choice(["tfidf"]), default="tfidf", show_default=True,
               help="Feature backend.")
 @seed_option
@@ -205,7 +216,7 @@ def featurize(input_path, output, featurizer, seed) -> None:
     """Fit the featurizer (TF-IDF words+chars -> LSA) and write features for every message."""
     from processing.jobs import featurize_job
 
-    features = featurize_job(input_path, output, featurizer=featurizer, seed=seed)
+    features = featurize_job(input_path, output, featurizer=featurizer, seed=seed, share=container.host_share())
     click.echo(f"{features.shape[0]} messages x {features.shape[1]} features into {output}")
 
 

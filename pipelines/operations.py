@@ -4,13 +4,16 @@ The boto3 calls live here, at the edge; training_pipeline.py only composes steps
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Callable, Mapping
 
 import boto3
+from botocore.exceptions import ClientError
 
 from pipelines.settings import PipelineSettings, SettingsError, resolved
 
@@ -32,33 +35,40 @@ def package_version() -> str:
         return "0.0.0"
 
 
-def quiet_sdk_logs() -> None:
-    """The SDK logs each popped job name and telemetry notices at INFO/WARNING: keep the CLI's output readable."""
-    for name in ["sagemaker", *[name for name in logging.root.manager.loggerDict if name.startswith("sagemaker")]]:
-        logging.getLogger(name).setLevel(logging.ERROR)
+@contextlib.contextmanager
+def quiet_sdk():
+    """Silence the SDK's logging while we build: it logs every job name it pops from the definition ("Popping
+    out 'ProcessingJobName'..."), each model it pretends to create, and telemetry notices."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def build(settings: PipelineSettings, boto_session: boto3.Session | None = None):
     """(pipeline, settings with account defaults) for the given settings."""
     import warnings
 
-    quiet_sdk_logs()
     settings.require_role()
+    # The SDK checks the role with iam:SimulatePrincipalPolicy while building unless told not to; building
+    # needs no AWS call, and SageMaker itself validates the role on upsert.
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
     boto_session = boto_session or boto3.Session(region_name=settings.region)
     account = settings.role_arn.split(":")[4]
     settings = resolved(settings, account=account, version=package_version())
-    with warnings.catch_warnings():
-        # "Running within a PipelineSession, there will be No Wait..." once per step: expected when building.
+    with quiet_sdk(), warnings.catch_warnings():
+        # "Running within a PipelineSession, there will be No Wait..." once per step: expected here.
         warnings.filterwarnings("ignore", message=".*PipelineSession.*")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         from sagemaker.core.workflow.pipeline_context import PipelineSession
 
         from pipelines.training_pipeline import get_pipeline
 
-        quiet_sdk_logs()  # again: importing the SDK created more loggers
         session = PipelineSession(boto_session=boto_session, default_bucket=settings.bucket)
-        # The SDK would look the bucket up (and create it) while building; the definition needs no AWS call,
-        # and upsert puts an object in the bucket anyway, so mark it as known.
+        # The SDK would look the bucket up (and create it) while building; the definition needs no AWS
+        # call, and upsert writes to the bucket anyway, so mark it as known.
         session._default_bucket = settings.bucket
         return get_pipeline(settings, session), settings
 
@@ -66,7 +76,10 @@ def build(settings: PipelineSettings, boto_session: boto3.Session | None = None)
 def definition(settings: PipelineSettings, boto_session: boto3.Session | None = None) -> str:
     """The pipeline definition JSON exactly as `upsert` sends it."""
     pipeline, _ = build(settings, boto_session)
-    return pipeline.definition()
+    with quiet_sdk():
+        return pipeline.definition()
+
+
 
 
 def upsert(settings: PipelineSettings, description: str = "tweetops training pipeline",
@@ -78,7 +91,8 @@ def upsert(settings: PipelineSettings, description: str = "tweetops training pip
     pipeline, settings = build(settings, boto_session)
     boto_session.client("s3").put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/{EMPTY_PREFIX}/{EMPTY_MARKER}",
                                          Body=EMPTY_MARKER_TEXT.encode())
-    response = pipeline.upsert(role_arn=settings.role_arn, description=description, tags=settings.all_tags())
+    with quiet_sdk():
+        response = pipeline.upsert(role_arn=settings.role_arn, description=description, tags=settings.all_tags())
     return {"PipelineArn": response["PipelineArn"], "PipelineName": settings.pipeline_name}
 
 
@@ -105,9 +119,12 @@ def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bo
         response = client.start_pipeline_execution(
             PipelineName=settings.pipeline_name,
             PipelineParameters=[{"Name": name, "Value": str(value)} for name, value in sorted(parameters.items())])
-    except client.exceptions.ResourceNotFound:
-        raise PipelineError(f"pipeline {settings.pipeline_name!r} does not exist: run `tweetops pipeline upsert` "
-                            "first") from None
+    except ClientError as error:
+        # SageMaker answers ResourceNotFound; moto a ValidationException "Could not find pipeline".
+        if error.response["Error"]["Code"] == "ResourceNotFound" or "Could not find pipeline" in str(error):
+            raise PipelineError(f"pipeline {settings.pipeline_name!r} does not exist: run `tweetops pipeline "
+                                "upsert` first") from None
+        raise
     arn = response["PipelineExecutionArn"]
     report(f"started {arn}")
     if not wait:

@@ -32,11 +32,12 @@ from sagemaker.train import ModelTrainer  # noqa: E402
 
 from pipelines.settings import PipelineSettings  # noqa: E402
 from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
+from training.train import SERVING_PROGRAM  # noqa: E402
 
 PROCESSING = "/opt/ml/processing"
 EMPTY_PREFIX = "empty"  # a prefix holding only a marker file: "no category map" / "no gold set"
 SERVING_ENV = {  # SageMaker's scikit-learn serving stack loads our handlers from the model's code/ folder
-    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_PROGRAM": SERVING_PROGRAM,
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
 }
 

@@ -48,6 +48,26 @@ def hyperparameters() -> dict[str, str]:
     return {}
 
 
+def host_share() -> tuple[int, int]:
+    """(this instance's index, number of instances) of a multi-instance job; (0, 1) outside one.
+
+    SageMaker writes /opt/ml/config/resourceconfig.json (processing) or /opt/ml/input/config/
+    resourceconfig.json (training) with `current_host` and `hosts`.
+    """
+    for path in (ml_root() / "config" / "resourceconfig.json", ml_root() / "input" / "config" / "resourceconfig.json"):
+        if path.is_file():
+            config = json.loads(path.read_text(encoding="utf-8"))
+            hosts = sorted(config.get("hosts") or [config["current_host"]])
+            return hosts.index(config["current_host"]), len(hosts)
+    return 0, 1
+
+
+def part_suffix() -> str:
+    """"" on one instance, else "-part-<index>": instances of a sharded job write to the same S3 prefix."""
+    index, count = host_share()
+    return "" if count == 1 else f"-part-{index:05d}"
+
+
 def write_failure_reason(message: str) -> None:
     """Write /opt/ml/output/failure, which SageMaker shows as the job's FailureReason (first 1 KB)."""
     if not ml_root().is_dir():

@@ -6,7 +6,7 @@ zones of DESIGN.md):
 
     ingested/messages.parquet        accepted rows          quarantine/quarantine.jsonl  rejected rows
     reports/quality_report.json      counts by reason       processed/messages.parquet   cleaned text
-    features/featurizer.joblib, features.npy                clusters/ (assignments, summary, draft map)
+    features/featurizer.joblib, features-*.npz              clusters/ (assignments, summary, draft map)
     pseudo-labeled/{train,test}/messages.parquet + provenance.json
     evaluation/evaluation.json
 """
@@ -31,6 +31,7 @@ from processing.cluster import DEFAULT_K_RANGE, MessageClusterer, sample_indices
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
 from processing.features import load_featurizer, make_featurizer, save_featurizer
 from processing.ingest import read_messages
+from processing.provenance import code_version
 from processing.storage import atomic_output, write_json_atomic, write_text_atomic
 from processing.validate import validate, write_validation_outputs
 from training.train import load_model, read_parquet_dir, split_holdout
@@ -51,37 +52,66 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def validate_job(input_path: str | Path, output_dir: str | Path, languages: Sequence[str] = DEFAULT_LANGUAGES,
-                 max_text_chars: int = DEFAULT_MAX_TEXT_CHARS) -> dict:
-    """raw/ -> ingested/messages.parquet + quarantine/quarantine.jsonl + reports/quality_report.json."""
+                 max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, part: str = "") -> dict:
+    """raw/ -> ingested/messages.parquet + quarantine/quarantine.jsonl + reports/quality_report.json.
+
+    `part` suffixes the file names so that the instances of a sharded job do not overwrite each other
+    (duplicate ids are then only caught within a shard).
+    """
     output_dir = Path(output_dir)
     batch = read_messages(input_path)
     result = validate(batch.records, languages=languages, max_text_chars=max_text_chars,
                       input_hash=batch.input_hash, warnings=batch.warnings)
     write_validation_outputs(result, output_dir / "ingested", output_dir / "quarantine",
-                             output_dir / "reports" / "quality_report.json")
+                             output_dir / "reports" / f"quality_report{part}.json", part=part)
     return result.report
 
 
-def clean_job(ingested_path: str | Path, output_dir: str | Path, n_process: int | str = "auto") -> pd.DataFrame:
-    """ingested/ -> processed/messages.parquet with clean_text and feature_text added."""
+def clean_job(ingested_path: str | Path, output_dir: str | Path, n_process: int | str = "auto",
+              part: str = "") -> pd.DataFrame:
+    """ingested/ -> processed/messages<part>.parquet with clean_text and feature_text added."""
     messages = read_parquet_dir(ingested_path)
     cleaned = TextCleaner(n_process=n_process).transform(messages)
-    write_parquet(cleaned, Path(output_dir) / MESSAGES_FILE)
+    write_parquet(cleaned, Path(output_dir) / MESSAGES_FILE.replace(".parquet", f"{part}.parquet"))
     return cleaned
 
 
 def featurize_job(processed_path: str | Path, output_dir: str | Path, featurizer: str = "tfidf",
-                  max_fit_rows: int = 50_000, seed: int = 0, **params) -> np.ndarray:
-    """processed/ -> features/featurizer.joblib (fitted on a seeded sample) + features.npy (every row)."""
+                  max_fit_rows: int = 50_000, seed: int = 0, share: tuple[int, int] = (0, 1),
+                  **params) -> np.ndarray:
+    """processed/ -> features/featurizer.joblib (fitted on a seeded sample) + features-<share>.npz (this
+    instance's share of the rows: all of them on one instance)."""
     messages = read_parquet_dir(processed_path)
     fit_rows = sample_indices(len(messages), max_fit_rows, seed)
     model = make_featurizer(featurizer, seed=seed, **params).fit(messages.iloc[fit_rows])
-    features = model.transform(messages)
+    # Every instance fits the same featurizer (same seeded sample of the same rows) and transforms its own
+    # contiguous share; cluster_job concatenates the parts in name order.
+    start, stop = share_bounds(len(messages), *share)
+    features = model.transform(messages.iloc[start:stop])
     output_dir = Path(output_dir)
     save_featurizer(model, output_dir / "featurizer.joblib")
-    with atomic_output(output_dir / "features.npy") as tmp:
+    with atomic_output(output_dir / f"features-{share[0]:05d}.npz") as tmp:
         with open(tmp, "wb") as handle:
-            np.save(handle, features)
+            np.savez(handle, features=features, ids=messages["id"].iloc[start:stop].to_numpy(dtype=str))
+    return features
+
+
+def share_bounds(n_rows: int, index: int, count: int) -> tuple[int, int]:
+    """Row range [start, stop) of share `index` of `count` near-equal contiguous shares."""
+    return n_rows * index // count, n_rows * (index + 1) // count
+
+
+def read_features(features_path: str | Path, ids: Sequence[str]) -> np.ndarray:
+    """Concatenate the feature parts written by featurize_job, checking they cover `ids` in order."""
+    parts = sorted(Path(features_path).glob("features-*.npz"))
+    if not parts:
+        raise FileNotFoundError(f"{features_path}: no features-*.npz files (run featurize first)")
+    loaded = [np.load(part) for part in parts]
+    features = np.concatenate([part["features"] for part in loaded])
+    feature_ids = np.concatenate([part["ids"] for part in loaded])
+    if len(feature_ids) != len(ids) or not np.array_equal(feature_ids, np.asarray(ids, dtype=str)):
+        raise ValueError(f"{features_path}: features cover {len(feature_ids)} messages that do not match the "
+                         f"{len(ids)} processed messages (were they featurized from other data?)")
     return features
 
 
@@ -98,9 +128,7 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
     """
     output_dir = Path(output_dir)
     messages = read_parquet_dir(processed_path)
-    features = np.load(Path(features_path) / "features.npy")
-    if len(features) != len(messages):
-        raise ValueError(f"{features_path}: {len(features)} feature rows for {len(messages)} messages")
+    features = read_features(features_path, messages["id"])
     clusterer = MessageClusterer(n_clusters=n_clusters, k_range=k_range, use_umap=use_umap, seed=seed)
     clusters = clusterer.fit_predict(features)
     k = clusterer.n_clusters_
@@ -109,6 +137,7 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
     quality = evaluation.internal_cluster_quality(features, clusters, seed=seed)
     run_id = clustering_run_id(messages["id"], clusters)
 
+    category_map_path = find_category_map(category_map_path) if category_map_path else None
     if category_map_path:
         category_map = load_category_map(category_map_path)
         check_against_clusters(category_map, range(k), clustering_run=run_id)
@@ -133,6 +162,7 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
         "category_map": {"version": category_map.version, "hash": category_map.content_hash,
                          "reviewed": category_map.is_reviewed},
         "input_data_hash": messages_hash(messages),
+        "code_version": code_version(),
         "cluster_quality": quality,
     }
     # One folder per split, so each is a channel of its own (training reads train/, evaluation test/).
@@ -143,6 +173,19 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
             "category_map_reviewed": category_map.is_reviewed,
             "train_rows": len(train), "test_rows": len(test),
             "discarded_rows": int(labelled["category"].isna().sum())}
+
+
+def find_category_map(path: str | Path) -> Path | None:
+    """The map file itself, or the one map (*.yaml, *.yml, *.json) in a folder; None for a folder without one."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such category map file or folder")
+    maps = sorted(p for p in path.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".json"))
+    if len(maps) > 1:
+        raise ValueError(f"{path}: several category maps {[p.name for p in maps]}; keep one")
+    return maps[0] if maps else None
 
 
 def clustering_run_id(ids: Sequence[str], clusters: np.ndarray) -> str:
@@ -174,13 +217,20 @@ def evaluate_job(model_path: str | Path, test_path: str | Path, output_dir: str 
         "gold": None,
         "cluster_quality": None,
     }
-    if gold_path:
+    if gold_path and has_messages(gold_path):
         result["gold"] = gold_evaluation(model, gold_path)
     if clusters_path:
         result["cluster_quality"] = json.loads(
             (Path(clusters_path) / "clusters.json").read_text(encoding="utf-8"))["quality"]
     write_json_atomic(Path(output_dir) / "evaluation.json", result)
     return result
+
+
+def has_messages(path: str | Path) -> bool:
+    """Whether a path is a message file, or a folder holding at least one (an optional channel may be empty)."""
+    from processing.ingest import list_input_files
+
+    return bool(list_input_files(path)[0])
 
 
 def gold_evaluation(model, gold_path: str | Path) -> dict:

@@ -476,10 +476,10 @@ def _report(frame: pd.DataFrame, reasons: pd.Series, accepted: pd.DataFrame, set
 # ---- the edge: files ----
 
 def write_validation_outputs(result: ValidationResult, ingested_dir: str | Path, quarantine_dir: str | Path,
-                             report_path: str | Path) -> dict[str, Path]:
-    """Write messages.parquet, quarantine.jsonl and the report JSON, each atomically; return their paths."""
-    messages_path = Path(ingested_dir) / MESSAGES_FILE
-    quarantine_path = Path(quarantine_dir) / QUARANTINE_FILE
+                             report_path: str | Path, part: str = "") -> dict[str, Path]:
+    """Write messages<part>.parquet, quarantine<part>.jsonl and the report JSON, each atomically; return paths."""
+    messages_path = Path(ingested_dir) / MESSAGES_FILE.replace(".parquet", f"{part}.parquet")
+    quarantine_path = Path(quarantine_dir) / QUARANTINE_FILE.replace(".jsonl", f"{part}.jsonl")
     report_path = Path(report_path)
     # Every column is text in the file, so batches share one schema even when a column is all null.
     table = pa.Table.from_pandas(result.accepted, preserve_index=False,

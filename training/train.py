@@ -13,11 +13,14 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from processing.provenance import code_version, library_versions
-from processing.storage import atomic_output, sha256_file, write_json_atomic
+from processing.storage import atomic_output, sha256_file, write_json_atomic, write_text_atomic
 from training.model import MessageClassifier
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+SERVING_PROGRAM = "inference.py"
+SERVING_SHIM = ('"""Serving entry point for SageMaker\'s scikit-learn container: the tweetops handlers."""\n'
+                "from inference.handlers import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n")
 PROVENANCE_FILE = "provenance.json"
 TEXT_COLUMN = "feature_text"
 LABEL_COLUMN = "category"
@@ -62,6 +65,9 @@ def save_model(model: MessageClassifier, model_dir: str | Path, provenance: dict
         **provenance,
     }
     write_json_atomic(model_dir / METADATA_FILE, metadata)
+    # SageMaker's scikit-learn serving stack imports SAGEMAKER_PROGRAM from model.tar.gz's code/ folder; the
+    # handlers themselves come from the tweetops package installed in the image.
+    write_text_atomic(model_dir / "code" / SERVING_PROGRAM, SERVING_SHIM)
     return metadata
 
 

@@ -81,3 +81,11 @@ def test_sharded_inputs_are_read_in_name_order(tmp_path):
     write_parquet(pd.DataFrame({"id": ["2"]}), tmp_path / "part-1.parquet")
     write_parquet(pd.DataFrame({"id": ["1"]}), tmp_path / "part-0.parquet")
     assert read_parquet_dir(tmp_path)["id"].tolist() == ["1", "2"]
+
+
+def test_the_model_directory_carries_the_serving_entry_point(pseudo_labeled, tmp_path):
+    run_training(pseudo_labeled, tmp_path / "model")
+    shim = (tmp_path / "model" / "code" / "inference.py").read_text()
+    namespace: dict = {}
+    exec(compile(shim, "inference.py", "exec"), namespace)  # what the serving container does on import
+    assert {"model_fn", "input_fn", "predict_fn", "output_fn"} <= set(namespace)

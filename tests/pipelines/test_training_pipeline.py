@@ -1,0 +1,257 @@
+"""Specification of the training pipeline definition, built with the real SageMaker SDK v3 under moto: the
+steps, their wiring, the quality gate, production settings on every job, byte-identical rebuilds, and upsert /
+start / status against moto's SageMaker."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pipelines import operations
+from pipelines.settings import PipelineSettings, SettingsError
+
+ROLE = "arn:aws:iam::123456789012:role/tweetops-execution"
+KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+JOB_STEPS = ["ValidateClean", "Features", "Cluster", "Train", "Evaluate"]
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch):
+    """Fake credentials and moto's AWS for every test: nothing here may reach a real endpoint."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
+
+
+@pytest.fixture(scope="module")
+def settings() -> PipelineSettings:
+    return PipelineSettings(role_arn=ROLE, kms_key_id=KMS, subnets=("subnet-1",), security_group_ids=("sg-1",),
+                            network_isolation=True, cost_centre="cx-42", tags={"team": "nlp"})
+
+
+@pytest.fixture(scope="module")
+def definition(settings) -> dict:
+    with mock_aws():
+        return json.loads(operations.definition(settings))
+
+
+def steps_by_name(definition: dict) -> dict:
+    """Every step, the condition's branches included."""
+    steps = {}
+    for step in definition["Steps"]:
+        steps[step["Name"]] = step
+        for branch in ("IfSteps", "ElseSteps"):
+            steps.update({inner["Name"]: inner for inner in step.get("Arguments", {}).get(branch, [])})
+    return steps
+
+
+def references(value) -> set[str]:
+    """Names of the steps a definition fragment reads properties of ({"Get": "Steps.<name>...."})."""
+    text = json.dumps(value)
+    return {part.split(".")[1] for part in text.split('"Get": "')[1:] if part.startswith("Steps.")}
+
+
+def test_the_dag_is_validate_features_cluster_train_evaluate_then_the_gate(definition):
+    assert [step["Name"] for step in definition["Steps"]] == [*JOB_STEPS, "QualityGate"]
+    steps = steps_by_name(definition)
+    assert references(steps["Features"]["Arguments"]) == {"ValidateClean"}
+    assert references(steps["Cluster"]["Arguments"]) == {"ValidateClean", "Features"}
+    assert references(steps["Train"]["Arguments"]) == {"Cluster"}
+    assert references(steps["Evaluate"]["Arguments"]) == {"Train", "Cluster"}
+    assert references(steps["ScoreHeldOut"]["Arguments"]) == {"CreateModel", "Cluster"}
+
+
+def test_each_job_runs_its_tweetops_entry_point_with_container_paths(definition):
+    steps = steps_by_name(definition)
+    entry = {name: steps[name]["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+             for name in ("ValidateClean", "Features", "Cluster", "Evaluate")}
+    assert entry == {"ValidateClean": ["tweetops", "validate"], "Features": ["tweetops", "featurize"],
+                     "Cluster": ["tweetops", "cluster"], "Evaluate": ["tweetops", "evaluate"]}
+    arguments = steps["ValidateClean"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[:4] == ["--input", "/opt/ml/processing/input/raw", "--output", "/opt/ml/processing/output"]
+    assert "--clean" in arguments
+    assert steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == {"Get": "Parameters.ImageUri"}
+
+
+def test_the_gate_compares_evaluation_macro_f1_with_the_threshold_parameter(definition):
+    gate = steps_by_name(definition)["QualityGate"]["Arguments"]
+    [condition] = gate["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"] == {
+        "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+        "Path": "multiclass_classification_metrics.macro_f1.value"}
+    assert condition["RightValue"] == {"Get": "Parameters.MacroF1Threshold"}
+    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel", "CreateModel", "ScoreHeldOut"]
+    [fail] = gate["ElseSteps"]
+    assert fail["Type"] == "Fail"
+    message = json.dumps(fail["Arguments"]["ErrorMessage"])
+    assert "Steps.Evaluate.PropertyFiles.EvaluationReport" in message and "Parameters.MacroF1Threshold" in message
+    evaluate = steps_by_name(definition)["Evaluate"]
+    assert evaluate["PropertyFiles"] == [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
+                                          "FilePath": "evaluation.json"}]
+
+
+def test_registration_waits_for_approval_and_carries_metrics_and_provenance(definition):
+    register = steps_by_name(definition)["RegisterModel"]["Arguments"]
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
+    assert register["ModelPackageGroupName"] == "tweetops-message-classifier"
+    statistics = json.dumps(register["ModelMetrics"]["ModelQuality"]["Statistics"])
+    assert "evaluation.json" in statistics and "Steps.Evaluate" in statistics
+    metadata = register["CustomerMetadataProperties"]
+    assert {"category_map_version", "category_map_hash", "category_map_reviewed", "input_data_hash",
+            "code_version", "seed"} <= set(metadata)
+    assert metadata["category_map_hash"]["Std:JsonGet"]["Path"] == "category_map.hash"
+    container = register["InferenceSpecification"]["Containers"][0]
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+
+
+def test_parameters_cover_what_operators_change_between_runs(definition):
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert {"InputDataUri", "CategoryMapUri", "GoldSetUri", "Seed", "K", "Languages", "MacroF1Threshold",
+            "ProcessingInstanceType", "ProcessingInstanceCount", "TrainingInstanceType", "TransformInstanceType",
+            "KmsKeyId", "ModelApprovalStatus", "ImageUri"} == set(parameters)
+    assert parameters["K"] == {"Name": "K", "Type": "Integer", "DefaultValue": 0}
+    assert parameters["KmsKeyId"]["DefaultValue"] == KMS
+    assert parameters["ImageUri"]["DefaultValue"].startswith("123456789012.dkr.ecr.us-east-1.amazonaws.com/tweetops:")
+
+
+def test_every_job_encrypts_volumes_outputs_and_traffic_and_is_tagged(definition):
+    steps = steps_by_name(definition)
+    kms = {"Get": "Parameters.KmsKeyId"}
+    for name in ("ValidateClean", "Features", "Cluster", "Evaluate"):
+        arguments = steps[name]["Arguments"]
+        assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == kms, name
+        assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == kms, name
+        network = arguments["NetworkConfig"]
+        assert network["EnableInterContainerTrafficEncryption"] is True and network["EnableNetworkIsolation"] is True
+        assert network["VpcConfig"] == {"SecurityGroupIds": ["sg-1"], "Subnets": ["subnet-1"]}
+    train = steps["Train"]["Arguments"]
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == kms and train["OutputDataConfig"]["KmsKeyId"] == kms
+    assert train["EnableInterContainerTrafficEncryption"] is True
+    transform = steps["ScoreHeldOut"]["Arguments"]
+    assert transform["TransformOutput"]["KmsKeyId"] == kms and transform["TransformResources"]["VolumeKmsKeyId"] == kms
+    for name in ("ValidateClean", "Train", "Evaluate"):
+        tags = {tag["Key"]: tag["Value"] for tag in steps[name]["Arguments"]["Tags"]}
+        assert tags == {"project": "tweetops", "cost-centre": "cx-42", "team": "nlp"}
+
+
+def test_heavy_steps_are_cached_and_every_step_retries_throttling(definition):
+    steps = steps_by_name(definition)
+    for name in JOB_STEPS:
+        assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}, name
+    assert "CacheConfig" not in steps["ScoreHeldOut"]  # a new model name every run: its cache could never hit
+    for name in [*JOB_STEPS, "RegisterModel", "CreateModel", "ScoreHeldOut"]:
+        policies = steps[name]["RetryPolicies"]
+        assert any("Step.THROTTLING" in policy.get("ExceptionType", []) for policy in policies), name
+    for name in [*JOB_STEPS, "QualityGate"]:
+        assert steps[name].get("DisplayName") and steps[name].get("Description"), name
+
+
+def test_scaling_shards_validation_input_and_splits_transform_by_line(definition):
+    steps = steps_by_name(definition)
+    [raw] = steps["ValidateClean"]["Arguments"]["ProcessingInputs"]
+    assert raw["S3Input"]["S3DataDistributionType"] == "ShardedByS3Key"
+    assert steps["ValidateClean"]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == {
+        "Get": "Parameters.ProcessingInstanceCount"}
+    transform = steps["ScoreHeldOut"]["Arguments"]
+    assert transform["TransformInput"]["SplitType"] == "Line" and transform["TransformResources"]["InstanceCount"] == 2
+
+
+def test_two_builds_give_byte_identical_definitions(settings):
+    assert operations.definition(settings) == operations.definition(settings)
+
+
+def test_the_cli_prints_the_same_bytes_in_two_processes(tmp_path):
+    outputs = []
+    for run in ("a", "b"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "pipeline", "definition", "--role-arn", ROLE],
+            capture_output=True, text=True, check=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": {"a": "1", "b": "2"}[run], "HOME": str(tmp_path),
+                 "AWS_DEFAULT_REGION": "us-east-1"})  # no credentials at all: building is offline
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and json.loads(outputs[0])["Version"] == "2020-12-01"
+
+
+def test_upsert_creates_then_updates_and_start_runs_against_moto(settings):
+    boto_session = boto3.Session(region_name="us-east-1")
+    resolved_bucket = "sagemaker-us-east-1-123456789012"
+    boto_session.client("s3").create_bucket(Bucket=resolved_bucket)
+    first = operations.upsert(settings, description="first", boto_session=boto_session)
+    second = operations.upsert(settings, description="second", boto_session=boto_session)
+    assert first["PipelineArn"] == second["PipelineArn"]
+    client = boto_session.client("sagemaker")
+    described = client.describe_pipeline(PipelineName="tweetops-training")
+    assert described["PipelineDescription"] == "second"
+    assert described["PipelineDefinition"] == operations.definition(settings, boto_session)
+    marker = boto_session.client("s3").get_object(Bucket=resolved_bucket, Key="tweetops/empty/README.txt")
+    assert b"intentionally empty" in marker["Body"].read()
+
+    started = operations.start(settings, {"Seed": "7", "K": "20"}, boto_session=boto_session)
+    parameters = client.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=started["PipelineExecutionArn"])["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in parameters} == {"K": "20", "Seed": "7"}
+
+
+def stub_execution_steps(boto_session: boto3.Session, steps: list[dict]) -> None:
+    """moto lacks ListPipelineExecutionSteps (notes): answer it at the boto3 boundary, before moto sees it."""
+    ok = SimpleNamespace(status_code=200, headers={})
+    boto_session.events.register("before-call.sagemaker.ListPipelineExecutionSteps",
+                                 lambda **kwargs: (ok, {"PipelineExecutionSteps": steps}))
+
+
+def test_status_reports_the_execution_and_its_steps(settings):
+    boto_session = boto3.Session(region_name="us-east-1")
+    boto_session.client("s3").create_bucket(Bucket="sagemaker-us-east-1-123456789012")
+    operations.upsert(settings, boto_session=boto_session)
+    started = operations.start(settings, {}, boto_session=boto_session)
+    stub_execution_steps(boto_session, [{"StepName": "Train", "StepStatus": "Succeeded"}])
+    latest = operations.status(settings=settings, boto_session=boto_session)
+    assert latest["PipelineExecutionArn"] == started["PipelineExecutionArn"]
+    assert latest["PipelineExecutionStatus"] == "Succeeded"  # moto ends executions at once
+    assert latest["steps"] == [{"StepName": "Train", "StepStatus": "Succeeded"}]
+
+
+def test_waiting_on_a_failed_execution_names_the_failing_step(settings):
+    boto_session = boto3.Session(region_name="us-east-1")
+    boto_session.client("s3").create_bucket(Bucket="sagemaker-us-east-1-123456789012")
+    operations.upsert(settings, boto_session=boto_session)
+    stub_execution_steps(boto_session, [
+        {"StepName": "Evaluate", "StepStatus": "Succeeded"},
+        {"StepName": "MacroF1BelowThreshold", "StepStatus": "Failed",
+         "FailureReason": "held-out macro-F1 0.41 is below the threshold 0.7"}])
+    # moto reports every execution Succeeded; a real failed one says Failed: answer that call too.
+    boto_session.events.register(
+        "after-call.sagemaker.DescribePipelineExecution",
+        lambda parsed, **kwargs: parsed.update(PipelineExecutionStatus="Failed"))
+    with pytest.raises(operations.PipelineError, match="step MacroF1BelowThreshold: held-out macro-F1 0.41"):
+        operations.start(settings, {}, wait=True, poll_seconds=0, boto_session=boto_session)
+
+
+def test_starting_a_pipeline_that_was_never_upserted_says_so(settings):
+    with pytest.raises(operations.PipelineError, match="run `tweetops pipeline upsert` first"):
+        operations.start(settings, {}, boto_session=boto3.Session(region_name="us-east-1"))
+
+
+@pytest.mark.parametrize("pairs, message", [
+    (["Seed"], "expected NAME=VALUE"),
+    (["=3"], "expected NAME=VALUE"),
+    (["Sed=3"], "no such parameter; known: InputDataUri"),
+])
+def test_malformed_parameters_are_refused(pairs, message):
+    with pytest.raises(SettingsError, match=message):
+        operations.parse_parameters(pairs, ["InputDataUri", "Seed"])
+
+
+def test_building_without_a_role_says_how_to_give_one():
+    with pytest.raises(SettingsError, match="no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN"):
+        operations.definition(PipelineSettings())
