@@ -121,3 +121,29 @@ def test_a_batch_with_no_valid_message_stops_with_a_pointer_to_the_quarantine(tm
     with pytest.raises(ValueError, match="no message passed validation"):
         discover(tmp_path / "bad.csv", tmp_path / "out")
     assert len((tmp_path / "out" / "quarantine" / "quarantine.jsonl").read_text().splitlines()) == 2
+
+
+def test_sharded_featurization_gives_the_features_of_one_instance(discovered, tmp_path):
+    out, _ = discovered
+    from processing.jobs import featurize_job, read_features
+
+    whole = featurize_job(out / "processed", tmp_path / "one", seed=0)
+    for index in range(3):  # three instances, each its own share, all writing to one prefix
+        featurize_job(out / "processed", tmp_path / "three", seed=0, share=(index, 3))
+    ids = read_parquet_dir(out / "processed")["id"]
+    np.testing.assert_allclose(read_features(tmp_path / "three", ids), whole, atol=1e-6)
+    assert (tmp_path / "one" / "featurizer.joblib").read_bytes() == (tmp_path / "three" / "featurizer.joblib").read_bytes()
+    with pytest.raises(ValueError, match="do not match"):
+        read_features(tmp_path / "three", ids[::-1])
+
+
+def test_a_category_map_folder_without_a_map_means_the_draft(tmp_path):
+    from processing.jobs import find_category_map
+
+    (tmp_path / "README.txt").write_text("empty on purpose")
+    assert find_category_map(tmp_path) is None
+    (tmp_path / "map.yaml").write_text("x")
+    assert find_category_map(tmp_path) == tmp_path / "map.yaml"
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(ValueError, match="several category maps"):
+        find_category_map(tmp_path)

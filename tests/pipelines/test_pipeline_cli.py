@@ -1,0 +1,75 @@
+"""Specification of `tweetops pipeline ...` as CI and Studio use it: definition, upsert, start, status, with
+one-line errors and exit codes (AWS is moto)."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from pipelines.cli import main
+
+ROLE = "arn:aws:iam::123456789012:role/tweetops-execution"
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path) -> CliRunner:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("TWEETOPS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray ./tweetops.yaml
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="sagemaker-us-east-1-123456789012")
+        yield CliRunner()
+
+
+@pytest.mark.parametrize("command", ["definition", "upsert", "start", "status"])
+def test_every_pipeline_command_explains_itself(runner, command):
+    result = runner.invoke(main, ["pipeline", command, "--help"])
+    assert result.exit_code == 0 and "--role-arn" in result.output and "--config" in result.output
+
+
+def test_definition_goes_to_a_file_or_standard_output(runner, tmp_path):
+    result = runner.invoke(main, ["pipeline", "definition", "--role-arn", ROLE, "--out", str(tmp_path / "d.json")])
+    assert result.exit_code == 0, result.output
+    printed = runner.invoke(main, ["pipeline", "definition", "--role-arn", ROLE])
+    assert printed.output.strip() == (tmp_path / "d.json").read_text().strip()
+    assert json.loads(printed.output)["Version"] == "2020-12-01"
+
+
+def test_the_role_can_come_from_the_config_file(runner, tmp_path):
+    (tmp_path / "tweetops.yaml").write_text(f"role_arn: {ROLE}\npipeline_name: from-config\n")
+    result = runner.invoke(main, ["pipeline", "upsert"])
+    assert result.exit_code == 0, result.output
+    assert "upserted from-config" in result.output
+
+
+def test_missing_role_is_one_line_and_exit_1(runner):
+    result = runner.invoke(main, ["pipeline", "definition"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN, or put role_arn in the config file"]
+
+
+def test_upsert_then_start_with_parameters(runner):
+    assert runner.invoke(main, ["pipeline", "upsert", "--role-arn", ROLE]).exit_code == 0
+    started = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--param", "K=20",
+                                   "--param", "InputDataUri=s3://data/raw/"])
+    assert started.exit_code == 0, started.output
+    assert "Executing: arn:aws:sagemaker:us-east-1:123456789012:pipeline/tweetops-training/execution/" in started.output
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    arn = client.list_pipeline_executions(PipelineName="tweetops-training")["PipelineExecutionSummaries"][0][
+        "PipelineExecutionArn"]
+    parameters = client.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in parameters} == {"K": "20", "InputDataUri": "s3://data/raw/"}
+
+
+def test_a_parameter_the_pipeline_does_not_have_is_refused_before_starting(runner):
+    runner.invoke(main, ["pipeline", "upsert", "--role-arn", ROLE])
+    result = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--param", "Kay=3"])
+    assert result.exit_code == 1 and "--param Kay: the pipeline has no such parameter" in result.output
+    assert not boto3.client("sagemaker", region_name="us-east-1").list_pipeline_executions(
+        PipelineName="tweetops-training")["PipelineExecutionSummaries"]
