@@ -55,6 +55,8 @@ def build(settings: PipelineSettings, boto_session: boto3.Session | None = None)
     # The SDK checks the role with iam:SimulatePrincipalPolicy while building unless told not to; building
     # needs no AWS call, and SageMaker itself validates the role on upsert.
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+    # Parts of the SDK build their own boto3 sessions from the environment's region while building.
+    os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
     boto_session = boto_session or boto3.Session(region_name=settings.region)
     account = settings.role_arn.split(":")[4]
     settings = resolved(settings, account=account, version=package_version())
