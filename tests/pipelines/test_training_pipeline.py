@@ -253,6 +253,14 @@ def test_malformed_parameters_are_refused(pairs, message):
         operations.parse_parameters(pairs, ["InputDataUri", "Seed"])
 
 
+def test_an_empty_category_map_or_gold_set_means_the_default_empty_input():
+    known = ["CategoryMapUri", "GoldSetUri", "InputDataUri"]
+    assert operations.parse_parameters(["CategoryMapUri=", "GoldSetUri=", "InputDataUri=s3://b/raw/"], known) == {
+        "InputDataUri": "s3://b/raw/"}
+    assert operations.parse_parameters(["CategoryMapUri=s3://b/map.yaml"], known) == {
+        "CategoryMapUri": "s3://b/map.yaml"}
+
+
 def test_building_without_a_role_says_how_to_give_one():
     with pytest.raises(SettingsError, match="no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN"):
         operations.definition(PipelineSettings())
