@@ -425,5 +425,69 @@ def pipeline_status(execution_arn, config_path, as_json, **flags) -> None:
         click.echo(f"  {step['StepName']}: {step['StepStatus']}{reason}")
 
 
+# ---------------------------------------------------------------------------------------------- local run
+@main.command("run-local")
+@click.option("--input", "input_path", type=click.Path(exists=True),
+              help="Message file or folder (CSV, JSON Lines, JSON, Parquet). Default: generated demo data.")
+@click.option("--category-map", type=click.Path(exists=True, dir_okay=False),
+              help="Reviewed category map to apply (default: the drafted one).")
+@click.option("--gold", type=click.Path(exists=True), help="Gold set with a 'label' column to evaluate against.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Pipeline parameter (repeatable), e.g. --param K=12 --param MacroF1Threshold=0.8.")
+@click.option("--home", type=click.Path(file_okay=False), envvar="TWEETOPS_LOCAL_HOME", default="tweetops-local",
+              show_default="./tweetops-local or $TWEETOPS_LOCAL_HOME",
+              help="Folder for the local store, executions, registry and cache.")
+@click.option("--definition", "definition_file", type=click.Path(exists=True, dir_okay=False),
+              help="Run this definition JSON (from `tweetops pipeline definition --out`) instead of building it.")
+@click.option("--demo-rows", type=click.IntRange(min=50), default=3000, show_default=True,
+              help="Size of the generated demo batch when no --input is given.")
+@click.option("--demo-seed", type=int, default=0, show_default=True, help="Seed of the generated demo data.")
+@click.option("--resume", "resume_id", metavar="EXECUTION_ID|latest",
+              help="Continue an interrupted or failed execution from its last completed step.")
+@click.option("--no-cache", is_flag=True, help="Run every step even when an earlier result could be reused.")
+@_settings_options
+@_pipeline_errors
+@_user_errors
+def run_local(input_path, category_map, gold, params, home, definition_file, demo_rows, demo_seed, resume_id,
+              no_cache, config_path, **flags) -> None:
+    """Run the training pipeline's definition on this machine: no AWS account, no Docker.
+
+    Builds the same definition JSON that `pipeline upsert` sends, then executes it: parameters, step graph,
+    property files, the quality gate, processing/training/transform jobs (each in a local /opt/ml folder),
+    model creation and registration into a local registry. Artifacts, logs and the execution record are under
+    --home (docs/local.md). Exit code 1 when the execution fails.
+    """
+    from pipelines import operations
+    from pipelines.local.executor import LocalExecutor, LocalRunError
+    from pipelines.local.run import local_definition, stage_inputs, summary
+    from pipelines.local.terminal import TerminalReport
+    from pipelines.settings import SettingsError
+
+    executor = LocalExecutor(home, report=TerminalReport(), cache=not no_cache)
+    try:
+        if resume_id:
+            execution = executor.resume(None if resume_id == "latest" else resume_id)
+        else:
+            definition, settings = local_definition(_load_settings(config_path, **flags))
+            if definition_file:
+                definition = Path(definition_file).read_text(encoding="utf-8")
+            known = [item["Name"] for item in json.loads(definition)["Parameters"]]
+            parameters = stage_inputs(executor, settings, input_path=input_path, category_map=category_map,
+                                      gold=gold, demo_rows=demo_rows, seed=demo_seed)
+            parameters.update(operations.parse_parameters(list(params), known))
+            _progress(f"running {settings.pipeline_name} locally in {Path(home).resolve()}")
+            execution = executor.start(definition, parameters, pipeline_name=settings.pipeline_name)
+    except LocalRunError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: `tweetops run-local --resume latest` continues from the last completed step",
+                   err=True)
+        sys.exit(130)
+    for line in summary(executor, execution):
+        click.echo(line)
+    if execution.record["PipelineExecutionStatus"] != "Succeeded":
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     sys.exit(main())

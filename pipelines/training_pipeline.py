@@ -143,7 +143,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                     channel("category_map", category_map)],
             outputs=[output("clusters", "clusters", "clusters"),
                      output("train", "pseudo-labeled/train", "pseudo-labeled", "train"),
-                     output("test", "pseudo-labeled/test", "pseudo-labeled", "test")],
+                     output("test", "pseudo-labeled/test", "pseudo-labeled", "test"),
+                     output("held_out_batch", "pseudo-labeled/held-out-batch", "pseudo-labeled", "held-out-batch")],
             arguments=["--input", f"{PROCESSING}/input/processed", "--features", f"{PROCESSING}/input/features",
                        "--category-map", f"{PROCESSING}/input/category_map",
                        "--output", f"{PROCESSING}/output/clusters",
@@ -236,7 +237,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
             accept="application/jsonlines", max_payload=6, output_path=zone("predictions", "held-out"),
             output_kms_key=kms_key, volume_kms_key=kms_key, base_transform_job_name="tweetops-score",
             tags=tags, sagemaker_session=session,
-        ).transform(data=output_uri(cluster, "test"), data_type="S3Prefix", content_type="application/jsonlines",
+        ).transform(data=output_uri(cluster, "held_out_batch"), data_type="S3Prefix", content_type="application/jsonlines",
                     split_type="Line"),
         # Not cached: CreateModel names a new model every execution, so the cache key never repeats.
         retry_policies=job_retries)

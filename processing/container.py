@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 ML_ROOT_VARIABLE = "TWEETOPS_ML_ROOT"
@@ -78,3 +79,8 @@ def write_failure_reason(message: str) -> None:
         path.write_text(message[:1024], encoding="utf-8")
     except OSError:
         pass  # outside a container the root may be read-only; the message is printed anyway
+
+
+def report_progress(done: int, total: int, unit: str) -> None:
+    """A progress line on stderr ("progress: 500/2000 messages cleaned"); the local executor shows it as a bar."""
+    print(f"progress: {done}/{total} {unit}", file=sys.stderr, flush=True)

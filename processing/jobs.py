@@ -8,6 +8,7 @@ zones of DESIGN.md):
     reports/quality_report.json      counts by reason       processed/messages.parquet   cleaned text
     features/featurizer.joblib, features-*.npz              clusters/ (assignments, summary, draft map)
     pseudo-labeled/{train,test}/messages.parquet + provenance.json
+    pseudo-labeled/held-out-batch/messages.jsonl   the held-out split as a batch-transform input (id, text)
     evaluation/evaluation.json
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ from training.train import load_model, read_parquet_dir, split_holdout
 
 Progress = Callable[[str], None]
 MESSAGES_FILE = "messages.parquet"
+HELD_OUT_BATCH = "held-out-batch"
 
 
 def _quiet(message: str) -> None:
@@ -124,7 +126,8 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
     Writes to output_dir: assignments.csv (id, cluster), clusters.json (summary + selection evidence),
     category_map.yaml (the draft, or a copy of the given map), clusterer.joblib; and to
     pseudo_labeled_dir (default output_dir/pseudo-labeled): train/ and test/, each messages.parquet plus
-    provenance.json (clustering run, category map version and hash, input data hash).
+    provenance.json (clustering run, category map version and hash, input data hash), and
+    held-out-batch/messages.jsonl: the held-out messages (id, text) as batch transform reads them.
     """
     output_dir = Path(output_dir)
     messages = read_parquet_dir(processed_path)
@@ -169,6 +172,9 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
     for split, frame in (("train", train), ("test", test)):
         write_parquet(frame, pseudo_dir / split / MESSAGES_FILE)
         write_json_atomic(pseudo_dir / split / "provenance.json", provenance)
+    # Batch transform splits its input by line: JSON Lines of what a production batch carries, not parquet.
+    write_text_atomic(pseudo_dir / HELD_OUT_BATCH / "messages.jsonl",
+                      test[["id", "text"]].to_json(orient="records", lines=True, force_ascii=False))
     return {"n_clusters": k, "quality": quality, "selection": clusterer.selection_,
             "category_map_reviewed": category_map.is_reviewed,
             "train_rows": len(train), "test_rows": len(test),

@@ -18,7 +18,9 @@ from training.model import MessageClassifier
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
-SERVING_PROGRAM = "inference.py"
+# Not "inference.py": the serving stack puts code/ first on sys.path, where a module named inference would
+# shadow the tweetops `inference` package that the shim imports from.
+SERVING_PROGRAM = "tweetops_serving.py"
 SERVING_SHIM = ('"""Serving entry point for SageMaker\'s scikit-learn container: the tweetops handlers."""\n'
                 "from inference.handlers import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n")
 PROVENANCE_FILE = "provenance.json"

@@ -112,7 +112,7 @@ def test_registration_waits_for_approval_and_carries_metrics_and_provenance(defi
             "code_version", "seed"} <= set(metadata)
     assert metadata["category_map_hash"]["Std:JsonGet"]["Path"] == "category_map.hash"
     container = register["InferenceSpecification"]["Containers"][0]
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "tweetops_serving.py"
 
 
 def test_parameters_cover_what_operators_change_between_runs(definition):

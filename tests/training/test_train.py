@@ -3,12 +3,15 @@ and the training job's inputs and errors."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from processing.jobs import write_parquet
-from training.train import (load_model, read_parquet_dir, read_provenance, run_training, split_holdout,
+from training.train import (SERVING_PROGRAM, load_model, read_parquet_dir, read_provenance, run_training, split_holdout,
                             train_model)
 
 
@@ -85,7 +88,10 @@ def test_sharded_inputs_are_read_in_name_order(tmp_path):
 
 def test_the_model_directory_carries_the_serving_entry_point(pseudo_labeled, tmp_path):
     run_training(pseudo_labeled, tmp_path / "model")
-    shim = (tmp_path / "model" / "code" / "inference.py").read_text()
-    namespace: dict = {}
-    exec(compile(shim, "inference.py", "exec"), namespace)  # what the serving container does on import
-    assert {"model_fn", "input_fn", "predict_fn", "output_fn"} <= set(namespace)
+    code = tmp_path / "model" / "code"
+    # What the serving stack does: code/ first on sys.path, then import SAGEMAKER_PROGRAM by module name.
+    probe = (f"import sys; sys.path.insert(0, {str(code)!r}); import importlib; "
+             f"m = importlib.import_module({Path(SERVING_PROGRAM).stem!r}); "
+             "print(all(hasattr(m, f) for f in ('model_fn', 'input_fn', 'predict_fn', 'output_fn')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.strip() == "True", result.stderr

@@ -1,0 +1,122 @@
+"""`tweetops run-local`: build the training pipeline's definition offline, stage the inputs into the local
+store, run the definition with the local executor, and say how it ended."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from pipelines.local.executor import Execution, LocalExecutor, LocalRunError
+from pipelines.settings import PipelineSettings
+
+LOCAL_ROLE = "arn:aws:iam::000000000000:role/tweetops-local"  # never used locally; the definition needs one
+LOCAL_BUCKET = "tweetops-local"
+DEMO_GOLD_ROWS = 1000
+
+
+def local_settings(settings: PipelineSettings) -> PipelineSettings:
+    """The settings with what a local run needs and the user did not give: a role and a bucket name."""
+    return dataclasses.replace(settings, role_arn=settings.role_arn or LOCAL_ROLE,
+                               bucket=settings.bucket or LOCAL_BUCKET)
+
+
+def local_definition(settings: PipelineSettings) -> tuple[str, PipelineSettings]:
+    """The definition exactly as `tweetops pipeline definition` gives it for these (local) settings."""
+    from pipelines import operations
+
+    settings = local_settings(settings)
+    pipeline, settings = operations.build(settings)
+    with operations.quiet_sdk():
+        return pipeline.definition(), settings
+
+
+def stage_inputs(executor: LocalExecutor, settings: PipelineSettings, *, input_path: str | None,
+                 category_map: str | None, gold: str | None, demo_rows: int, seed: int) -> dict[str, str]:
+    """Copy the given files into the local store (content-addressed) and return the parameters naming them.
+    Without an input, seeded demo data is generated (plus an unseen gold set to evaluate against)."""
+    from pipelines.operations import EMPTY_MARKER, EMPTY_MARKER_TEXT
+    from pipelines.training_pipeline import EMPTY_PREFIX
+
+    base = f"s3://{settings.bucket}/{settings.prefix}"
+    empty = executor.store.path(f"{base}/{EMPTY_PREFIX}/{EMPTY_MARKER}")
+    if not empty.is_file():  # what `upsert` seeds in S3: the optional inputs' default
+        empty.parent.mkdir(parents=True, exist_ok=True)
+        empty.write_text(EMPTY_MARKER_TEXT, encoding="utf-8")
+    parameters = {}
+    if input_path is None:
+        input_path, generated_gold = demo_inputs(executor.home / "demo", demo_rows, seed)
+        gold = gold or generated_gold
+    parameters["InputDataUri"] = executor.store.stage(input_path, f"{base}/raw")
+    if category_map:
+        parameters["CategoryMapUri"] = executor.store.stage(category_map, f"{base}/category-maps")
+    if gold:
+        parameters["GoldSetUri"] = executor.store.stage(gold, f"{base}/gold")
+    return parameters
+
+
+def demo_inputs(folder: Path, rows: int, seed: int) -> tuple[Path, Path]:
+    """Seeded demo messages (with malformed rows) and a gold set from the same generator, written once."""
+    from processing.demo_data import generate_messages, write_demo_data
+
+    messages, gold = folder / f"messages-{rows}-seed{seed}.csv", folder / f"gold-{DEMO_GOLD_ROWS}-seed{seed + 1}.csv"
+    if not messages.is_file():
+        write_demo_data(generate_messages(rows, seed=seed), messages, raw_defects=True)
+    if not gold.is_file():
+        write_demo_data(generate_messages(DEMO_GOLD_ROWS, seed=seed + 1, malformed_share=0.0), gold)
+    return messages, gold
+
+
+def summary(executor: LocalExecutor, execution: Execution) -> list[str]:
+    """How the execution ended, in a few lines: figures, registered package, where everything is."""
+    record = execution.record
+    status = record["PipelineExecutionStatus"]
+    lines = [f"{status}: execution {execution.id}"]
+    steps = {step["StepName"]: step for step in record["Steps"]}
+    evaluation = _evaluation(executor, execution)
+    if evaluation:
+        held_out = evaluation["multiclass_classification_metrics"]
+        lines.append(f"  evaluation: held-out macro-F1 {held_out['macro_f1']['value']:.3f}, accuracy "
+                     f"{held_out['accuracy']['value']:.3f} on {held_out['n_samples']} messages")
+        gold = evaluation.get("gold")
+        if gold:
+            agreement = (f"NMI {gold['agreement']['nmi']:.3f}, cluster accuracy {gold['agreement']['acc']:.3f}"
+                         f" on {gold['n_samples']} messages")
+            if gold["categories_named_as_gold"]:
+                lines.append(f"  gold set: macro-F1 {gold['macro_f1']['value']:.3f}, accuracy "
+                             f"{gold['accuracy']['value']:.3f}; {agreement}")
+            else:  # a drafted map names categories by top terms: only name-independent agreement means anything
+                lines.append(f"  gold set (categories not yet named like its labels): {agreement}")
+    for step in steps.values():
+        arn = step.get("Metadata", {}).get("RegisterModel", {}).get("Arn")
+        if arn and step["StepStatus"] == "Succeeded":
+            package = executor.registry.describe_model_package(arn)
+            lines.append(f"  registered: {arn} ({package['ModelApprovalStatus']})")
+    if status == "Failed":
+        failed = [step for step in steps.values() if step.get("StepStatus") == "Failed"]
+        for step in failed:
+            if step.get("StepType") == "Fail":
+                lines.append(f"  stopped by {step['StepName']}: {step['FailureReason']}")
+            else:
+                lines.append(f"  step {step['StepName']} failed: {step['FailureReason']}")
+                lines += [f"    | {text}" for text in step.get("LogTail", [])[-8:]]
+                lines.append(f"  log: {execution.folder / 'steps' / step['StepName']}")
+    lines.append(f"  record: {execution.folder / 'execution.json'}; artifacts: {execution.folder / 'artifacts'}")
+    if status != "Succeeded":
+        lines.append(f"  resume: tweetops run-local --home {executor.home} --resume {execution.id}")
+    return lines
+
+
+def _evaluation(executor: LocalExecutor, execution: Execution) -> dict | None:
+    """evaluation.json of the step with the EvaluationReport property file, if it ran."""
+    definition = json.loads((execution.folder / "definition.json").read_text(encoding="utf-8"))
+    for step in definition["Steps"]:
+        for item in step.get("PropertyFiles", []):
+            if item["PropertyFileName"] == "EvaluationReport" and execution.properties_path(step["Name"]).is_file():
+                properties = json.loads(execution.properties_path(step["Name"]).read_text(encoding="utf-8"))
+                outputs = {o["OutputName"]: o for o in properties["ProcessingOutputConfig"]["Outputs"]}
+                path = executor.store.path(outputs[item["OutputName"]]["S3Output"]["S3Uri"]) / item["FilePath"]
+                return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return None
+
+
+__all__ = ["LocalRunError", "local_definition", "stage_inputs", "summary"]
