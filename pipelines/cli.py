@@ -40,6 +40,10 @@ def _progress(message: str) -> None:
     click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
 
+def _clean_progress(done: int, total: int) -> None:
+    container.report_progress(done, total, "messages cleaned")
+
+
 def _parse_k(value: str) -> int | str:
     if value in ("auto", "0"):  # 0: the pipeline's integer parameter K says "auto" this way
         return "auto"
@@ -184,7 +188,8 @@ def validate(input_path, output, languages, max_text_chars, clean) -> None:
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
     if clean:
-        cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part)
+        cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part,
+                            progress=_clean_progress)
         click.echo(f"cleaned {len(cleaned)} messages into {Path(output) / 'processed'}")
 
 
@@ -199,7 +204,8 @@ def clean(input_path, output, n_process) -> None:
     """Clean accepted messages with spaCy (es/en): normalised text, lemmas, feature text."""
     from processing.jobs import clean_job
 
-    cleaned = clean_job(input_path, output, n_process=n_process if n_process == "auto" else int(n_process))
+    cleaned = clean_job(input_path, output, n_process=n_process if n_process == "auto" else int(n_process),
+                        progress=_clean_progress)
     click.echo(f"cleaned {len(cleaned)} messages into {output}")
 
 

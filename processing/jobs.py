@@ -69,11 +69,22 @@ def validate_job(input_path: str | Path, output_dir: str | Path, languages: Sequ
     return result.report
 
 
+CLEAN_CHUNK_ROWS = 20_000  # rows cleaned between progress reports
+
+
 def clean_job(ingested_path: str | Path, output_dir: str | Path, n_process: int | str = "auto",
-              part: str = "") -> pd.DataFrame:
-    """ingested/ -> processed/messages<part>.parquet with clean_text and feature_text added."""
+              part: str = "", progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """ingested/ -> processed/messages<part>.parquet with clean_text and feature_text added.
+
+    `progress(done, total)` is called after every chunk of CLEAN_CHUNK_ROWS messages."""
     messages = read_parquet_dir(ingested_path)
-    cleaned = TextCleaner(n_process=n_process).transform(messages)
+    cleaner = TextCleaner(n_process=n_process)
+    parts = []
+    for start in range(0, len(messages), CLEAN_CHUNK_ROWS):  # cleaning is per message: chunks change nothing
+        parts.append(cleaner.transform(messages.iloc[start:start + CLEAN_CHUNK_ROWS]))
+        if progress:
+            progress(min(start + CLEAN_CHUNK_ROWS, len(messages)), len(messages))
+    cleaned = pd.concat(parts) if parts else cleaner.transform(messages)
     write_parquet(cleaned, Path(output_dir) / MESSAGES_FILE.replace(".parquet", f"{part}.parquet"))
     return cleaned
 

@@ -1,0 +1,227 @@
+"""The local executor on small hand-written definitions: graph, property references, conditions, Fail steps,
+job contracts, sharding, caching, retries, resume. Jobs are short Python programs run as containers."""
+import json
+import sys
+import tarfile
+
+import pytest
+
+from pipelines.local.executor import LocalExecutor, LocalRunError, plan
+
+ROLE = "arn:aws:iam::000000000000:role/test"
+RETRY_ON_LOST_INSTANCE = [{"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 1,
+                           "BackoffRate": 2.0, "MaxAttempts": 3}]
+
+
+def processing(name, code, inputs=(), outputs=(), count=1, **extra):
+    """A processing step running `python -c code /opt/ml/processing/input /opt/ml/processing/output`."""
+    return {"Name": name, "Type": "Processing", **extra, "Arguments": {
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": count, "InstanceType": "ml.m5.large",
+                                                  "VolumeSizeInGB": 1}},
+        "AppSpecification": {"ImageUri": "local", "ContainerEntrypoint": [sys.executable, "-c", code],
+                             "ContainerArguments": ["/opt/ml/processing/input", "/opt/ml/processing/output"]},
+        "RoleArn": ROLE,
+        "ProcessingInputs": [{"InputName": input_name, "S3Input": {
+            "S3Uri": uri, "LocalPath": f"/opt/ml/processing/input/{input_name}", "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": distribution}}
+            for input_name, uri, distribution in inputs],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": output_name, "S3Output": {
+            "S3Uri": uri, "LocalPath": f"/opt/ml/processing/output/{output_name}", "S3UploadMode": "EndOfJob"}}
+            for output_name, uri in outputs]}}}
+
+
+def output_of(step, name):
+    return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['{name}'].S3Output.S3Uri"}
+
+
+def definition(*steps, parameters=()):
+    return {"Version": "2020-12-01", "Parameters": list(parameters), "Steps": list(steps)}
+
+
+def per_execution(*parts):
+    return {"Std:Join": {"On": "/", "Values": ["s3://b/runs", {"Get": "Execution.PipelineExecutionId"}, *parts]}}
+
+
+@pytest.fixture
+def executor(tmp_path):
+    return LocalExecutor(tmp_path / "home", sleep=lambda seconds: None)
+
+
+def stage(executor, tmp_path, files: dict[str, str]) -> str:
+    folder = tmp_path / "input"
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return executor.store.stage(folder, "s3://b/raw")
+
+
+COPY_UPPER = ("import sys, pathlib; i, o = map(pathlib.Path, sys.argv[1:]); "
+              "[(o / 'out' / f.name).write_text(f.read_text().upper()) for f in sorted((i / 'in').rglob('*.txt'))]; "
+              "print('copied')")
+
+
+def test_steps_pass_outputs_by_property_reference(executor, tmp_path):
+    raw = stage(executor, tmp_path, {"a.txt": "hola"})
+    first = processing("First", COPY_UPPER, inputs=[("in", raw, "FullyReplicated")], outputs=[("out", per_execution("first"))])
+    second = processing("Second", COPY_UPPER.replace(".upper()", "[::-1]"),
+                        inputs=[("in", output_of("First", "out"), "FullyReplicated")],
+                        outputs=[("out", per_execution("second"))])
+    execution = executor.start(definition(second, first))  # listed out of order: the graph decides
+    assert execution.record["PipelineExecutionStatus"] == "Succeeded"
+    assert [step["StepName"] for step in execution.record["Steps"]] == ["First", "Second"]
+    result = executor.store.path(f"s3://b/runs/{execution.id}/second/a.txt")
+    assert result.read_text() == "ALOH"
+    assert "copied" in (execution.folder / "steps" / "First" / "log.txt").read_text()
+    assert (execution.folder / "artifacts" / "second" / "a.txt").read_text() == "ALOH"
+
+
+def test_an_unsupported_step_type_fails_before_anything_runs(executor, tmp_path):
+    lambda_step = {"Name": "Notify", "Type": "Lambda", "Arguments": {}}
+    with pytest.raises(LocalRunError, match="step Notify: type Lambda is not supported"):
+        executor.start(definition(processing("First", "print()", outputs=[("out", "s3://b/x")]), lambda_step))
+    assert not (executor.home / "executions").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"Nope": "1"}, "no such parameter"), ({"Threshold": "high"}, "expected a Float")])
+def test_bad_parameter_values_are_refused(overrides, message):
+    document = definition(processing("First", "print()"),
+                          parameters=[{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}])
+    with pytest.raises(LocalRunError, match=message):
+        plan(document, overrides)
+
+
+def test_a_dependency_cycle_is_refused():
+    first = processing("A", "print()", **{"DependsOn": ["B"]})
+    second = processing("B", "print()", **{"DependsOn": ["A"]})
+    with pytest.raises(LocalRunError, match="cycle"):
+        plan(definition(first, second))
+
+
+SCORE = "import sys, json, pathlib; (pathlib.Path(sys.argv[2]) / 'eval' / 'evaluation.json').write_text(json.dumps({'score': 0.4}))"
+
+
+def gated(threshold_default):
+    evaluate = processing("Evaluate", SCORE, outputs=[("eval", per_execution("eval"))], PropertyFiles=[
+        {"PropertyFileName": "Report", "OutputName": "eval", "FilePath": "evaluation.json"}])
+    score = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.Report"}, "Path": "score"}}
+    fail = {"Name": "TooLow", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
+        "On": " ", "Values": ["score", score, "is below", {"Get": "Parameters.Threshold"}]}}}}
+    after = processing("Publish", "print('published')", outputs=[("out", per_execution("published"))])
+    gate = {"Name": "Gate", "Type": "Condition", "Arguments": {
+        "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": score, "RightValue": {"Get": "Parameters.Threshold"}}],
+        "IfSteps": [after], "ElseSteps": [fail]}}
+    return definition(evaluate, gate, parameters=[{"Name": "Threshold", "Type": "Float", "DefaultValue": threshold_default}])
+
+
+def test_a_false_condition_ends_at_the_fail_step_with_its_message(executor):
+    execution = executor.start(gated(0.5))
+    record = execution.record
+    assert record["PipelineExecutionStatus"] == "Failed"
+    assert record["FailureReason"] == "score 0.4 is below 0.5"
+    assert {step["StepName"]: step["StepStatus"] for step in record["Steps"]} == {
+        "Evaluate": "Succeeded", "Gate": "Succeeded", "TooLow": "Failed"}
+
+
+def test_a_true_condition_runs_the_if_branch(executor):
+    execution = executor.start(gated(0.5), {"Threshold": "0.3"})
+    assert execution.record["PipelineExecutionStatus"] == "Succeeded"
+    assert [step["StepName"] for step in execution.record["Steps"]] == ["Evaluate", "Gate", "Publish"]
+
+
+def test_a_failing_job_reports_exit_code_reason_and_log_tail_and_publishes_nothing(executor):
+    code = ("import os, sys, pathlib; o = pathlib.Path(sys.argv[2]); (o / 'out' / 'half.txt').write_text('x'); "
+            "print('working on it'); f = pathlib.Path(os.environ['TWEETOPS_ML_ROOT']) / 'output' / 'failure'; "
+            "f.parent.mkdir(parents=True); f.write_text('bad batch'); "
+            "sys.exit(3)")
+    execution = executor.start(definition(processing("Broken", code, outputs=[("out", per_execution("out"))])))
+    step = execution.record["Steps"][0]
+    assert step["StepStatus"] == "Failed"
+    assert "exit code 3: bad batch" in step["FailureReason"]
+    assert "working on it" in step["LogTail"]
+    assert not executor.store.objects(f"s3://b/runs/{execution.id}/out")
+
+
+LIST_SHARE = ("import sys, os, json, pathlib; i, o = map(pathlib.Path, sys.argv[1:]); "
+              "cfg = json.loads((pathlib.Path(os.environ['TWEETOPS_ML_ROOT']) / 'config' / 'resourceconfig.json').read_text()); "
+              "(o / 'out' / (cfg['current_host'] + '.json')).write_text(json.dumps(sorted(p.name for p in (i / 'in').iterdir())))")
+
+
+def test_sharded_inputs_are_split_across_instances_and_outputs_merged(executor, tmp_path):
+    raw = stage(executor, tmp_path, {f"part-{i}.txt": str(i) for i in range(4)})
+    step = processing("Shard", LIST_SHARE, inputs=[("in", raw, "ShardedByS3Key")], outputs=[("out", per_execution("out"))],
+                      count=2)
+    execution = executor.start(definition(step))
+    shares = {key: json.loads(path.read_text()) for key, path in executor.store.objects(f"s3://b/runs/{execution.id}/out")}
+    assert set(shares) == {"algo-1.json", "algo-2.json"}
+    assert sorted(shares["algo-1.json"] + shares["algo-2.json"]) == [f"part-{i}.txt" for i in range(4)]
+    assert not set(shares["algo-1.json"]) & set(shares["algo-2.json"])
+
+
+def test_a_cached_step_is_reused_until_its_input_content_changes(executor, tmp_path):
+    raw = {"Name": "Raw", "Type": "String", "DefaultValue": stage(executor, tmp_path, {"a.txt": "one"})}
+    step = processing("Copy", COPY_UPPER, inputs=[("in", {"Get": "Parameters.Raw"}, "FullyReplicated")],
+                      outputs=[("out", per_execution("out"))], CacheConfig={"Enabled": True, "ExpireAfter": "P1D"})
+    first = executor.start(definition(step, parameters=[raw]))
+    second = executor.start(definition(step, parameters=[raw]))
+    assert second.record["Steps"][0]["CacheHitResult"]["SourcePipelineExecutionId"] == first.id
+    (executor.store.path(raw["DefaultValue"]) / "a.txt").write_text("two")  # same URI, new content
+    third = executor.start(definition(step, parameters=[raw]))
+    assert "CacheHitResult" not in third.record["Steps"][0]
+    assert executor.store.path(f"s3://b/runs/{third.id}/out/a.txt").read_text() == "TWO"
+
+
+KILLED_ONCE = ("import os, sys, pathlib; marker = pathlib.Path(sys.argv[2]).parents[3] / 'killed-once'; "
+               "(marker.exists() or (marker.write_text('x'), os.kill(os.getpid(), 9))); print('second attempt')")
+
+
+def test_a_job_killed_by_a_signal_is_retried_as_its_retry_policy_says(executor):
+    execution = executor.start(definition(processing("Flaky", KILLED_ONCE, RetryPolicies=RETRY_ON_LOST_INSTANCE)))
+    step = execution.record["Steps"][0]
+    assert (step["StepStatus"], step["AttemptCount"]) == ("Succeeded", 2)
+
+
+def test_without_a_retry_policy_a_killed_job_fails_the_step(executor):
+    execution = executor.start(definition(processing("Flaky", KILLED_ONCE)))
+    step = execution.record["Steps"][0]
+    assert step["StepStatus"] == "Failed" and "killed by signal SIGKILL" in step["FailureReason"]
+
+
+def test_resume_keeps_completed_steps_and_runs_the_rest(executor, tmp_path):
+    counter = tmp_path / "first-ran"
+    first = processing("First", f"import pathlib; p = pathlib.Path({str(counter)!r}); p.write_text(p.read_text() + 'x' if p.exists() else 'x')",
+                       outputs=[("out", per_execution("first"))])
+    gate_file = tmp_path / "allowed"
+    second = processing("Second", f"import pathlib, sys; sys.exit(0 if pathlib.Path({str(gate_file)!r}).exists() else 1)",
+                        **{"DependsOn": ["First"]})
+    failed = executor.start(definition(first, second))
+    assert failed.record["PipelineExecutionStatus"] == "Failed"
+    gate_file.write_text("yes")
+    resumed = executor.resume()
+    assert resumed.id == failed.id and resumed.record["PipelineExecutionStatus"] == "Succeeded"
+    assert counter.read_text() == "x"  # First did not run again
+
+
+TRAIN = ("import os, json, pathlib; assert json.loads(os.environ['SM_HPS']) == {'seed': '3'}; "
+         "data = pathlib.Path(os.environ['SM_CHANNEL_TRAIN']); "
+         "(pathlib.Path(os.environ['SM_MODEL_DIR']) / 'model.txt').write_text((data / 'a.txt').read_text() + ' model')")
+
+
+def test_a_training_job_sees_the_toolkit_contract_and_its_model_is_tarred(executor, tmp_path):
+    raw = stage(executor, tmp_path, {"a.txt": "data"})
+    train = {"Name": "Train", "Type": "Training", "Arguments": {
+        "AlgorithmSpecification": {"TrainingImage": "local", "TrainingInputMode": "File",
+                                   "ContainerEntrypoint": [sys.executable, "-c", TRAIN]},
+        "HyperParameters": {"seed": {"Std:Join": {"On": "", "Values": [3]}}},
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {"S3Uri": raw, "S3DataType": "S3Prefix"}}}],
+        "OutputDataConfig": {"S3OutputPath": per_execution("model")},
+        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
+        "RoleArn": ROLE, "StoppingCondition": {"MaxRuntimeInSeconds": 600}}}
+    execution = executor.start(definition(train))
+    assert execution.record["PipelineExecutionStatus"] == "Succeeded", execution.record
+    properties = json.loads(execution.properties_path("Train").read_text())
+    uri = properties["ModelArtifacts"]["S3ModelArtifacts"]
+    assert uri == f"s3://b/runs/{execution.id}/model/{execution.id}-Train/output/model.tar.gz"
+    with tarfile.open(executor.store.path(uri)) as archive:
+        assert archive.extractfile("model.txt").read() == b"data model"
+        assert {member.mtime for member in archive.getmembers()} == {0}
