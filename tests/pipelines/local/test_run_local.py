@@ -1,0 +1,120 @@
+"""`tweetops run-local` end to end on generated data: the training pipeline's own definition JSON, executed here."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.local.executor import LocalExecutor
+from pipelines.local.run import local_definition
+from pipelines.settings import load_settings
+
+DEMO = ["--demo-rows", "400"]
+pytestmark = pytest.mark.xdist_group("run-local-home")  # one worker: the module's home is built once
+
+
+def run_local(home, *args, check_exit=None):
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "run-local", "--home", str(home), *args],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "TWEETOPS_CONFIG": ""})
+    if check_exit is not None:
+        assert result.returncode == check_exit, result.stdout + result.stderr
+    return result
+
+
+def latest(home):
+    return LocalExecutor(home).executions()[-1]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A home where one full run on 400 demo messages (k fixed at 6) has succeeded."""
+    home = tmp_path_factory.mktemp("local")
+    run_local(home, *DEMO, "--param", "K=6", check_exit=0)
+    return home
+
+
+def test_a_run_trains_evaluates_registers_and_scores_the_held_out_split(home):
+    execution = latest(home)
+    record = execution.record
+    assert record["PipelineExecutionStatus"] == "Succeeded"
+    assert [step["StepName"] for step in record["Steps"]] == [
+        "ValidateClean", "Features", "Cluster", "Train", "Evaluate", "QualityGate", "RegisterModel", "CreateModel",
+        "ScoreHeldOut"]
+    assert all(list((execution.folder / "steps" / name).glob("log*.txt"))  # one log per instance
+               for name in ("ValidateClean", "Features", "Cluster", "Train", "Evaluate", "ScoreHeldOut"))
+
+    artifacts = execution.folder / "artifacts"
+    report = json.loads((artifacts / "reports" / "validation" / "quality_report.json").read_text())
+    assert report["rows_in"] == 400 == report["rows_accepted"] + report["rows_quarantined"]
+    held_out = (artifacts / "pseudo-labeled" / "held-out-batch" / "messages.jsonl").read_text().splitlines()
+    predictions = [json.loads(line) for line in
+                   (artifacts / "predictions" / "held-out" / "messages.jsonl.out").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [json.loads(line)["id"] for line in held_out]
+    assert all(p["category"] and 0 < p["confidence"] <= 1 for p in predictions)
+
+    package_arn = record["Steps"][6]["Metadata"]["RegisterModel"]["Arn"]
+    package = LocalExecutor(home).registry.describe_model_package(package_arn)
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["MetadataProperties"]["GeneratedBy"] == record["PipelineExecutionArn"]
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["pipeline_execution"] == execution.id and metadata["category_map_reviewed"] == "false"
+    assert metadata["seed"] == "0" and len(metadata["input_data_hash"]) == 64
+    metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    evaluation = json.loads(LocalExecutor(home).store.path(metrics_uri).read_text())
+    assert evaluation["multiclass_classification_metrics"]["macro_f1"]["value"] >= 0.7
+
+
+def test_a_failed_quality_gate_ends_at_the_fail_step_with_value_and_threshold(home):
+    result = run_local(home, *DEMO, "--param", "K=6", "--param", "MacroF1Threshold=1.5", check_exit=1)
+    assert "Failed: execution" in result.stdout
+    assert "stopped by MacroF1BelowThreshold: held-out macro-F1 0." in result.stdout
+    assert "is below the threshold 1.5" in result.stdout
+    steps = {step["StepName"]: step for step in latest(home).record["Steps"]}
+    assert "RegisterModel" not in steps and steps["MacroF1BelowThreshold"]["StepStatus"] == "Failed"
+    # Same inputs and arguments as the first run: every job is a cache hit.
+    assert all("CacheHitResult" in steps[name] for name in ("ValidateClean", "Features", "Cluster", "Train", "Evaluate"))
+
+
+def test_a_default_changed_inside_the_definition_json_changes_what_runs(home, tmp_path):
+    document = json.loads(local_definition(load_settings(environ={}))[0])
+    (k,) = [item for item in document["Parameters"] if item["Name"] == "K"]
+    k["DefaultValue"] = 4
+    changed = tmp_path / "definition.json"
+    changed.write_text(json.dumps(document))
+    run_local(home, *DEMO, "--definition", str(changed), check_exit=0)
+    execution = latest(home)
+    clusters = json.loads((execution.folder / "artifacts" / "clusters" / "clusters.json").read_text())
+    assert clusters["n_clusters"] == 4
+    assert execution.record["Parameters"]["K"] == 4
+
+
+def test_a_killed_run_resumes_to_the_same_model_bytes(home, tmp_path):
+    fresh = tmp_path / "fresh"
+    command = [sys.executable, "-m", "pipelines.cli", "run-local", "--home", str(fresh), *DEMO, "--param", "K=6",
+               "--no-cache"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill as soon as the training job has started
+        executions = LocalExecutor(fresh).executions() if (fresh / "executions").is_dir() else []
+        steps = {step["StepName"]: step.get("StepStatus") for step in executions[0].record["Steps"]} if executions else {}
+        if steps.get("Train") == "Executing":
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert latest(fresh).record["PipelineExecutionStatus"] == "Executing"  # what a killed run leaves
+
+    run_local(fresh, "--resume", "latest", check_exit=0)
+    resumed = latest(fresh)
+    assert resumed.record["PipelineExecutionStatus"] == "Succeeded"
+
+    def model_bytes(home_dir):
+        execution = latest(home_dir) if home_dir == fresh else LocalExecutor(home_dir).executions()[0]
+        uri = json.loads(execution.properties_path("Train").read_text())["ModelArtifacts"]["S3ModelArtifacts"]
+        return LocalExecutor(home_dir).store.path(uri).read_bytes()
+
+    assert model_bytes(fresh) == model_bytes(home)
