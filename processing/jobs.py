@@ -95,6 +95,9 @@ def featurize_job(processed_path: str | Path, output_dir: str | Path, featurizer
     """processed/ -> features/featurizer.joblib (fitted on a seeded sample) + features-<share>.npz (this
     instance's share of the rows: all of them on one instance)."""
     messages = read_parquet_dir(processed_path)
+    if messages.empty:
+        raise ValueError(f"{processed_path}: no messages to featurize: every input row was quarantined "
+                         "(the quarantine zone says why)")
     fit_rows = sample_indices(len(messages), max_fit_rows, seed)
     model = make_featurizer(featurizer, seed=seed, **params).fit(messages.iloc[fit_rows])
     # Every instance fits the same featurizer (same seeded sample of the same rows) and transforms its own

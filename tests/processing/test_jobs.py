@@ -66,6 +66,14 @@ def test_pseudo_labeled_splits_carry_provenance(discovered):
     assert provenance["category_map"]["reviewed"] is False and len(provenance["input_data_hash"]) == 64
 
 
+def test_the_held_out_split_is_also_written_as_a_batch_transform_input(discovered):
+    out, _ = discovered
+    test = read_parquet_dir(out / "pseudo-labeled" / "test")
+    batch = pd.read_json(out / "pseudo-labeled" / "held-out-batch" / "messages.jsonl", lines=True, dtype=str)
+    assert list(batch.columns) == ["id", "text"]
+    assert batch["id"].tolist() == test["id"].tolist() and batch["text"].tolist() == test["text"].tolist()
+
+
 def test_a_reviewed_map_relabels_and_discards_clusters(discovered, tmp_path):
     out, _ = discovered
     document = yaml.safe_load((out / "category_map.yaml").read_text())
