@@ -57,8 +57,9 @@ class MessageClassifier(ClassifierMixin, BaseEstimator):
         vectors = self._vectors(texts)
         self.centroids_ = np.vstack([normalize(np.asarray(vectors[labels == c].mean(axis=0)))
                                      for c in self.classes_]).astype(np.float32)
-        own = np.asarray([self.centroids_[list(self.classes_).index(c)] for c in labels])
-        own_similarity = np.asarray(vectors.multiply(own).sum(axis=1)).ravel()
+        # Similarity to every centroid (n x classes), then each message's own: never a dense n x features matrix.
+        own_class = np.searchsorted(self.classes_, labels)
+        own_similarity = np.asarray(vectors @ self.centroids_.T)[np.arange(len(labels)), own_class]
         self.novelty_threshold_ = float(np.quantile(own_similarity, self.novelty_quantile))
         for _, vectorizer in self.pipeline_.named_steps["features"].transformer_list:
             drop_unreproducible_state(vectorizer)  # last: every transform above sets it again
