@@ -13,9 +13,7 @@ import tempfile
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a client when sagemaker.mlops is imported
 
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
-from sagemaker.core.network import NetworkConfig  # noqa: E402
-from sagemaker.core.processing import Processor  # noqa: E402
-from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output, Tag  # noqa: E402
+from sagemaker.core.shapes import Tag  # noqa: E402
 from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig, StoppingCondition  # noqa: E402
 from sagemaker.core.transformer import Transformer  # noqa: E402
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
@@ -25,16 +23,15 @@ from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger,
 from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
 from sagemaker.core.workflow.properties import PropertyFile  # noqa: E402
 from sagemaker.mlops.workflow import (CacheConfig, ConditionStep, FailStep, ModelStep, Pipeline,  # noqa: E402
-                                      ProcessingStep, SageMakerJobExceptionTypeEnum, SageMakerJobStepRetryPolicy,
-                                      StepExceptionTypeEnum, StepRetryPolicy, TrainingStep, TransformStep)
+                                      ProcessingStep, TrainingStep, TransformStep)
 from sagemaker.serve.model_builder import ModelBuilder  # noqa: E402
 from sagemaker.train import ModelTrainer  # noqa: E402
 
 from pipelines.settings import PipelineSettings  # noqa: E402
+from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri  # noqa: E402
 from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
 from training.train import SERVING_PROGRAM  # noqa: E402
 
-PROCESSING = "/opt/ml/processing"
 EMPTY_PREFIX = "empty"  # a prefix holding only a marker file: "no category map" / "no gold set"
 SERVING_ENV = {  # SageMaker's scikit-learn serving stack loads our handlers from the model's code/ folder
     "SAGEMAKER_PROGRAM": SERVING_PROGRAM,
@@ -68,89 +65,53 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                   processing_count, training_type, transform_type, kms_key, approval_status, image_uri]
 
     # ---------------------------------------------------------------- settings shared by every job
+    jobs = Jobs(settings, session, image_uri=image_uri, kms_key=kms_key, processing_type=processing_type)
     tags = settings.all_tags()
     cache = CacheConfig(enable_caching=True, expire_after="P30D")
-    throttling_retry = StepRetryPolicy(
-        exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
-        interval_seconds=10, backoff_rate=2.0, max_attempts=5)
-    capacity_retry = SageMakerJobStepRetryPolicy(
-        exception_types=[SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT, SageMakerJobExceptionTypeEnum.CAPACITY_ERROR],
-        failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
-        interval_seconds=60, backoff_rate=2.0, max_attempts=3)
-    job_retries = [throttling_retry, capacity_retry]
-    vpc = {"subnets": list(settings.subnets), "security_group_ids": list(settings.security_group_ids)} \
-        if settings.subnets else {}
-
-    def zone(*parts: str) -> Join:
-        """s3://bucket/prefix/executions/<execution id>/<zone>: one prefix per execution (DESIGN.md zones)."""
-        return Join(on="/", values=[f"s3://{settings.bucket}/{settings.prefix}/executions",
-                                    ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
-
-    def processor(command: str, instance_count=1) -> Processor:
-        return Processor(
-            role=settings.role_arn, image_uri=image_uri, entrypoint=["tweetops", command],
-            instance_count=instance_count, instance_type=processing_type, volume_size_in_gb=30,
-            volume_kms_key=kms_key, output_kms_key=kms_key, max_runtime_in_seconds=4 * 3600,
-            base_job_name=f"tweetops-{command}", env={"PYTHONHASHSEED": "0"},
-            network_config=NetworkConfig(enable_network_isolation=settings.network_isolation,
-                                         encrypt_inter_container_traffic=True, **vpc),
-            tags=tags, sagemaker_session=session)
-
-    def channel(name: str, uri, distribution: str = "FullyReplicated") -> ProcessingInput:
-        return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
-            s3_uri=uri, local_path=f"{PROCESSING}/input/{name}", s3_data_type="S3Prefix", s3_input_mode="File",
-            s3_data_distribution_type=distribution))
-
-    def output(name: str, local: str, *zone_parts: str) -> ProcessingOutput:
-        return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
-            s3_uri=zone(*zone_parts), local_path=f"{PROCESSING}/output/{local}", s3_upload_mode="EndOfJob"))
-
-    def output_uri(step: ProcessingStep, name: str):
-        return step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
 
     # ---------------------------------------------------------------- 1. validate + clean (sharded by file)
     validate = ProcessingStep(
         name="ValidateClean", display_name="Validate and clean messages",
         description="Checks the message contract, quarantines bad rows with a reason, cleans text with spaCy.",
-        step_args=processor("validate", instance_count=processing_count).run(
+        step_args=jobs.processor("validate", instance_count=processing_count).run(
             inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
-            outputs=[output("processed", "processed", "processed"), output("ingested", "ingested", "ingested"),
-                     output("quarantine", "quarantine", "quarantine"),
-                     output("reports", "reports", "reports", "validation")],
+            outputs=[jobs.output("processed", "processed", "processed"), jobs.output("ingested", "ingested", "ingested"),
+                     jobs.output("quarantine", "quarantine", "quarantine"),
+                     jobs.output("reports", "reports", "reports", "validation")],
             arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
                        "--languages", languages, "--clean"]),
-        cache_config=cache, retry_policies=job_retries)
+        cache_config=cache, retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 2. features (fit once, transform in shares)
     features = ProcessingStep(
         name="Features", display_name="Featurize messages",
         description="Fits TF-IDF + LSA on a seeded sample; each instance transforms its share of the messages.",
-        step_args=processor("featurize", instance_count=processing_count).run(
+        step_args=jobs.processor("featurize", instance_count=processing_count).run(
             inputs=[channel("processed", output_uri(validate, "processed"))],
-            outputs=[output("features", "features", "features")],
+            outputs=[jobs.output("features", "features", "features")],
             arguments=["--input", f"{PROCESSING}/input/processed", "--output", f"{PROCESSING}/output/features",
                        "--seed", seed.to_string()]),
-        cache_config=cache, retry_policies=job_retries)
+        cache_config=cache, retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 3. cluster -> pseudo-labels
     provenance = PropertyFile(name="Provenance", output_name="train", path="provenance.json")
     cluster = ProcessingStep(
         name="Cluster", display_name="Cluster and pseudo-label",
         description="UMAP/KMeans clusters, cluster summary, category map (given or drafted), train/test splits.",
-        step_args=processor("cluster").run(
+        step_args=jobs.processor("cluster").run(
             inputs=[channel("processed", output_uri(validate, "processed")),
                     channel("features", output_uri(features, "features")),
                     channel("category_map", category_map)],
-            outputs=[output("clusters", "clusters", "clusters"),
-                     output("train", "pseudo-labeled/train", "pseudo-labeled", "train"),
-                     output("test", "pseudo-labeled/test", "pseudo-labeled", "test"),
-                     output("held_out_batch", "pseudo-labeled/held-out-batch", "pseudo-labeled", "held-out-batch")],
+            outputs=[jobs.output("clusters", "clusters", "clusters"),
+                     jobs.output("train", "pseudo-labeled/train", "pseudo-labeled", "train"),
+                     jobs.output("test", "pseudo-labeled/test", "pseudo-labeled", "test"),
+                     jobs.output("held_out_batch", "pseudo-labeled/held-out-batch", "pseudo-labeled", "held-out-batch")],
             arguments=["--input", f"{PROCESSING}/input/processed", "--features", f"{PROCESSING}/input/features",
                        "--category-map", f"{PROCESSING}/input/category_map",
                        "--output", f"{PROCESSING}/output/clusters",
                        "--pseudo-labeled", f"{PROCESSING}/output/pseudo-labeled",
                        "--k", k.to_string(), "--seed", seed.to_string()]),
-        property_files=[provenance], cache_config=cache, retry_policies=job_retries)
+        property_files=[provenance], cache_config=cache, retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 4. train (the image's `train` runs tweetops train)
     train = TrainingStep(
@@ -161,15 +122,15 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
             compute=Compute(instance_type=training_type, instance_count=1, volume_size_in_gb=30,
                             volume_kms_key_id=kms_key),
             networking=Networking(enable_network_isolation=settings.network_isolation,
-                                  enable_inter_container_traffic_encryption=True, **vpc),
+                                  enable_inter_container_traffic_encryption=True, **jobs.vpc),
             stopping_condition=StoppingCondition(max_runtime_in_seconds=4 * 3600),
-            output_data_config=OutputDataConfig(s3_output_path=zone("model"), kms_key_id=kms_key),
+            output_data_config=OutputDataConfig(s3_output_path=jobs.zone("model"), kms_key_id=kms_key),
             hyperparameters={"seed": seed.to_string()},  # hyperparameters are strings
             environment={"PYTHONHASHSEED": "0"},
             input_data_config=[InputData(channel_name="train", data_source=output_uri(cluster, "train"))],
             tags=[Tag(key=tag["Key"], value=tag["Value"]) for tag in tags], sagemaker_session=session,
         ).train(),
-        cache_config=cache, retry_policies=job_retries)
+        cache_config=cache, retry_policies=JOB_RETRIES)
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
     # ---------------------------------------------------------------- 5. evaluate -> evaluation.json (PropertyFile)
@@ -177,14 +138,14 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     evaluate = ProcessingStep(
         name="Evaluate", display_name="Evaluate classifier",
         description="Macro-F1, accuracy, per class and confusion matrix on the held-out split and the gold set.",
-        step_args=processor("evaluate").run(
+        step_args=jobs.processor("evaluate").run(
             inputs=[channel("model", model_data), channel("test", output_uri(cluster, "test")),
                     channel("gold", gold_set), channel("clusters", output_uri(cluster, "clusters"))],
-            outputs=[output("evaluation", "evaluation", "evaluation")],
+            outputs=[jobs.output("evaluation", "evaluation", "evaluation")],
             arguments=["--model", f"{PROCESSING}/input/model", "--test", f"{PROCESSING}/input/test",
                        "--gold", f"{PROCESSING}/input/gold", "--clusters", f"{PROCESSING}/input/clusters",
                        "--output", f"{PROCESSING}/output/evaluation"]),
-        property_files=[evaluation_report], cache_config=cache, retry_policies=job_retries)
+        property_files=[evaluation_report], cache_config=cache, retry_policies=JOB_RETRIES)
     macro_f1 = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
                        json_path="multiclass_classification_metrics.macro_f1.value")
 
@@ -192,7 +153,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     def provenance_value(path: str) -> JsonGet:
         return JsonGet(step_name=cluster.name, property_file=provenance, json_path=path)
 
-    model_network = Networking(enable_network_isolation=True, **vpc)  # serving needs no network
+    model_network = Networking(enable_network_isolation=True, **jobs.vpc)  # serving needs no network
     with tempfile.TemporaryDirectory(prefix="tweetops-model-builder-") as scratch:
         def serving_model(purpose: str) -> ModelBuilder:
             """The trained model in the tweetops image; one builder per use (the SDK warns on reuse). ModelBuilder
@@ -222,25 +183,25 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                     "seed": seed.to_string(),
                     "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ID,
                 }),
-            retry_policies=[throttling_retry])
+            retry_policies=[THROTTLING_RETRY])
         create_model = ModelStep(
             name="CreateModel", display_name="Create model",
             description="The SageMaker Model that batch transform runs.",
             step_args=serving_model("create").build(tags=tags),
-            retry_policies=[throttling_retry])
+            retry_policies=[THROTTLING_RETRY])
     score_held_out = TransformStep(
         name="ScoreHeldOut", display_name="Batch-score the held-out split",
         description="Predictions on the held-out split: the baseline that monitoring compares production with.",
         step_args=Transformer(
             model_name=create_model.properties.ModelName, instance_count=settings.transform_instance_count,
             instance_type=transform_type, strategy="MultiRecord", assemble_with="Line",
-            accept="application/jsonlines", max_payload=6, output_path=zone("predictions", "held-out"),
+            accept="application/jsonlines", max_payload=6, output_path=jobs.zone("predictions", "held-out"),
             output_kms_key=kms_key, volume_kms_key=kms_key, base_transform_job_name="tweetops-score",
             tags=tags, sagemaker_session=session,
         ).transform(data=output_uri(cluster, "held_out_batch"), data_type="S3Prefix", content_type="application/jsonlines",
                     split_type="Line"),
         # Not cached: CreateModel names a new model every execution, so the cache key never repeats.
-        retry_policies=job_retries)
+        retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 6b. gate fails: say why
     below_threshold = FailStep(

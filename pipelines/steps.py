@@ -1,0 +1,83 @@
+"""Building blocks shared by the pipelines' jobs: processors, channels, outputs, retry policies, zones.
+
+Every job runs the tweetops image with KMS on volumes and outputs, encrypted inter-container traffic,
+optional VPC config and network isolation, and tags (DESIGN.md principle 6).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a client when sagemaker.mlops is imported
+
+from sagemaker.core.network import NetworkConfig  # noqa: E402
+from sagemaker.core.processing import Processor  # noqa: E402
+from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output  # noqa: E402
+from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.core.workflow.functions import Join  # noqa: E402
+from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.mlops.workflow import (ProcessingStep, SageMakerJobExceptionTypeEnum,  # noqa: E402
+                                      SageMakerJobStepRetryPolicy, StepExceptionTypeEnum, StepRetryPolicy)
+
+from pipelines.settings import PipelineSettings  # noqa: E402
+
+PROCESSING = "/opt/ml/processing"
+THROTTLING_RETRY = StepRetryPolicy(
+    exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+    interval_seconds=10, backoff_rate=2.0, max_attempts=5)
+CAPACITY_RETRY = SageMakerJobStepRetryPolicy(
+    exception_types=[SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT, SageMakerJobExceptionTypeEnum.CAPACITY_ERROR],
+    failure_reason_types=[SageMakerJobExceptionTypeEnum.INTERNAL_ERROR],
+    interval_seconds=60, backoff_rate=2.0, max_attempts=3)
+JOB_RETRIES = [THROTTLING_RETRY, CAPACITY_RETRY]
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """What every job of one pipeline shares: settings, session, and the image, KMS key and processing
+    instance type (pipeline parameters)."""
+    settings: PipelineSettings
+    session: PipelineSession
+    image_uri: object
+    kms_key: object
+    processing_type: object
+
+    @property
+    def vpc(self) -> dict:
+        """VPC config keyword arguments (empty when no subnets are set)."""
+        settings = self.settings
+        return {"subnets": list(settings.subnets), "security_group_ids": list(settings.security_group_ids)} \
+            if settings.subnets else {}
+
+    def zone(self, *parts: str) -> Join:
+        """s3://bucket/prefix/executions/<execution id>/<zone>: one prefix per execution (DESIGN.md zones)."""
+        return Join(on="/", values=[f"s3://{self.settings.bucket}/{self.settings.prefix}/executions",
+                                    ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    def processor(self, command: str, instance_count=1) -> Processor:
+        """A processing job running `tweetops <command>` in the image."""
+        return Processor(
+            role=self.settings.role_arn, image_uri=self.image_uri, entrypoint=["tweetops", command],
+            instance_count=instance_count, instance_type=self.processing_type, volume_size_in_gb=30,
+            volume_kms_key=self.kms_key, output_kms_key=self.kms_key, max_runtime_in_seconds=4 * 3600,
+            base_job_name=f"tweetops-{command}", env={"PYTHONHASHSEED": "0"},
+            network_config=NetworkConfig(enable_network_isolation=self.settings.network_isolation,
+                                         encrypt_inter_container_traffic=True, **self.vpc),
+            tags=self.settings.all_tags(), sagemaker_session=self.session)
+
+    def output(self, name: str, local: str, *zone_parts: str) -> ProcessingOutput:
+        """Output `name` from /opt/ml/processing/output/<local> to the execution's zone."""
+        return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+            s3_uri=self.zone(*zone_parts), local_path=f"{PROCESSING}/output/{local}", s3_upload_mode="EndOfJob"))
+
+
+def channel(name: str, uri, distribution: str = "FullyReplicated") -> ProcessingInput:
+    """Input `name` from an S3 prefix to /opt/ml/processing/input/<name>."""
+    return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+        s3_uri=uri, local_path=f"{PROCESSING}/input/{name}", s3_data_type="S3Prefix", s3_input_mode="File",
+        s3_data_distribution_type=distribution))
+
+
+def output_uri(step: ProcessingStep, name: str):
+    """The S3 URI a processing step's output `name` was uploaded to."""
+    return step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri

@@ -1,0 +1,267 @@
+"""`tweetops registry`: list, show, approve and reject model packages, and find the latest approved one.
+
+Works on the local registry that run-local writes (default) or on the SageMaker Model Registry
+(`--backend sagemaker`). Readable tables by default, `--json` for scripts; errors are one line and exit 1.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from datetime import datetime, timezone
+
+import click
+
+from register.local import APPROVAL_STATUSES, RegistryError
+
+
+def _registry_errors(command):
+    """Registry refusals, settings and AWS failures as one line and exit code 1."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from pipelines.settings import SettingsError
+
+        try:
+            return command(*args, **kwargs)
+        except (RegistryError, SettingsError) as error:
+            raise click.ClickException(str(error)) from None
+        except sqlite3.Error as error:
+            raise click.ClickException(f"local registry: {error}") from None
+        except (ClientError, BotoCoreError) as error:
+            raise click.ClickException(f"AWS: {error}") from None
+    return wrapper
+
+
+def _backend_options(command):
+    """Where the registry is: the backend, the local home or the AWS region, and the model package group."""
+    options = [
+        click.option("--backend", type=click.Choice(["local", "sagemaker"]), default="local", show_default=True,
+                     help="The local registry that run-local writes, or the SageMaker Model Registry."),
+        click.option("--home", type=click.Path(file_okay=False), envvar="TWEETOPS_LOCAL_HOME",
+                     default="tweetops-local", show_default="./tweetops-local or $TWEETOPS_LOCAL_HOME",
+                     help="Folder of the local run (local backend)."),
+        click.option("--region", help="AWS region (sagemaker backend; default: the settings' region, or the "
+                                      "region of an ARN given)."),
+        click.option("--group", help="Model package group (default: the setting model_package_group, "
+                                     "tweetops-message-classifier)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _open(backend: str, home: str, region: str | None, group: str | None, ref: str | None = None):
+    """(registry, read_json, group) for the options given; an ARN in `ref` names its own region."""
+    from pipelines.settings import load_settings
+    from register.registry import local_backend, sagemaker_backend
+
+    if backend == "sagemaker" and region is None and ref and ref.startswith("arn:") and ref.count(":") >= 5:
+        region = ref.split(":")[3]
+    settings = load_settings(region=region, model_package_group=group)
+    if backend == "local":
+        registry, read_json = local_backend(home)
+    else:
+        import boto3
+
+        registry, read_json = sagemaker_backend(boto3.Session(region_name=settings.region))
+    return registry, read_json, settings.model_package_group
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _when(moment: datetime | None) -> str:
+    """A time as 'YYYY-MM-DD HH:MM:SS' in UTC."""
+    if moment is None:
+        return "-"
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    """Lines of a table with left-aligned columns two spaces apart."""
+    cells = [headers] + [[str(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
+
+
+def _short(digest: str | None, length: int = 12) -> str:
+    """The start of a hash (the JSON output has it whole)."""
+    return "-" if not digest else digest if len(digest) <= length else digest[:length] + "…"
+
+
+@click.group()
+def registry() -> None:
+    """Review, approve and reject the model packages the training pipeline registers (docs/registry.md).
+
+    A package whose category map was never reviewed is approved only with --allow-unreviewed-map.
+    """
+
+
+@registry.command("list")
+@_backend_options
+@click.option("--status", type=click.Choice(APPROVAL_STATUSES), help="Only packages with this approval status.")
+@click.option("--groups", "list_groups", is_flag=True, help="List the model package groups instead.")
+@json_option
+@_registry_errors
+def list_command(backend, home, region, group, status, list_groups, as_json) -> None:
+    """The versions of the model package group, newest first (or, with --groups, the groups)."""
+    from register import registry as operations
+
+    registry_, _, group = _open(backend, home, region, group)
+    if list_groups:
+        groups = operations.list_groups(registry_)
+        if as_json:
+            _echo_json(groups)
+        elif not groups:
+            click.echo("no model package groups")
+        else:
+            for line in _table(["GROUP", "CREATED (UTC)", "ARN"],
+                               [[g["name"], _when(g["created"]), g["arn"]] for g in groups]):
+                click.echo(line)
+        return
+    rows = operations.list_packages(registry_, group, approval_status=status)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"no {status + ' ' if status else ''}versions in {group}")
+        return
+    click.echo(f"{group}: {len(rows)} {status + ' ' if status else ''}version{'s' if len(rows) != 1 else ''}")
+    for line in _table(["VERSION", "STATUS", "CREATED (UTC)", "ARN"],
+                       [[row["version"], row["status"], _when(row["created"]), row["arn"]] for row in rows]):
+        click.echo(line)
+
+
+@registry.command("show")
+@click.argument("package")
+@_backend_options
+@json_option
+@_registry_errors
+def show_command(package, backend, home, region, group, as_json) -> None:
+    """One package: status, metrics, category map, provenance and lineage. PACKAGE is an ARN or a version."""
+    from register import registry as operations
+
+    registry_, read_json, group = _open(backend, home, region, group, package)
+    summary = operations.package_summary(registry_, operations.resolve_package(registry_, package, group),
+                                         read_json)
+    if as_json:
+        _echo_json(summary)
+    else:
+        _echo_summary(summary)
+
+
+def _echo_summary(summary: dict) -> None:
+    """A package summary as aligned 'field  value' lines."""
+    metrics, cmap = summary["metrics"], summary["category_map"]
+    fields = [("package", f"{summary['group']} version {summary['version']}"), ("arn", summary["arn"]),
+              ("status", summary["status"])]
+    if summary["approval_description"]:
+        fields.append(("decision", summary["approval_description"]))
+    fields.append(("created", f"{_when(summary['created'])} UTC"))
+    if metrics is None:
+        fields.append(("metrics", f"unavailable: {summary['metrics_error']}"))
+    else:
+        fields.append(("held-out", _scores(metrics)))
+        gold = metrics["gold"]
+        fields.append(("gold set", "none given" if gold is None else _scores(gold) + _gold_note(gold)))
+    reviewed = {True: "reviewed", False: "NOT REVIEWED (approving needs --allow-unreviewed-map)",
+                None: "review unknown (no category_map_reviewed metadata)"}[cmap["reviewed"]]
+    fields += [
+        ("category map", f"version {cmap['version'] or '?'}, {reviewed}, hash {_short(cmap['hash'])}"),
+        ("input data", _short(summary["input_data_hash"])),
+        ("code version", summary["code_version"] or "-"),
+        ("seed", summary["seed"] or "-"),
+        ("made by", summary["lineage"]["generated_by"] or summary["lineage"]["pipeline_execution"] or "-"),
+        ("model data", summary["model_data_url"] or "-"),
+        ("evaluation", summary["metrics_uri"] or "-"),
+    ]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        click.echo(f"{name.ljust(width)}  {value}")
+
+
+def _scores(scores: dict) -> str:
+    """'macro-F1 0.912  accuracy 0.930  (600 messages)'."""
+    size = f"  ({scores['n_samples']} messages)" if scores.get("n_samples") is not None else ""
+    return f"macro-F1 {scores['macro_f1']:.3f}  accuracy {scores['accuracy']:.3f}{size}"
+
+
+def _gold_note(gold: dict) -> str:
+    """Why gold F1 may mean nothing: no category named like a gold label (the name-free agreement then counts)."""
+    if gold.get("categories_named_as_gold") != 0:
+        return ""
+    agreement = (gold.get("agreement") or {}).get("acc")
+    return "; no category is named like a gold label" + (
+        f" (cluster accuracy {agreement:.3f})" if agreement is not None else "")
+
+
+def _decision_options(command):
+    """--by and --reason, required: the approval description records them."""
+    command = click.option("--reason", required=True, help="Why (recorded in the approval description).")(command)
+    return click.option("--by", required=True, help="Who decides (recorded in the approval description).")(command)
+
+
+@registry.command("approve")
+@click.argument("package")
+@_decision_options
+@click.option("--allow-unreviewed-map", is_flag=True,
+              help="Approve even though the package's category map was never reviewed (recorded as such).")
+@_backend_options
+@_registry_errors
+def approve_command(package, by, reason, allow_unreviewed_map, backend, home, region, group) -> None:
+    """Approve a package (ARN or version) for batch inference, recording who and why."""
+    from register import registry as operations
+
+    registry_, _, group = _open(backend, home, region, group, package)
+    result = operations.approve(registry_, operations.resolve_package(registry_, package, group), by, reason,
+                                allow_unreviewed_map=allow_unreviewed_map)
+    _echo_decision(result)
+
+
+@registry.command("reject")
+@click.argument("package")
+@_decision_options
+@_backend_options
+@_registry_errors
+def reject_command(package, by, reason, backend, home, region, group) -> None:
+    """Reject a package (ARN or version), recording who and why."""
+    from register import registry as operations
+
+    registry_, _, group = _open(backend, home, region, group, package)
+    _echo_decision(operations.reject(registry_, operations.resolve_package(registry_, package, group), by, reason))
+
+
+def _echo_decision(result: dict) -> None:
+    """'<name>: <previous> -> <status>' and the recorded description."""
+    click.echo(f"{result['name']}: {result['previous_status']} -> {result['status']}")
+    click.echo(f"  {result['approval_description']}")
+    click.echo(f"  {result['arn']}")
+
+
+@registry.command("latest")
+@_backend_options
+@json_option
+@_registry_errors
+def latest_command(backend, home, region, group, as_json) -> None:
+    """The latest approved package of the group (exit 1 when none is approved)."""
+    from register import registry as operations
+
+    registry_, read_json, group = _open(backend, home, region, group)
+    summary = operations.latest(registry_, group, read_json)
+    if summary is None:
+        pending = [row["version"] for row in
+                   operations.list_packages(registry_, group, approval_status="PendingManualApproval")]
+        waiting = f" (pending: {', '.join(map(str, pending))})" if pending else ""
+        raise click.ClickException(f"no approved model package in {group}{waiting}; approve one with "
+                                   "`tweetops registry approve VERSION --by WHO --reason WHY`")
+    if as_json:
+        _echo_json(summary)
+    else:
+        _echo_summary(summary)
