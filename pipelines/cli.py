@@ -173,8 +173,10 @@ def _parse_range(value: str) -> tuple[int, int]:
 @max_chars_option
 @click.option("--clean/--no-clean", default=False, show_default=True,
               help="Also clean the accepted messages into OUTPUT/processed/ (the pipeline's ValidateClean step).")
+@click.option("--batch/--no-batch", default=False, show_default=True,
+              help="Also write the accepted messages as JSON Lines (id, text) into OUTPUT/batch/ for batch transform.")
 @_user_errors
-def validate(input_path, output, languages, max_text_chars, clean) -> None:
+def validate(input_path, output, languages, max_text_chars, clean, batch) -> None:
     """Validate a raw batch against the message contract; bad rows go to quarantine with a reason.
 
     On a multi-instance job each instance validates its shard of the input files and suffixes its file
@@ -187,6 +189,14 @@ def validate(input_path, output, languages, max_text_chars, clean) -> None:
                           part=part)
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
+    if batch:
+        from processing.jobs import write_transform_batch
+        from training.train import read_parquet_dir
+
+        ingested = Path(output) / "ingested"
+        accepted = read_parquet_dir(ingested) if list(ingested.glob("*.parquet")) else None
+        if accepted is not None:
+            write_transform_batch(accepted, Path(output) / "batch" / f"messages{part}.jsonl")
     if clean:
         cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part,
                             progress=_clean_progress)
@@ -313,6 +323,22 @@ def evaluate(model_path, test_path, gold_path, clusters_path, output) -> None:
                        "only the name-independent figures are meaningful", err=True)
 
 
+@main.command("summarize-predictions")
+@click.option("--predictions", type=click.Path(), default=_processing_default("input", "predictions"),
+              show_default="/opt/ml/processing/input/predictions", help="Batch transform output (*.out files).")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "summary"),
+              show_default="/opt/ml/processing/output/summary", help="Folder for summary.json.")
+@click.option("--low-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Predictions below this confidence count as low-confidence.")
+@_user_errors
+def summarize_predictions(predictions, output, low_confidence) -> None:
+    """Summarize batch predictions: counts per category, shares of low-confidence and novel messages."""
+    from processing.predictions import summarize_job
+
+    summary = summarize_job(predictions, output, low_confidence_threshold=low_confidence)
+    click.echo(f"{summary['rows']} predictions summarized into {Path(output) / 'summary.json'}")
+
+
 # ---------------------------------------------------------------------------------------------- pipeline
 def _settings_options(command):
     """Deployment settings as flags; they override the environment (TWEETOPS_*) and the config file."""
@@ -364,16 +390,22 @@ def pipeline() -> None:
     """
 
 
+which_option = click.option("--pipeline-type", "which", type=click.Choice(["training", "inference"]),
+                            default="training", show_default=True,
+                            help="The training pipeline or the batch-inference pipeline.")
+
+
 @pipeline.command("definition")
 @_settings_options
+@which_option
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON here instead of standard output.")
 @_pipeline_errors
-def pipeline_definition(config_path, out, **flags) -> None:
+def pipeline_definition(config_path, which, out, **flags) -> None:
     """Print the pipeline definition JSON exactly as upsert sends it (offline: no AWS call)."""
     from pipelines import operations
     from processing.storage import write_text_atomic
 
-    document = operations.definition(_load_settings(config_path, **flags))
+    document = operations.definition(_load_settings(config_path, **flags), which=which)
     if out:
         write_text_atomic(Path(out), document)
         click.echo(f"wrote {len(document.encode())} bytes to {out}", err=True)
@@ -383,32 +415,36 @@ def pipeline_definition(config_path, out, **flags) -> None:
 
 @pipeline.command("upsert")
 @_settings_options
-@click.option("--description", default="tweetops training pipeline", show_default=True)
+@which_option
+@click.option("--description", default=None, help="Pipeline description (default: 'tweetops <type> pipeline').")
 @_pipeline_errors
-def pipeline_upsert(config_path, description, **flags) -> None:
+def pipeline_upsert(config_path, which, description, **flags) -> None:
     """Create the pipeline, or update it to the current definition."""
     from pipelines import operations
 
-    result = operations.upsert(_load_settings(config_path, **flags), description=description)
+    result = operations.upsert(_load_settings(config_path, **flags), which=which,
+                               description=description or f"tweetops {which} pipeline")
     click.echo(f"upserted {result['PipelineName']}: {result['PipelineArn']}")
 
 
 @pipeline.command("start")
 @_settings_options
+@which_option
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Pipeline parameter (repeatable), e.g. --param InputDataUri=s3://bucket/raw/ --param K=20.")
 @click.option("--wait/--no-wait", default=False, show_default=True,
               help="Wait for the execution to end; exit 1 when it fails, printing the failing step and reason.")
 @click.option("--poll-seconds", type=click.FloatRange(min=0), default=30, show_default=True)
 @_pipeline_errors
-def pipeline_start(config_path, params, wait, poll_seconds, **flags) -> None:
+def pipeline_start(config_path, which, params, wait, poll_seconds, **flags) -> None:
     """Start an execution of the upserted pipeline."""
     from pipelines import operations
 
     settings = _load_settings(config_path, **flags)
-    pipeline, _ = operations.build(settings)
+    pipeline, _ = operations.build(settings, which=which)
     parameters = operations.parse_parameters(list(params), [parameter.name for parameter in pipeline.parameters])
-    result = operations.start(settings, parameters, wait=wait, poll_seconds=poll_seconds, report=_progress)
+    result = operations.start(settings, parameters, wait=wait, poll_seconds=poll_seconds, report=_progress,
+                              which=which)
     click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")
 
 
@@ -490,6 +526,48 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
                    err=True)
         sys.exit(130)
     for line in summary(executor, execution):
+        click.echo(line)
+    if execution.record["PipelineExecutionStatus"] != "Succeeded":
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(exists=True), required=True,
+              help="Message file or folder to score (CSV, JSON Lines, JSON, Parquet).")
+@click.option("--package", "package_arn", help="Model package ARN (default: the latest approved in the local registry).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Inference pipeline parameter (repeatable), e.g. --param LowConfidenceThreshold=0.6.")
+@click.option("--home", type=click.Path(file_okay=False), envvar="TWEETOPS_LOCAL_HOME", default="tweetops-local",
+              show_default="./tweetops-local or $TWEETOPS_LOCAL_HOME", help="The local executor's home.")
+@_settings_options
+@_pipeline_errors
+@_user_errors
+def predict(input_path, package_arn, params, home, config_path, **flags) -> None:
+    """Score a batch locally with the batch-inference pipeline and an approved model package.
+
+    Runs the inference pipeline's definition with the local executor: validation (bad rows quarantined),
+    a model from the package, batch transform, and a summary. Predictions follow DESIGN.md (id, category,
+    confidence, novel, model_version, category_map_version).
+    """
+    from pipelines import operations
+    from pipelines.local.executor import LocalExecutor, LocalRunError
+    from pipelines.local.run import approved_package, local_definition, prediction_summary
+    from pipelines.local.terminal import TerminalReport
+
+    executor = LocalExecutor(home, report=TerminalReport())
+    try:
+        definition, settings = local_definition(_load_settings(config_path, **flags), which="inference")
+        known = [item["Name"] for item in json.loads(definition)["Parameters"]]
+        parameters = {"ModelPackageArn": approved_package(executor, settings.model_package_group, package_arn),
+                      "InputDataUri": executor.store.stage(input_path, f"s3://{settings.bucket}/{settings.prefix}/incoming")}
+        parameters.update(operations.parse_parameters(list(params), known))
+        _progress(f"scoring {input_path} with {parameters['ModelPackageArn']}")
+        execution = executor.start(definition, parameters, pipeline_name=settings.inference_pipeline_name)
+    except LocalRunError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        sys.exit(130)
+    for line in prediction_summary(executor, execution):
         click.echo(line)
     if execution.record["PipelineExecutionStatus"] != "Succeeded":
         sys.exit(1)

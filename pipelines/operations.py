@@ -47,8 +47,16 @@ def quiet_sdk():
         logging.disable(previous)
 
 
-def build(settings: PipelineSettings, boto_session: boto3.Session | None = None):
-    """(pipeline, settings with account defaults) for the given settings."""
+PIPELINES = ("training", "inference")
+
+
+def pipeline_name(settings: PipelineSettings, which: str = "training") -> str:
+    """The name of the training or the batch-inference pipeline."""
+    return settings.inference_pipeline_name if which == "inference" else settings.pipeline_name
+
+
+def build(settings: PipelineSettings, boto_session: boto3.Session | None = None, which: str = "training"):
+    """(pipeline, settings with account defaults) for the given settings: the training or inference pipeline."""
     import warnings
 
     settings.require_role()
@@ -66,18 +74,23 @@ def build(settings: PipelineSettings, boto_session: boto3.Session | None = None)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         from sagemaker.core.workflow.pipeline_context import PipelineSession
 
+        from pipelines.inference_pipeline import get_inference_pipeline
         from pipelines.training_pipeline import get_pipeline
 
+        if which not in PIPELINES:
+            raise SettingsError(f"unknown pipeline {which!r}; choose one of {', '.join(PIPELINES)}")
         session = PipelineSession(boto_session=boto_session, default_bucket=settings.bucket)
         # The SDK would look the bucket up (and create it) while building; the definition needs no AWS
         # call, and upsert writes to the bucket anyway, so mark it as known.
         session._default_bucket = settings.bucket
-        return get_pipeline(settings, session), settings
+        builder = get_inference_pipeline if which == "inference" else get_pipeline
+        return builder(settings, session), settings
 
 
-def definition(settings: PipelineSettings, boto_session: boto3.Session | None = None) -> str:
+def definition(settings: PipelineSettings, boto_session: boto3.Session | None = None,
+               which: str = "training") -> str:
     """The pipeline definition JSON exactly as `upsert` sends it."""
-    pipeline, _ = build(settings, boto_session)
+    pipeline, _ = build(settings, boto_session, which)
     with quiet_sdk():
         return pipeline.definition()
 
@@ -85,17 +98,17 @@ def definition(settings: PipelineSettings, boto_session: boto3.Session | None = 
 
 
 def upsert(settings: PipelineSettings, description: str = "tweetops training pipeline",
-           boto_session: boto3.Session | None = None) -> dict:
+           boto_session: boto3.Session | None = None, which: str = "training") -> dict:
     """Create or update the pipeline; seeds the empty-input prefix the optional channels default to."""
     from pipelines.training_pipeline import EMPTY_PREFIX
 
     boto_session = boto_session or boto3.Session(region_name=settings.region)
-    pipeline, settings = build(settings, boto_session)
+    pipeline, settings = build(settings, boto_session, which)
     boto_session.client("s3").put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/{EMPTY_PREFIX}/{EMPTY_MARKER}",
                                          Body=EMPTY_MARKER_TEXT.encode())
     with quiet_sdk():
         response = pipeline.upsert(role_arn=settings.role_arn, description=description, tags=settings.all_tags())
-    return {"PipelineArn": response["PipelineArn"], "PipelineName": settings.pipeline_name}
+    return {"PipelineArn": response["PipelineArn"], "PipelineName": pipeline.name}
 
 
 OPTIONAL_INPUTS = ("CategoryMapUri", "GoldSetUri")
@@ -121,19 +134,19 @@ def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
 
 def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bool = False,
           poll_seconds: float = 30, report: Callable[[str], None] = lambda message: None,
-          boto_session: boto3.Session | None = None) -> dict:
+          boto_session: boto3.Session | None = None, which: str = "training") -> dict:
     """Start an execution of the upserted pipeline; with `wait`, poll until it ends (PipelineError if it fails)."""
     boto_session = boto_session or boto3.Session(region_name=settings.region)
     client = boto_session.client("sagemaker")
     try:
         response = client.start_pipeline_execution(
-            PipelineName=settings.pipeline_name,
+            PipelineName=pipeline_name(settings, which),
             PipelineParameters=[{"Name": name, "Value": str(value)} for name, value in sorted(parameters.items())])
     except ClientError as error:
         # SageMaker answers ResourceNotFound; moto a ValidationException "Could not find pipeline".
         if error.response["Error"]["Code"] == "ResourceNotFound" or "Could not find pipeline" in str(error):
-            raise PipelineError(f"pipeline {settings.pipeline_name!r} does not exist: run `tweetops pipeline "
-                                "upsert` first") from None
+            raise PipelineError(f"pipeline {pipeline_name(settings, which)!r} does not exist: run `tweetops "
+                                "pipeline upsert` first") from None
         raise
     arn = response["PipelineExecutionArn"]
     report(f"started {arn}")

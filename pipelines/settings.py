@@ -34,6 +34,7 @@ class PipelineSettings:
     bucket: str = ""                     # default: sagemaker-<region>-<account> (the SDK's default bucket)
     prefix: str = "tweetops"             # key prefix of every artifact in the bucket
     pipeline_name: str = "tweetops-training"
+    inference_pipeline_name: str = "tweetops-batch-inference"
     model_package_group: str = "tweetops-message-classifier"
     image_uri: str = ""                  # default: <account>.dkr.ecr.<region>.amazonaws.com/tweetops:<version>
     kms_key_id: str = ""                 # KMS key for every volume and output; empty = the AWS managed key

@@ -112,6 +112,11 @@ def featurize_job(processed_path: str | Path, output_dir: str | Path, featurizer
     return features
 
 
+def write_transform_batch(messages: pd.DataFrame, path: str | Path) -> Path:
+    """Messages as batch transform reads them: JSON Lines of id and text (it splits its input by line)."""
+    return write_text_atomic(path, messages[["id", "text"]].to_json(orient="records", lines=True, force_ascii=False))
+
+
 def share_bounds(n_rows: int, index: int, count: int) -> tuple[int, int]:
     """Row range [start, stop) of share `index` of `count` near-equal contiguous shares."""
     return n_rows * index // count, n_rows * (index + 1) // count
@@ -186,9 +191,7 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
     for split, frame in (("train", train), ("test", test)):
         write_parquet(frame, pseudo_dir / split / MESSAGES_FILE)
         write_json_atomic(pseudo_dir / split / "provenance.json", provenance)
-    # Batch transform splits its input by line: JSON Lines of what a production batch carries, not parquet.
-    write_text_atomic(pseudo_dir / HELD_OUT_BATCH / "messages.jsonl",
-                      test[["id", "text"]].to_json(orient="records", lines=True, force_ascii=False))
+    write_transform_batch(test, pseudo_dir / HELD_OUT_BATCH / "messages.jsonl")
     return {"n_clusters": k, "quality": quality, "selection": clusterer.selection_,
             "category_map_reviewed": category_map.is_reviewed,
             "train_rows": len(train), "test_rows": len(test),

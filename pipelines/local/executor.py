@@ -427,7 +427,17 @@ class LocalExecutor:
     # ---- models and the registry
     def _create_model(self, execution: Execution, name: str, request: dict, record: dict) -> dict:
         model_name = f"{name}-{execution.id}"[:63]
-        model = {**request, "ModelName": model_name, "ModelArn": _arn("model", model_name.lower())}
+        container = request.get("PrimaryContainer") or request["Containers"][0]
+        if "ModelPackageName" in container:  # a model from a registered package: its inference container
+            package = self.registry.describe_model_package(container["ModelPackageName"])
+            if package["ModelApprovalStatus"] != "Approved":
+                raise StepFailed(f"model package {package['ModelPackageArn']} is {package['ModelApprovalStatus']}: "
+                                 "only an approved package can be deployed (tweetops registry approve)")
+            container = {**package["InferenceSpecification"]["Containers"][0],
+                         "ModelPackageName": package["ModelPackageArn"]}
+        model = {**request, "PrimaryContainer": container, "ModelName": model_name,
+                 "ModelArn": _arn("model", model_name.lower())}
+        model.pop("Containers", None)
         write_json_atomic(self.home / "models" / f"{model_name}.json", model)
         record["Metadata"] = {"Model": {"Arn": model["ModelArn"]}}
         return model

@@ -20,12 +20,12 @@ def local_settings(settings: PipelineSettings) -> PipelineSettings:
                                bucket=settings.bucket or LOCAL_BUCKET)
 
 
-def local_definition(settings: PipelineSettings) -> tuple[str, PipelineSettings]:
+def local_definition(settings: PipelineSettings, which: str = "training") -> tuple[str, PipelineSettings]:
     """The definition exactly as `tweetops pipeline definition` gives it for these (local) settings."""
     from pipelines import operations
 
     settings = local_settings(settings)
-    pipeline, settings = operations.build(settings)
+    pipeline, settings = operations.build(settings, which=which)
     with operations.quiet_sdk():
         return pipeline.definition(), settings
 
@@ -119,4 +119,43 @@ def _evaluation(executor: LocalExecutor, execution: Execution) -> dict | None:
     return None
 
 
-__all__ = ["LocalRunError", "local_definition", "stage_inputs", "summary"]
+def approved_package(executor: LocalExecutor, group: str, package_arn: str | None) -> str:
+    """The package to score with: the one given, else the group's latest approved (LocalRunError if none)."""
+    if package_arn:
+        return package_arn
+    how = (f"train one with `tweetops run-local`, then approve it with `tweetops registry approve <version> "
+           f"--by <you> --reason <why> --home {executor.home}`")
+    groups = [item["ModelPackageGroupName"] for item in executor.registry.list_model_package_groups()]
+    latest = executor.registry.latest_approved(group) if group in groups else None
+    if latest is None:
+        raise LocalRunError(f"no approved model package in group {group!r} of the local registry "
+                            f"({executor.home / 'registry.db'}): {how}")
+    return latest["ModelPackageArn"]
+
+
+def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[str]:
+    """How a batch-inference execution ended: counts, categories, low-confidence and novel shares, where."""
+    lines = summary(executor, execution)
+    steps = {step["StepName"]: step for step in execution.record["Steps"]}
+    if steps.get("Summarize", {}).get("StepStatus") != "Succeeded":
+        return lines
+    artifacts = execution.folder / "artifacts"
+    report = json.loads(next((artifacts / "reports" / "validation").glob("quality_report*.json")).read_text())
+    result = json.loads((artifacts / "reports" / "predictions" / "summary.json").read_text())
+    top = ", ".join(f"{item['category']} {item['count']}" for item in result["categories"][:5])
+    lines[1:1] = [
+        f"  rows in {report['rows_in']}: scored {result['scored']}, quarantined {report['rows_quarantined']}"
+        f" ({artifacts / 'quarantine'})",
+        f"  top categories: {top}",
+        f"  low confidence (< {result['low_confidence']['threshold']}): {_share(result['low_confidence']['share'])}, "
+        f"novel: {_share(result['novel']['share'])}",
+        f"  predictions: {artifacts / 'predictions'}",
+    ]
+    return lines
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+__all__ = ["LocalRunError", "local_definition", "stage_inputs", "summary", "approved_package", "prediction_summary"]

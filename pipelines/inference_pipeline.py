@@ -1,0 +1,91 @@
+"""The batch-inference pipeline: a new batch -> validated -> scored by an approved model package ->
+predictions zone + summary. Reads top to bottom as the DAG it builds.
+
+ValidateBatch ─► (CreateModel from the package) ─► Predict (batch transform, line split) ─► Summarize
+"""
+from __future__ import annotations
+
+from sagemaker.core.transformer import Transformer
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.mlops.workflow import ModelStep, Pipeline, ProcessingStep, TransformStep
+
+from pipelines.settings import PipelineSettings
+from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri
+from processing.contract import DEFAULT_LANGUAGES
+
+
+def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
+    """Build the batch-inference pipeline for `settings` (bucket and image resolved) on a PipelineSession."""
+    # ---------------------------------------------------------------- parameters (what changes per run)
+    model_package = ParameterString("ModelPackageArn", default_value="")  # the CLI passes the latest approved
+    input_data = ParameterString("InputDataUri", default_value=f"s3://{settings.bucket}/{settings.prefix}/incoming/")
+    languages = ParameterString("Languages", default_value=",".join(DEFAULT_LANGUAGES))
+    low_confidence = ParameterFloat("LowConfidenceThreshold", default_value=0.5)
+    processing_type = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    transform_type = ParameterString("TransformInstanceType", default_value="ml.m5.xlarge")
+    kms_key = ParameterString("KmsKeyId", default_value=settings.kms_key_id)
+    image_uri = ParameterString("ImageUri", default_value=settings.image_uri)
+    parameters = [model_package, input_data, languages, low_confidence, processing_type, processing_count,
+                  transform_type, kms_key, image_uri]
+    jobs = Jobs(settings, session, image_uri=image_uri, kms_key=kms_key, processing_type=processing_type)
+
+    # ---------------------------------------------------------------- 1. validate the batch (sharded by file)
+    validate = ProcessingStep(
+        name="ValidateBatch", display_name="Validate the batch",
+        description="Checks the message contract, quarantines bad rows with a reason, writes the scoring input.",
+        step_args=jobs.processor("validate", instance_count=processing_count).run(
+            inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
+            outputs=[jobs.output("batch", "batch", "batch"), jobs.output("quarantine", "quarantine", "quarantine"),
+                     jobs.output("reports", "reports", "reports", "validation")],
+            arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
+                       "--languages", languages, "--batch"]),
+        retry_policies=JOB_RETRIES)
+
+    # ---------------------------------------------------------------- 2. the model, from the approved package
+    # The SDK's ModelBuilder looks a package up at build time; a CreateModel request naming the package (a
+    # parameter) keeps the definition offline and lets each execution score with another package.
+    session.context = None
+    session.init_model_step_arguments(_PackageModel(session))
+    session.create_model(name="tweetops-batch", role=settings.role_arn, container_defs={"ModelPackageName": model_package},
+                         enable_network_isolation=True, tags=settings.all_tags())
+    create_model = ModelStep(
+        name="CreateModel", display_name="Model from the approved package",
+        description="A SageMaker Model from the model package given by ModelPackageArn.",
+        step_args=session.context, retry_policies=[THROTTLING_RETRY])
+
+    # ---------------------------------------------------------------- 3. score (batch transform, line split)
+    predict = TransformStep(
+        name="Predict", display_name="Batch-score the messages",
+        description="Predictions (id, category, confidence, novel, versions) into the predictions zone.",
+        step_args=Transformer(
+            model_name=create_model.properties.ModelName, instance_count=settings.transform_instance_count,
+            instance_type=transform_type, strategy="MultiRecord", assemble_with="Line",
+            accept="application/jsonlines", max_payload=6, output_path=jobs.zone("predictions"),
+            output_kms_key=kms_key, volume_kms_key=kms_key, base_transform_job_name="tweetops-predict",
+            tags=settings.all_tags(), sagemaker_session=session,
+        ).transform(data=output_uri(validate, "batch"), data_type="S3Prefix", content_type="application/jsonlines",
+                    split_type="Line"),
+        retry_policies=JOB_RETRIES)
+
+    # ---------------------------------------------------------------- 4. summarize
+    summarize = ProcessingStep(
+        name="Summarize", display_name="Summarize the predictions",
+        description="Counts per category, shares of low-confidence and novel messages.",
+        step_args=jobs.processor("summarize-predictions").run(
+            inputs=[channel("predictions", predict.properties.TransformOutput.S3OutputPath)],
+            outputs=[jobs.output("summary", "summary", "reports", "predictions")],
+            arguments=["--predictions", f"{PROCESSING}/input/predictions", "--output", f"{PROCESSING}/output/summary",
+                       "--low-confidence", low_confidence.to_string()]),
+        retry_policies=JOB_RETRIES)
+
+    return Pipeline(name=settings.inference_pipeline_name, parameters=parameters,
+                    steps=[validate, create_model, predict, summarize], sagemaker_session=session)
+
+
+class _PackageModel:
+    """What ModelStep asks of the model behind its arguments: the PipelineSession they were made in."""
+
+    def __init__(self, session: PipelineSession):
+        self.sagemaker_session = session
