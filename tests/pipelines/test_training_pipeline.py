@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from pipelines import operations
 from pipelines.settings import PipelineSettings, SettingsError
+from tests.pipelines.definitions import references, steps_by_name, validate_requests
 
 ROLE = "arn:aws:iam::123456789012:role/tweetops-execution"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -41,22 +42,6 @@ def settings() -> PipelineSettings:
 def definition(settings) -> dict:
     with mock_aws():
         return json.loads(operations.definition(settings))
-
-
-def steps_by_name(definition: dict) -> dict:
-    """Every step, the condition's branches included."""
-    steps = {}
-    for step in definition["Steps"]:
-        steps[step["Name"]] = step
-        for branch in ("IfSteps", "ElseSteps"):
-            steps.update({inner["Name"]: inner for inner in step.get("Arguments", {}).get(branch, [])})
-    return steps
-
-
-def references(value) -> set[str]:
-    """Names of the steps a definition fragment reads properties of ({"Get": "Steps.<name>...."})."""
-    text = json.dumps(value)
-    return {part.split(".")[1] for part in text.split('"Get": "')[1:] if part.startswith("Steps.")}
 
 
 def test_the_dag_is_validate_features_cluster_train_evaluate_then_the_gate(definition):
@@ -266,49 +251,9 @@ def test_building_without_a_role_says_how_to_give_one():
         operations.definition(PipelineSettings())
 
 
-# Step type -> (SageMaker API operation its arguments are the request of, the name field the SDK leaves out
-# because SageMaker fills it in at execution time).
-API_OF_STEP = {
-    "Processing": ("CreateProcessingJob", {"ProcessingJobName": "job"}),
-    "Training": ("CreateTrainingJob", {"TrainingJobName": "job"}),
-    "Transform": ("CreateTransformJob", {"TransformJobName": "job"}),
-    "RegisterModel": ("CreateModelPackage", {}),
-    "Model": ("CreateModel", {"ModelName": "model"}),
-}
-
-
-def concrete(value, parameters: dict):
-    """Replace pipeline functions by example values of the right type, as SageMaker does at execution time."""
-    if isinstance(value, dict):
-        if set(value) == {"Get"}:
-            name = value["Get"]
-            if name.startswith("Parameters."):
-                return parameters[name.split(".", 1)[1]]
-            return "s3://bucket/key" if "S3" in name else "resolved"
-        if set(value) == {"Std:Join"} or set(value) == {"Std:JsonGet"}:
-            return "s3://bucket/resolved"
-        return {key: concrete(item, parameters) for key, item in value.items()}
-    if isinstance(value, list):
-        return [concrete(item, parameters) for item in value]
-    return value
-
-
 def test_every_step_is_a_valid_request_of_its_sagemaker_api(definition):
     """Checked against botocore's SageMaker service model: required fields, types, enums, lengths."""
-    from botocore.validate import ParamValidator
-
-    model = boto3.Session(region_name="us-east-1").client("sagemaker").meta.service_model
-    parameters = {p["Name"]: p.get("DefaultValue", "x") or "arn:aws:kms:us-east-1:1:key/k"
-                  for p in definition["Parameters"]}
-    checked = []
-    for name, step in steps_by_name(definition).items():
-        if step["Type"] not in API_OF_STEP:
-            continue
-        operation, names = API_OF_STEP[step["Type"]]
-        request = {**names, **concrete(step["Arguments"], parameters)}
-        report = ParamValidator().validate(request, model.operation_model(operation).input_shape)
-        assert not report.has_errors(), f"{name}: {report.generate_report()}"
-        checked.append(name)
+    checked = validate_requests(definition)
     assert sorted(checked) == sorted([*JOB_STEPS, "RegisterModel", "CreateModel", "ScoreHeldOut"])
     for name, step in steps_by_name(definition).items():
         assert re.fullmatch(r"[A-Za-z0-9\-_]{1,64}", name) and len(step.get("DisplayName", "")) <= 82
