@@ -573,5 +573,14 @@ def predict(input_path, package_arn, params, home, config_path, **flags) -> None
         sys.exit(1)
 
 
+def _add_registry_commands() -> None:
+    from register.cli import registry
+
+    main.add_command(registry)
+
+
+_add_registry_commands()
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -73,6 +73,7 @@ def _open(backend: str, home: str, region: str | None, group: str | None, ref: s
 
 
 def _echo_json(data) -> None:
+    """Print data as pipelines.cli does (not imported from there: pipelines.cli adds this group to `main`)."""
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
@@ -96,7 +97,7 @@ def _short(digest: str | None, length: int = 12) -> str:
     return "-" if not digest else digest if len(digest) <= length else digest[:length] + "…"
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def registry() -> None:
     """Review, approve and reject the model packages the training pipeline registers (docs/registry.md).
 
@@ -111,7 +112,10 @@ def registry() -> None:
 @json_option
 @_registry_errors
 def list_command(backend, home, region, group, status, list_groups, as_json) -> None:
-    """The versions of the model package group, newest first (or, with --groups, the groups)."""
+    """List the versions of the group, newest first.
+
+    With --status, only those with that approval status; with --groups, the model package groups instead.
+    """
     from register import registry as operations
 
     registry_, _, group = _open(backend, home, region, group)
@@ -145,7 +149,12 @@ def list_command(backend, home, region, group, status, list_groups, as_json) -> 
 @json_option
 @_registry_errors
 def show_command(package, backend, home, region, group, as_json) -> None:
-    """One package: status, metrics, category map, provenance and lineage. PACKAGE is an ARN or a version."""
+    """Show one package: metrics, map, lineage.
+
+    PACKAGE is a model package ARN or a version number of the group. Shows the status and decision, held-out
+    and gold-set metrics from its evaluation.json, the category map (version, hash, reviewed or not), input
+    data hash, code version, seed and the pipeline execution that registered it.
+    """
     from register import registry as operations
 
     registry_, read_json, group = _open(backend, home, region, group, package)
@@ -170,15 +179,17 @@ def _echo_summary(summary: dict) -> None:
     else:
         fields.append(("held-out", _scores(metrics)))
         gold = metrics["gold"]
-        fields.append(("gold set", "none given" if gold is None else _scores(gold) + _gold_note(gold)))
-    reviewed = {True: "reviewed", False: "NOT REVIEWED (approving needs --allow-unreviewed-map)",
-                None: "review unknown (no category_map_reviewed metadata)"}[cmap["reviewed"]]
+        fields.append(("gold set", "none given" if gold is None else _gold(gold)))
+    reviewed = {True: "reviewed", False: "NOT REVIEWED", None: "review unknown (no category_map_reviewed)"}[
+        cmap["reviewed"]]
+    if cmap["reviewed"] is not True and summary["status"] != "Approved":
+        reviewed += " (approving needs --allow-unreviewed-map)"
     fields += [
         ("category map", f"version {cmap['version'] or '?'}, {reviewed}, hash {_short(cmap['hash'])}"),
         ("input data", _short(summary["input_data_hash"])),
         ("code version", summary["code_version"] or "-"),
         ("seed", summary["seed"] or "-"),
-        ("made by", summary["lineage"]["generated_by"] or summary["lineage"]["pipeline_execution"] or "-"),
+        ("lineage", summary["lineage"]["generated_by"] or summary["lineage"]["pipeline_execution"] or "-"),
         ("model data", summary["model_data_url"] or "-"),
         ("evaluation", summary["metrics_uri"] or "-"),
     ]
@@ -193,13 +204,13 @@ def _scores(scores: dict) -> str:
     return f"macro-F1 {scores['macro_f1']:.3f}  accuracy {scores['accuracy']:.3f}{size}"
 
 
-def _gold_note(gold: dict) -> str:
-    """Why gold F1 may mean nothing: no category named like a gold label (the name-free agreement then counts)."""
-    if gold.get("categories_named_as_gold") != 0:
-        return ""
-    agreement = (gold.get("agreement") or {}).get("acc")
-    return "; no category is named like a gold label" + (
-        f" (cluster accuracy {agreement:.3f})" if agreement is not None else "")
+def _gold(gold: dict) -> str:
+    """Gold-set scores; before any category is named like a gold label, the name-free agreement instead."""
+    agreement = gold.get("agreement") or {}
+    if gold.get("categories_named_as_gold") == 0 and agreement:
+        return (f"categories not yet named like its labels: NMI {agreement['nmi']:.3f}, "
+                f"cluster accuracy {agreement['acc']:.3f}  ({gold.get('n_samples')} messages)")
+    return _scores(gold)
 
 
 def _decision_options(command):
@@ -216,7 +227,11 @@ def _decision_options(command):
 @_backend_options
 @_registry_errors
 def approve_command(package, by, reason, allow_unreviewed_map, backend, home, region, group) -> None:
-    """Approve a package (ARN or version) for batch inference, recording who and why."""
+    """Approve a package, recording who and why.
+
+    PACKAGE is a model package ARN or a version number of the group. Refused when the package's category map
+    was never reviewed, unless --allow-unreviewed-map (the approval description then says so).
+    """
     from register import registry as operations
 
     registry_, _, group = _open(backend, home, region, group, package)
@@ -231,7 +246,10 @@ def approve_command(package, by, reason, allow_unreviewed_map, backend, home, re
 @_backend_options
 @_registry_errors
 def reject_command(package, by, reason, backend, home, region, group) -> None:
-    """Reject a package (ARN or version), recording who and why."""
+    """Reject a package, recording who and why.
+
+    PACKAGE is a model package ARN or a version number of the group.
+    """
     from register import registry as operations
 
     registry_, _, group = _open(backend, home, region, group, package)
@@ -250,7 +268,10 @@ def _echo_decision(result: dict) -> None:
 @json_option
 @_registry_errors
 def latest_command(backend, home, region, group, as_json) -> None:
-    """The latest approved package of the group (exit 1 when none is approved)."""
+    """Show the latest approved package.
+
+    The highest approved version of the group, as `show` prints it; exit code 1 when none is approved.
+    """
     from register import registry as operations
 
     registry_, read_json, group = _open(backend, home, region, group)

@@ -13,9 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from register.local import LocalModelRegistry, RegistryError
+
+if TYPE_CHECKING:
+    from register.sagemaker import SageMakerModelRegistry
 
 ReadJson = Callable[[str], object]
 
@@ -43,7 +47,7 @@ def local_backend(home: str | Path) -> tuple[LocalModelRegistry, ReadJson]:
     return LocalModelRegistry(path), read_json
 
 
-def sagemaker_backend(boto_session) -> tuple[object, ReadJson]:
+def sagemaker_backend(boto_session) -> tuple[SageMakerModelRegistry, ReadJson]:
     """The SageMaker Model Registry of the session's region and a reader of S3 objects."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -89,7 +93,7 @@ def resolve_package(registry, ref: str, group: str) -> str:
 
 
 def list_packages(registry, group: str, approval_status: str | None = None) -> list[dict]:
-    """The group's versions, newest first, as rows: version, status, created, arn (and description if any)."""
+    """The group's versions, newest first, as rows: version, status, created, arn, group."""
     return [{"version": s["ModelPackageVersion"], "status": s.get("ModelApprovalStatus"),
              "created": s["CreationTime"], "arn": s["ModelPackageArn"], "group": s["ModelPackageGroupName"]}
             for s in registry.list_model_packages(group, approval_status=approval_status)]
@@ -139,7 +143,7 @@ def summarize(package: dict, read_json: ReadJson) -> dict:
         "category_map": {
             "version": metadata.get("category_map_version"),
             "hash": metadata.get("category_map_hash"),
-            "reviewed": {"true": True, "false": False}.get(metadata.get("category_map_reviewed", "").lower()),
+            "reviewed": _reviewed(metadata),
         },
         "input_data_hash": metadata.get("input_data_hash"),
         "code_version": metadata.get("code_version"),
@@ -150,6 +154,11 @@ def summarize(package: dict, read_json: ReadJson) -> dict:
         },
         "model_data_url": containers[0].get("ModelDataUrl") if containers else None,
     }
+
+
+def _reviewed(metadata: dict) -> bool | None:
+    """Whether the package's category map was reviewed: True, False, or None when it does not say."""
+    return {"true": True, "false": False}.get(str(metadata.get("category_map_reviewed", "")).lower())
 
 
 def _metrics(evaluation: dict) -> dict:
@@ -191,15 +200,15 @@ def approve(registry, arn: str, by: str, reason: str, allow_unreviewed_map: bool
     """Approve a package, recording who and why; refused when its category map is not marked reviewed,
     unless `allow_unreviewed_map` (the description then says the map was unreviewed)."""
     package = registry.describe_model_package(arn)
-    reviewed = package.get("CustomerMetadataProperties", {}).get("category_map_reviewed")
+    metadata = package.get("CustomerMetadataProperties", {})
     note = ""
-    if reviewed != "true":
+    if _reviewed(metadata) is not True:
         if not allow_unreviewed_map:
-            state = "was never reviewed" if reviewed == "false" else "has no review record"
+            state = "was never reviewed" if _reviewed(metadata) is False else "has no review record"
             raise RegistryError(
                 f"not approved: the category map of {_name(package)} {state} "
-                f"(category_map_reviewed={reviewed or 'missing'}); have an analyst review it and retrain, "
-                "or pass --allow-unreviewed-map to approve it anyway")
+                f"(category_map_reviewed={metadata.get('category_map_reviewed', 'missing')}); have an analyst "
+                "review it and retrain, or pass --allow-unreviewed-map to approve it anyway")
         note = " with an unreviewed category map"
     return _decide(registry, package, "Approved", _description("approved", by, reason, note))
 

@@ -128,3 +128,33 @@ def test_a_failing_job_ends_with_the_step_its_reason_and_last_log_lines(tmp_path
     assert "exit code 1: " in result.stdout and "every input row was quarantined" in result.stdout
     assert "    | Error: " in result.stdout  # the job's last log lines
     assert "log: " in result.stdout and "resume: tweetops run-local" in result.stdout
+
+
+def test_after_approval_predict_scores_a_new_batch_with_the_latest_approved_package(home, tmp_path):
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "registry", "approve", "1", "--home", str(home),
+                    "--by", "test", "--reason", "demo", "--allow-unreviewed-map"], check=True, capture_output=True)
+    batch = tmp_path / "batch.jsonl"
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "demo-data", "--rows", "300", "--seed", "5",
+                    "--out", str(batch)], check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "predict", "--home", str(home), "--input", str(batch)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model-package/tweetops-message-classifier/1" in result.stderr
+    execution = latest(home)
+    artifacts = execution.folder / "artifacts"
+    report = json.loads((artifacts / "reports" / "validation" / "quality_report.json").read_text())
+    predictions = [json.loads(line) for path in sorted((artifacts / "predictions").glob("*.out"))
+                   for line in path.read_text().splitlines()]
+    assert report["rows_in"] == 300 == len(predictions) + report["rows_quarantined"]
+    assert {"id", "category", "confidence", "novel", "model_version", "category_map_version"} <= set(predictions[0])
+    summary = json.loads((artifacts / "reports" / "predictions" / "summary.json").read_text())
+    assert summary["scored"] == len(predictions) and f"rows in 300: scored {len(predictions)}" in result.stdout
+
+
+def test_predict_says_so_when_no_package_is_approved(tmp_path):
+    batch = tmp_path / "batch.csv"
+    batch.write_text("id,text\n1,hola\n")
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "predict", "--home", str(tmp_path / "empty"),
+                             "--input", str(batch)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "no approved model package in group 'tweetops-message-classifier'" in result.stderr
