@@ -1,5 +1,5 @@
-"""Wall time and peak memory of `tweetops run-local` on generated demo data, the executor's own overhead, and
-inference throughput.
+"""Wall time and peak memory of `tweetops run-local` on generated demo data, the executor's own overhead,
+inference throughput, and `tweetops predict` on a large batch.
 
 Run from the repository root: `python -m benchmarks.speed [--rows 10000 100000]`. Each run is a child process
 exactly as a user starts it, in a fresh home (no cache). Peak memory is sampled from /proc as the resident
@@ -46,7 +46,27 @@ def tree_rss_mib(root_pid: int) -> float:
 
 def run_local(home: Path, rows: int) -> dict:
     """One `tweetops run-local` on `rows` demo messages: wall seconds, peak tree memory, the execution record."""
-    command = [sys.executable, "-m", "pipelines.cli", "run-local", "--home", str(home), "--demo-rows", str(rows)]
+    result = measured([sys.executable, "-m", "pipelines.cli", "run-local", "--home", str(home), "--demo-rows", str(rows)])
+    (execution,) = [json.loads(path.read_text()) for path in (home / "executions").glob("*/execution.json")]
+    return {"rows": rows, **result, "execution": execution}
+
+
+def predict(home: Path, rows: int, seed: int = 11) -> dict:
+    """`tweetops predict` on `rows` fresh demo messages with the home's package, approved first."""
+    from processing.demo_data import generate_messages, write_demo_data
+    from register.local import LocalModelRegistry
+
+    registry = LocalModelRegistry(home / "registry.db")
+    (package,) = registry.list_model_packages("tweetops-message-classifier")
+    registry.update_model_package(package["ModelPackageArn"], "Approved", "approved by benchmarks.speed")
+    batch = home / f"batch-{rows}.jsonl"
+    write_demo_data(generate_messages(rows, seed=seed), batch)
+    return {"rows": rows, **measured([sys.executable, "-m", "pipelines.cli", "predict", "--home", str(home),
+                                      "--input", str(batch)])}
+
+
+def measured(command: list[str]) -> dict:
+    """Run a command as a child process: wall seconds and peak memory of its process tree."""
     peak = 0.0
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -65,9 +85,8 @@ def run_local(home: Path, rows: int) -> dict:
     done.set()
     sampler.join()
     if process.returncode != 0:
-        raise SystemExit(f"run-local on {rows} messages failed:\n{output[-3000:]}")
-    (execution,) = [json.loads(path.read_text()) for path in (home / "executions").glob("*/execution.json")]
-    return {"rows": rows, "seconds": seconds, "peak_tree_mib": peak, "execution": execution}
+        raise SystemExit(f"{' '.join(command[2:4])} failed:\n{output[-3000:]}")
+    return {"seconds": seconds, "peak_tree_mib": peak}
 
 
 def inference_throughput(home: Path, rows: int, seed: int = 7) -> tuple[float, int]:
@@ -98,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--inference-rows", type=int, default=20_000)
+    parser.add_argument("--predict-rows", type=int, default=100_000, help="batch size for `tweetops predict`")
     args = parser.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="tweetops-speed-") as tmp:
@@ -106,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run-local on {rows:,} demo messages ...", file=sys.stderr, flush=True)
             results.append(run_local(home, rows))
         throughput, inference_rows = inference_throughput(Path(tmp) / f"home-{args.rows[0]}", args.inference_rows)
+        print(f"predict on {args.predict_rows:,} demo messages ...", file=sys.stderr, flush=True)
+        scored = predict(Path(tmp) / f"home-{args.rows[0]}", args.predict_rows)
     max_single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     print(f"\nrun-local on generated demo data; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -122,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlargest single process: {max_single:.0f} MiB")
     print(f"inference (serving handlers, in-process, model loaded): {throughput:,.0f} messages/s on "
           f"{inference_rows:,} messages")
+    print(f"tweetops predict (model of the {args.rows[0]:,}-message run) on {scored['rows']:,} messages: wall "
+          f"{scored['seconds']:.1f} s, {scored['rows'] / scored['seconds']:,.0f} messages/s end to end, peak "
+          f"{scored['peak_tree_mib']:.0f} MiB")
     return 0
 
 
