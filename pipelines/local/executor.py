@@ -207,7 +207,7 @@ class LocalExecutor:
 
     def __init__(self, home: str | Path, report: Report | None = None, cache: bool = True,
                  sleep: Callable[[float], None] = time.sleep):
-        self.home = Path(home)
+        self.home = Path(home).resolve()  # jobs run in their own folders: relative paths would point elsewhere
         self.store = LocalStore(self.home / "s3")
         self.registry = LocalModelRegistry(self.home / "registry.db")
         self.report = report or Report()

@@ -75,6 +75,16 @@ def test_steps_pass_outputs_by_property_reference(executor, tmp_path):
     assert (execution.folder / "artifacts" / "second" / "a.txt").read_text() == "ALOH"
 
 
+def test_a_relative_home_works_from_any_job_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    executor = LocalExecutor("home")  # what `tweetops run-local` gets by default: ./tweetops-local
+    raw = stage(executor, tmp_path, {"a.txt": "hola"})
+    step = processing("First", COPY_UPPER, inputs=[("in", raw, "FullyReplicated")], outputs=[("out", per_execution("o"))])
+    execution = executor.start(definition(step))
+    assert execution.record["PipelineExecutionStatus"] == "Succeeded", execution.record
+    assert (tmp_path / "home" / "s3" / "b" / "runs" / execution.id / "o" / "a.txt").read_text() == "HOLA"
+
+
 def test_an_unsupported_step_type_fails_before_anything_runs(executor, tmp_path):
     lambda_step = {"Name": "Notify", "Type": "Lambda", "Arguments": {}}
     with pytest.raises(LocalRunError, match="step Notify: type Lambda is not supported"):
