@@ -468,6 +468,14 @@ def pipeline_status(execution_arn, config_path, as_json, **flags) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- local run
+def _end(execution, lines: list[str]) -> None:
+    """Say how a local execution ended; exit 1 unless it succeeded."""
+    for line in lines:
+        click.echo(line)
+    if execution.record["PipelineExecutionStatus"] != "Succeeded":
+        sys.exit(1)
+
+
 @main.command("run-local")
 @click.option("--input", "input_path", type=click.Path(exists=True),
               help="Message file or folder (CSV, JSON Lines, JSON, Parquet). Default: generated demo data.")
@@ -525,10 +533,7 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
         click.echo("interrupted: `tweetops run-local --resume latest` continues from the last completed step",
                    err=True)
         sys.exit(130)
-    for line in summary(executor, execution):
-        click.echo(line)
-    if execution.record["PipelineExecutionStatus"] != "Succeeded":
-        sys.exit(1)
+    _end(execution, summary(executor, execution))
 
 
 @main.command()
@@ -567,10 +572,7 @@ def predict(input_path, package_arn, params, home, config_path, **flags) -> None
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         sys.exit(130)
-    for line in prediction_summary(executor, execution):
-        click.echo(line)
-    if execution.record["PipelineExecutionStatus"] != "Succeeded":
-        sys.exit(1)
+    _end(execution, prediction_summary(executor, execution))
 
 
 def _add_registry_commands() -> None:

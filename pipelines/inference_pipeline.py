@@ -5,7 +5,6 @@ ValidateBatch ─► (CreateModel from the package) ─► Predict (batch transf
 """
 from __future__ import annotations
 
-from sagemaker.core.transformer import Transformer
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.mlops.workflow import ModelStep, Pipeline, ProcessingStep, TransformStep
@@ -59,14 +58,8 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
     predict = TransformStep(
         name="Predict", display_name="Batch-score the messages",
         description="Predictions (id, category, confidence, novel, versions) into the predictions zone.",
-        step_args=Transformer(
-            model_name=create_model.properties.ModelName, instance_count=settings.transform_instance_count,
-            instance_type=transform_type, strategy="MultiRecord", assemble_with="Line",
-            accept="application/jsonlines", max_payload=6, output_path=jobs.zone("predictions"),
-            output_kms_key=kms_key, volume_kms_key=kms_key, base_transform_job_name="tweetops-predict",
-            tags=settings.all_tags(), sagemaker_session=session,
-        ).transform(data=output_uri(validate, "batch"), data_type="S3Prefix", content_type="application/jsonlines",
-                    split_type="Line"),
+        step_args=jobs.batch_transform(create_model.properties.ModelName, output_uri(validate, "batch"),
+                                       jobs.zone("predictions"), transform_type, "tweetops-predict"),
         retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 4. summarize

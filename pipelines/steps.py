@@ -13,6 +13,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a cli
 from sagemaker.core.network import NetworkConfig  # noqa: E402
 from sagemaker.core.processing import Processor  # noqa: E402
 from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output  # noqa: E402
+from sagemaker.core.transformer import Transformer  # noqa: E402
 from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
 from sagemaker.core.workflow.functions import Join  # noqa: E402
 from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
@@ -64,6 +65,17 @@ class Jobs:
             network_config=NetworkConfig(enable_network_isolation=self.settings.network_isolation,
                                          encrypt_inter_container_traffic=True, **self.vpc),
             tags=self.settings.all_tags(), sagemaker_session=self.session)
+
+    def batch_transform(self, model_name, data, output_path, instance_type, base_name: str):
+        """Step arguments of a batch transform over JSON Lines: split by line, packed into 6 MB payloads,
+        assembled by line, on `transform_instance_count` instances (a build-time setting: see docs)."""
+        return Transformer(
+            model_name=model_name, instance_count=self.settings.transform_instance_count,
+            instance_type=instance_type, strategy="MultiRecord", assemble_with="Line",
+            accept="application/jsonlines", max_payload=6, output_path=output_path,
+            output_kms_key=self.kms_key, volume_kms_key=self.kms_key, base_transform_job_name=base_name,
+            tags=self.settings.all_tags(), sagemaker_session=self.session,
+        ).transform(data=data, data_type="S3Prefix", content_type="application/jsonlines", split_type="Line")
 
     def output(self, name: str, local: str, *zone_parts: str) -> ProcessingOutput:
         """Output `name` from /opt/ml/processing/output/<local> to the execution's zone."""

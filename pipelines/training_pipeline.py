@@ -15,7 +15,6 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a cli
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
 from sagemaker.core.shapes import Tag  # noqa: E402
 from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig, StoppingCondition  # noqa: E402
-from sagemaker.core.transformer import Transformer  # noqa: E402
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo  # noqa: E402
 from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
 from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
@@ -192,14 +191,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     score_held_out = TransformStep(
         name="ScoreHeldOut", display_name="Batch-score the held-out split",
         description="Predictions on the held-out split: the baseline that monitoring compares production with.",
-        step_args=Transformer(
-            model_name=create_model.properties.ModelName, instance_count=settings.transform_instance_count,
-            instance_type=transform_type, strategy="MultiRecord", assemble_with="Line",
-            accept="application/jsonlines", max_payload=6, output_path=jobs.zone("predictions", "held-out"),
-            output_kms_key=kms_key, volume_kms_key=kms_key, base_transform_job_name="tweetops-score",
-            tags=tags, sagemaker_session=session,
-        ).transform(data=output_uri(cluster, "held_out_batch"), data_type="S3Prefix", content_type="application/jsonlines",
-                    split_type="Line"),
+        step_args=jobs.batch_transform(create_model.properties.ModelName, output_uri(cluster, "held_out_batch"),
+                                       jobs.zone("predictions", "held-out"), transform_type, "tweetops-score"),
         # Not cached: CreateModel names a new model every execution, so the cache key never repeats.
         retry_policies=JOB_RETRIES)
 

@@ -79,6 +79,14 @@ def _dumps(value) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
 
+def check_listing(approval_status: str | None, sort_order: str) -> None:
+    """RegistryError for an approval-status filter or sort order that ListModelPackages would refuse."""
+    if approval_status is not None:
+        _check_status(approval_status)
+    if sort_order not in SORT_ORDERS:
+        raise RegistryError(f"invalid sort order {sort_order!r}; valid: {', '.join(SORT_ORDERS)}")
+
+
 def _check_status(status: str) -> None:
     """Refuse an approval status SageMaker would refuse."""
     if status not in APPROVAL_STATUSES:
@@ -235,10 +243,7 @@ class LocalModelRegistry:
         self, group: str, approval_status: str | None = None, sort_order: str = "Descending"
     ) -> list[dict]:
         """ModelPackageSummary of the group's versions, optionally of one approval status, ordered by version."""
-        if approval_status is not None:
-            _check_status(approval_status)
-        if sort_order not in SORT_ORDERS:
-            raise RegistryError(f"invalid sort order {sort_order!r}; valid: {', '.join(SORT_ORDERS)}")
+        check_listing(approval_status, sort_order)
         with self._connect() as conn:
             known = [row["name"] for row in conn.execute("SELECT name FROM model_package_group ORDER BY name")]
             if group.lower() not in {name.lower() for name in known}:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from register.local import SORT_ORDERS, RegistryError, _check_status
+from register.local import RegistryError, _check_status, check_listing
 
 # What SageMaker answers for a name or ARN it does not know (moto answers ValidationException too).
 _NOT_FOUND_CODES = ("ValidationException", "ResourceNotFound")
@@ -44,10 +44,7 @@ class SageMakerModelRegistry:
         self, group: str, approval_status: str | None = None, sort_order: str = "Descending"
     ) -> list[dict]:
         """ModelPackageSummary of the group's versions, optionally of one approval status, ordered by version."""
-        if approval_status is not None:
-            _check_status(approval_status)
-        if sort_order not in SORT_ORDERS:
-            raise RegistryError(f"invalid sort order {sort_order!r}; valid: {', '.join(SORT_ORDERS)}")
+        check_listing(approval_status, sort_order)
         self._require_group(group)
         request = {"ModelPackageGroupName": group, "ModelPackageType": "Versioned", "SortBy": "CreationTime",
                    "SortOrder": sort_order}

@@ -2,6 +2,7 @@
 repository (skipped cleanly when absent)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,3 +28,16 @@ def demo_messages() -> pd.DataFrame:
     raw = generate_messages(1200, seed=7, malformed_share=0.0)
     accepted = validate(raw).accepted
     return TextCleaner().transform(accepted).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(demo_messages, tmp_path_factory) -> Path:
+    """A model directory trained on the demo messages' gold labels (what `tweetops train` writes)."""
+    from processing.jobs import write_parquet
+    from training.train import run_training
+
+    root = tmp_path_factory.mktemp("trained")
+    write_parquet(demo_messages.assign(category=demo_messages["label"]), root / "train" / "messages.parquet")
+    (root / "train" / "provenance.json").write_text(json.dumps({"category_map": {"version": 2, "hash": "h"}}))
+    run_training(root / "train", root / "model")
+    return root / "model"

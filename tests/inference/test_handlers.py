@@ -8,17 +8,11 @@ import pandas as pd
 import pytest
 
 from inference.handlers import PREDICTION_COLUMNS, input_fn, model_fn, output_fn, predict_fn
-from processing.jobs import write_parquet
-from training.train import run_training
 
 
 @pytest.fixture(scope="module")
-def model_dir(demo_messages, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serving")
-    write_parquet(demo_messages.assign(category=demo_messages["label"]), root / "train" / "messages.parquet")
-    (root / "train" / "provenance.json").write_text(json.dumps({"category_map": {"version": 2, "hash": "h"}}))
-    run_training(root / "train", root / "model")
-    return root / "model"
+def model_dir(trained_model_dir):
+    return trained_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,19 @@ from __future__ import annotations
 import json
 
 import boto3
+import pytest
 from botocore.validate import ParamValidator
+from moto import mock_aws
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """Fake credentials and moto's AWS: nothing may reach a real endpoint."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
 
 
 def steps_by_name(definition: dict) -> dict:

@@ -10,20 +10,14 @@ from moto import mock_aws
 
 from pipelines import operations
 from pipelines.settings import PipelineSettings
+from tests.pipelines.definitions import aws  # noqa: F401 (a fixture: pytestmark below uses it)
 from tests.pipelines.definitions import references, steps_by_name, validate_requests
 
 ROLE = "arn:aws:iam::123456789012:role/tweetops-execution"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
-@pytest.fixture(autouse=True)
-def aws(monkeypatch):
-    """Fake credentials and moto's AWS: nothing here may reach a real endpoint."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
+pytestmark = pytest.mark.usefixtures("aws")  # every test on moto's AWS
 
 
 @pytest.fixture(scope="module")

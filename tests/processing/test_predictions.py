@@ -9,10 +9,8 @@ import pytest
 
 from inference.handlers import PREDICTION_COLUMNS
 from pipelines.local import serving
-from processing.jobs import write_parquet
 from processing.predictions import (PREDICTION_FIELDS, SUMMARY_FILE, read_predictions, summarize_job,
                                     summarize_predictions)
-from training.train import run_training
 
 
 def prediction(id_, category=None, confidence=None, novel=None, error=None, model_version="3",
@@ -143,11 +141,8 @@ def test_summary_job_writes_summary_json_and_returns_it(tmp_path, batch):
 # batch-transform container (pipelines/local/serving.py) over two input objects.
 
 @pytest.fixture(scope="module")
-def served(demo_messages, tmp_path_factory):
+def served(trained_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
-    write_parquet(demo_messages.assign(category=demo_messages["label"]), root / "train" / "messages.parquet")
-    (root / "train" / "provenance.json").write_text(json.dumps({"category_map": {"version": 2, "hash": "h"}}))
-    run_training(root / "train", root / "model")
     write_lines(root / "batch" / "messages.jsonl", [
         {"id": "a1", "text": "my package never arrived where is my order"},
         {"id": "a2", "text": "   "},
@@ -157,7 +152,7 @@ def served(demo_messages, tmp_path_factory):
         {"id": "b1", "text": "quiero cancelar mi suscripción y el reembolso"},
         {"text": "no id here"},
     ])
-    code = serving.main(["--model-dir", str(root / "model"), "--input", str(root / "batch"),
+    code = serving.main(["--model-dir", str(trained_model_dir), "--input", str(root / "batch"),
                          "--output", str(root / "predictions"), "--split-type", "Line",
                          "--strategy", "MultiRecord", "--assemble-with", "Line",
                          "--content-type", "application/jsonlines", "--accept", "application/jsonlines"])
@@ -175,11 +170,11 @@ def test_predictions_written_by_the_serving_stack_are_read_back_row_for_row(serv
     assert bool(frame.loc[4, "novel"])
 
 
-def test_summary_of_a_served_batch_accounts_for_every_message(served, tmp_path):
+def test_summary_of_a_served_batch_accounts_for_every_message(served, trained_model_dir, tmp_path):
     summary = summarize_job(served / "predictions", tmp_path)
     assert summary["rows"] == 5 and summary["scored"] == 3
     assert summary["errors"] == {"empty_text": 1, "missing_id": 1}
     assert sum(c["count"] for c in summary["categories"]) == summary["scored"]
     assert summary["novel"]["count"] >= 1
-    metadata = json.loads((served / "model" / "metadata.json").read_text())
+    metadata = json.loads((trained_model_dir / "metadata.json").read_text())
     assert summary["model_versions"] == [metadata["model_version"]] and summary["category_map_versions"] == [2]
