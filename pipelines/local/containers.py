@@ -288,7 +288,7 @@ def _run_one(instance: Instance, log_path: Path, listener: Listener, max_runtime
                     if text.strip():
                         tail.append(text)
                     if relay_all or text.startswith(RELAYED_PREFIXES):
-                        listener.line(text)
+                        listener.line(text.replace(str(instance.root), CONTAINER_ROOT))  # as the job sees it
 
         readers = [threading.Thread(target=pump, args=(process.stdout, True)),
                    threading.Thread(target=pump, args=(process.stderr, False))]
