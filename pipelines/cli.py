@@ -536,6 +536,49 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
     _end(execution, summary(executor, execution))
 
 
+@main.command("local-status")
+@click.argument("execution_id", required=False)
+@click.option("--home", type=click.Path(file_okay=False), envvar="TWEETOPS_LOCAL_HOME", default="tweetops-local",
+              show_default="./tweetops-local or $TWEETOPS_LOCAL_HOME", help="The local executor's home.")
+@click.option("--all", "show_all", is_flag=True, help="List every execution instead of one execution's steps.")
+@click.option("--json", "as_json", is_flag=True, help="Print the execution record(s) as JSON.")
+@_user_errors
+def local_status(execution_id, home, show_all, as_json) -> None:
+    """Status of a local execution and its steps (default: the latest), or of every execution with --all."""
+    from pipelines.local.executor import LocalExecutor, LocalRunError
+
+    executor = LocalExecutor(home)
+    executions = executor.executions()
+    try:
+        if show_all:
+            records = [execution.record for execution in executions]
+        elif execution_id:
+            records = [executor.load(execution_id).record]
+        elif executions:
+            records = [executions[-1].record]
+        else:
+            raise LocalRunError(f"no executions under {executor.home / 'executions'}: run `tweetops run-local`")
+    except LocalRunError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        _echo_json(records if show_all else records[0])
+        return
+    for record in records:
+        reason = f" ({record['FailureReason']})" if record.get("FailureReason") else ""
+        status = record["PipelineExecutionStatus"]
+        if executor.load(record["PipelineExecutionId"]).interrupted:
+            status, reason = "Interrupted", " (killed while running: `tweetops run-local --resume` continues it)"
+        click.echo(f"{record['PipelineExecutionId']}  {record['PipelineName']}  {status}"
+                   f"  started {record['CreationTime'][:19]}{reason}")
+        if show_all:
+            continue
+        for step in record["Steps"]:
+            cached = step.get("CacheHitResult", {}).get("SourcePipelineExecutionId")
+            detail = f"cache hit from {cached}" if cached else f"{step.get('Seconds', 0):.1f}s"
+            failure = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
+            click.echo(f"  {step['StepName']:<24} {step['StepStatus']:<10} {detail}{failure}")
+
+
 @main.command()
 @click.option("--input", "input_path", type=click.Path(exists=True), required=True,
               help="Message file or folder to score (CSV, JSON Lines, JSON, Parquet).")

@@ -102,6 +102,19 @@ class Execution:
     def properties_path(self, name: str) -> Path:
         return self.folder / "steps" / name / "properties.json"
 
+    @property
+    def interrupted(self) -> bool:
+        """Recorded as running, but no process holds it: the run was killed (resume continues it)."""
+        if self.record.get("PipelineExecutionStatus") != "Executing":
+            return False
+        with open(self.folder / ".lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return True
+
 
 # ---------------------------------------------------------------------------------------------- planning
 def plan(definition: dict | str, overrides: dict[str, str] | None = None) -> Plan:
@@ -209,10 +222,14 @@ class LocalExecutor:
                  sleep: Callable[[float], None] = time.sleep):
         self.home = Path(home).resolve()  # jobs run in their own folders: relative paths would point elsewhere
         self.store = LocalStore(self.home / "s3")
-        self.registry = LocalModelRegistry(self.home / "registry.db")
         self.report = report or Report()
         self.cache = cache
         self.sleep = sleep
+
+    @property
+    def registry(self) -> LocalModelRegistry:
+        """The local model registry (created on first use, so read-only commands leave no file behind)."""
+        return LocalModelRegistry(self.home / "registry.db")
 
     # ---- entry points
     def start(self, definition: dict | str, overrides: dict[str, str] | None = None,

@@ -106,7 +106,8 @@ def test_a_killed_run_resumes_to_the_same_model_bytes(home, tmp_path):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert latest(fresh).record["PipelineExecutionStatus"] == "Executing"  # what a killed run leaves
+    killed = latest(fresh)
+    assert killed.record["PipelineExecutionStatus"] == "Executing" and killed.interrupted  # what a kill leaves
 
     run_local(fresh, "--resume", "latest", check_exit=0)
     resumed = latest(fresh)
@@ -158,3 +159,16 @@ def test_predict_says_so_when_no_package_is_approved(tmp_path):
                              "--input", str(batch)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "no approved model package in group 'tweetops-message-classifier'" in result.stderr
+
+
+def test_local_status_lists_executions_and_shows_steps(home):
+    def status(*args):
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "local-status", "--home", str(home), *args],
+                              capture_output=True, text=True, check=True).stdout
+
+    assert latest(home).id in status().splitlines()[0]  # default: the latest execution
+    first = LocalExecutor(home).executions()[0]
+    steps = status(first.id).splitlines()
+    assert first.id in steps[0] and "Succeeded" in steps[0]
+    assert [line.split()[:2] for line in steps[1:3]] == [["ValidateClean", "Succeeded"], ["Features", "Succeeded"]]
+    assert len(status("--all").splitlines()) == len(LocalExecutor(home).executions())
