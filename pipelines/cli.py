@@ -186,17 +186,9 @@ def validate(input_path, output, languages, max_text_chars, clean, batch) -> Non
 
     part = container.part_suffix()
     report = validate_job(input_path, output, languages=_languages(languages), max_text_chars=max_text_chars,
-                          part=part)
+                          part=part, batch=batch)
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
-    if batch:
-        from processing.jobs import write_transform_batch
-        from training.train import read_parquet_dir
-
-        ingested = Path(output) / "ingested"
-        accepted = read_parquet_dir(ingested) if list(ingested.glob("*.parquet")) else None
-        if accepted is not None:
-            write_transform_batch(accepted, Path(output) / "batch" / f"messages{part}.jsonl")
     if clean:
         cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part,
                             progress=_clean_progress)
@@ -508,10 +500,9 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
     --home (docs/local.md). Exit code 1 when the execution fails.
     """
     from pipelines import operations
-    from pipelines.local.executor import LocalExecutor, LocalRunError
+    from pipelines.local.executor import LocalExecutor
     from pipelines.local.run import local_definition, stage_inputs, summary
     from pipelines.local.terminal import TerminalReport
-    from pipelines.settings import SettingsError
 
     executor = LocalExecutor(home, report=TerminalReport(), cache=not no_cache)
     try:
@@ -527,8 +518,6 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
             parameters.update(operations.parse_parameters(list(params), known))
             _progress(f"running {settings.pipeline_name} locally in {Path(home).resolve()}")
             execution = executor.start(definition, parameters, pipeline_name=settings.pipeline_name)
-    except LocalRunError as error:
-        raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         click.echo("interrupted: `tweetops run-local --resume latest` continues from the last completed step",
                    err=True)
@@ -549,17 +538,14 @@ def local_status(execution_id, home, show_all, as_json) -> None:
 
     executor = LocalExecutor(home)
     executions = executor.executions()
-    try:
-        if show_all:
-            records = [execution.record for execution in executions]
-        elif execution_id:
-            records = [executor.load(execution_id).record]
-        elif executions:
-            records = [executions[-1].record]
-        else:
-            raise LocalRunError(f"no executions under {executor.home / 'executions'}: run `tweetops run-local`")
-    except LocalRunError as error:
-        raise click.ClickException(str(error)) from None
+    if show_all:
+        records = [execution.record for execution in executions]
+    elif execution_id:
+        records = [executor.load(execution_id).record]
+    elif executions:
+        records = [executions[-1].record]
+    else:
+        raise LocalRunError(f"no executions under {executor.home / 'executions'}: run `tweetops run-local`")
     if as_json:
         _echo_json(records if show_all else records[0])
         return
@@ -598,7 +584,7 @@ def predict(input_path, package_arn, params, home, config_path, **flags) -> None
     confidence, novel, model_version, category_map_version).
     """
     from pipelines import operations
-    from pipelines.local.executor import LocalExecutor, LocalRunError
+    from pipelines.local.executor import LocalExecutor
     from pipelines.local.run import approved_package, local_definition, prediction_summary
     from pipelines.local.terminal import TerminalReport
 
@@ -611,8 +597,6 @@ def predict(input_path, package_arn, params, home, config_path, **flags) -> None
         parameters.update(operations.parse_parameters(list(params), known))
         _progress(f"scoring {input_path} with {parameters['ModelPackageArn']}")
         execution = executor.start(definition, parameters, pipeline_name=settings.inference_pipeline_name)
-    except LocalRunError as error:
-        raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         sys.exit(130)
     _end(execution, prediction_summary(executor, execution))

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Callable, Mapping
 

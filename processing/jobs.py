@@ -30,7 +30,7 @@ from processing.category_map import (check_against_clusters, draft_category_map,
 from processing.clean import TextCleaner
 from processing.cluster import DEFAULT_K_RANGE, MessageClusterer, sample_indices, summarize_clusters
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
-from processing.features import load_featurizer, make_featurizer, save_featurizer
+from processing.features import make_featurizer, save_featurizer
 from processing.ingest import read_messages
 from processing.provenance import code_version
 from processing.storage import atomic_output, write_json_atomic, write_text_atomic
@@ -54,8 +54,9 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def validate_job(input_path: str | Path, output_dir: str | Path, languages: Sequence[str] = DEFAULT_LANGUAGES,
-                 max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, part: str = "") -> dict:
-    """raw/ -> ingested/messages.parquet + quarantine/quarantine.jsonl + reports/quality_report.json.
+                 max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, part: str = "", batch: bool = False) -> dict:
+    """raw/ -> ingested/messages.parquet + quarantine/quarantine.jsonl + reports/quality_report.json, and with
+    `batch` also batch/messages.jsonl (the accepted messages as a batch-transform input).
 
     `part` suffixes the file names so that the instances of a sharded job do not overwrite each other
     (duplicate ids are then only caught within a shard).
@@ -66,6 +67,8 @@ def validate_job(input_path: str | Path, output_dir: str | Path, languages: Sequ
                       input_hash=batch.input_hash, warnings=batch.warnings)
     write_validation_outputs(result, output_dir / "ingested", output_dir / "quarantine",
                              output_dir / "reports" / f"quality_report{part}.json", part=part)
+    if batch:
+        write_transform_batch(result.accepted, output_dir / "batch" / f"messages{part}.jsonl")
     return result.report
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipelines.local.store import LocalStore
+from processing.storage import write_json_atomic
 
 CONTAINER_ROOT = "/opt/ml"
 # What the image's training program (docker/train.py, SAGEMAKER_PROGRAM) runs.
@@ -88,11 +89,6 @@ def fresh_root(workdir: Path, host: str) -> Path:
     return root
 
 
-def write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-
-
 # ------------------------------------------------------------------------------------------- processing
 def prepare_processing(request: dict, workdir: Path, store: LocalStore) -> list[Instance]:
     """Instances of a processing job: inputs downloaded (sharded when asked), outputs' folders created."""
@@ -107,7 +103,7 @@ def prepare_processing(request: dict, workdir: Path, store: LocalStore) -> list[
             store.download(source["S3Uri"], remap(source["LocalPath"], root), share=share)
         for item in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
             Path(remap(item["S3Output"]["LocalPath"], root)).mkdir(parents=True, exist_ok=True)
-        write_json(root / "config" / "resourceconfig.json", {"current_host": host, "hosts": hosts(count)})
+        write_json_atomic(root / "config" / "resourceconfig.json", {"current_host": host, "hosts": hosts(count)})
         command = [*app.get("ContainerEntrypoint", []), *map(str, app.get("ContainerArguments", []))]
         instances.append(Instance(host, root, [remap(part, root) for part in command],
                                   dict(request.get("Environment", {}))))
@@ -135,9 +131,9 @@ def prepare_training(request: dict, workdir: Path, store: LocalStore) -> list[In
                           channel["DataSource"]["S3DataSource"].get("S3DataDistributionType", "FullyReplicated")}
     hyperparameters = {key: str(value) for key, value in request.get("HyperParameters", {}).items()}
     config = root / "input" / "config"
-    write_json(config / "hyperparameters.json", hyperparameters)
-    write_json(config / "inputdataconfig.json", channels)
-    write_json(config / "resourceconfig.json", {"current_host": host, "hosts": [host]})
+    write_json_atomic(config / "hyperparameters.json", hyperparameters)
+    write_json_atomic(config / "inputdataconfig.json", channels)
+    write_json_atomic(config / "resourceconfig.json", {"current_host": host, "hosts": [host]})
     for folder in ("model", "output/data"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     environment = {

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -288,9 +287,8 @@ class LocalExecutor:
             self._link_artifacts(execution, checked)
             scope = self._scope(execution, checked)
             outcome: dict[str, bool] = {}
-            runnable = [name for name in checked.order]
             try:
-                for index, name in enumerate(runnable, 1):
+                for index, name in enumerate(checked.order, 1):
                     step = checked.steps[name]
                     record = execution.step(name)
                     if name in checked.branch:
@@ -304,7 +302,7 @@ class LocalExecutor:
                             outcome[name] = scope.steps[name]["Outcome"]
                         self.report.step_ended(name, "Succeeded", "completed earlier")
                         continue
-                    self.report.step_started(name, step["Type"], index, len(runnable))
+                    self.report.step_started(name, step["Type"], index, len(checked.order))
                     properties = self._run_step(execution, checked, step, record, scope)
                     scope.steps[name] = properties
                     if step["Type"] == "Condition":
@@ -395,7 +393,8 @@ class LocalExecutor:
     # ---- jobs
     def _job(self, execution: Execution, step: dict, request: dict, record: dict) -> dict:
         name, kind = step["Name"], step["Type"]
-        cached = self._cache_lookup(step, request) if self.cache else None
+        cache_entry = self._cache_entry(step, request)  # the inputs are hashed once, for lookup and store
+        cached = self._cache_lookup(cache_entry, step) if cache_entry else None
         if cached:
             record["CacheHitResult"] = {"SourcePipelineExecutionId": cached["execution"],
                                         "SourceStep": cached["step"]}
@@ -437,8 +436,9 @@ class LocalExecutor:
             raise StepFailed(f"{kind} job {job_name} failed: {failure}", log_tail=failure.log_tail,
                              exception_type=failure.exception_type) from None
         record["JobSeconds"] = round(run.seconds, 3)
-        if self.cache and step.get("CacheConfig", {}).get("Enabled"):
-            self._cache_store(step, request, execution.id, properties, record["Metadata"])
+        if cache_entry:
+            write_json_atomic(cache_entry, {"created": _now(), "execution": execution.id, "step": name,
+                                            "properties": properties, "metadata": record["Metadata"]})
         return properties
 
     # ---- models and the registry
@@ -485,15 +485,18 @@ class LocalExecutor:
         attributes = {"Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
                       "Training": ("AlgorithmSpecification", "Environment", "HyperParameters", "InputDataConfig"),
                       "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput")}[kind]
-        inputs = [uri for uri in _input_uris(kind, request)]
         key = {"type": kind, "code": code_version(), **{name: request.get(name) for name in attributes},
-               "content": {uri: self.store.fingerprint(uri) for uri in inputs}}
+               "content": {uri: self.store.fingerprint(uri) for uri in _input_uris(kind, request)}}
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
-    def _cache_lookup(self, step: dict, request: dict) -> dict | None:
-        if not step.get("CacheConfig", {}).get("Enabled"):
+    def _cache_entry(self, step: dict, request: dict) -> Path | None:
+        """The cache file of this step and request, or None when caching is off (for the step or the run)."""
+        if not (self.cache and step.get("CacheConfig", {}).get("Enabled")):
             return None
-        path = self.home / "cache" / f"{self._cache_key(step, request)}.json"
+        return self.home / "cache" / f"{self._cache_key(step, request)}.json"
+
+    def _cache_lookup(self, path: Path, step: dict) -> dict | None:
+        """The earlier result in `path`, if it exists, has not expired and its outputs are still there."""
         if not path.is_file():
             return None
         entry = json.loads(path.read_text(encoding="utf-8"))
@@ -503,11 +506,6 @@ class LocalExecutor:
         if not all(self.store.objects(uri) for uri in _output_uris(step["Type"], entry["properties"])):
             return None  # the earlier outputs were deleted
         return entry
-
-    def _cache_store(self, step: dict, request: dict, execution_id: str, properties: dict, metadata: dict) -> None:
-        write_json_atomic(self.home / "cache" / f"{self._cache_key(step, request)}.json", {
-            "created": _now(), "execution": execution_id, "step": step["Name"], "properties": properties,
-            "metadata": metadata})
 
     # ---- scope and files
     def _scope(self, execution: Execution, checked: Plan) -> Scope:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from processing.container import report_progress, write_failure_reason
+from processing.storage import write_text_atomic
 
 
 def load_handlers(model_dir: Path):
@@ -48,10 +49,14 @@ def payloads(records: list[str], strategy: str, max_bytes: int) -> list[list[str
     return groups + ([current] if current else [])
 
 
-def transform_file(handlers, model, path: Path, args, progress) -> str:
-    """The assembled response for one input object."""
+def split_records(path: Path, split_type: str) -> list[str]:
+    """The records of one input object: its non-blank lines (SplitType Line), or the whole object."""
     text = path.read_text(encoding="utf-8")
-    records = [line for line in text.splitlines() if line.strip()] if args.split_type == "Line" else [text]
+    return [line for line in text.splitlines() if line.strip()] if split_type == "Line" else [text]
+
+
+def transform_records(handlers, model, records: list[str], args, progress) -> str:
+    """The assembled response for one input object's records."""
     responses = []
     for group in payloads(records, args.strategy, int(args.max_payload_mb * 1024 * 1024)):
         body = handlers.input_fn("\n".join(group) + "\n", args.content_type)
@@ -79,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         handlers = load_handlers(args.model_dir)
         model = handlers.model_fn(str(args.model_dir))
         files = sorted(path for path in args.input.rglob("*") if path.is_file())
-        total = sum(len(path.read_text(encoding="utf-8").splitlines()) if args.split_type == "Line" else 1
-                    for path in files)
+        records = {path: split_records(path, args.split_type) for path in files}  # each object read once
+        total = sum(len(items) for items in records.values())
         done = 0
 
         def progress(count: int) -> None:
@@ -90,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in files:
             target = args.output / (path.relative_to(args.input).as_posix() + ".out")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            body = transform_file(handlers, model, path, args, progress)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(body, encoding="utf-8")
-            os.replace(tmp, target)
+            write_text_atomic(target, transform_records(handlers, model, records[path], args, progress))
         if files:
             print(f"scored {done} records from {len(files)} object(s)")
         return 0
