@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from pipelines.cli_common import echo_json, one_line_errors
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
@@ -66,10 +67,6 @@ def _languages(value: str) -> tuple[str, ...]:
     if not languages or unknown:
         raise click.BadParameter(f"languages are a comma-separated subset of es,en,other; got {value!r}")
     return languages
-
-
-def _echo_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 # Shared options, declared once.
@@ -360,17 +357,11 @@ def _pipeline_errors(command):
     """Settings and AWS failures as one line and exit code 1 (on top of the input errors of _user_errors)."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         from pipelines.operations import PipelineError
         from pipelines.settings import SettingsError
 
-        try:
+        with one_line_errors(SettingsError, PipelineError):
             return command(*args, **kwargs)
-        except (SettingsError, PipelineError) as error:
-            raise click.ClickException(str(error)) from None
-        except (ClientError, BotoCoreError) as error:
-            raise click.ClickException(f"AWS: {error}") from None
     return wrapper
 
 
@@ -451,7 +442,7 @@ def pipeline_status(execution_arn, config_path, as_json, **flags) -> None:
 
     result = operations.status(execution_arn, settings=_load_settings(config_path, **flags))
     if as_json:
-        _echo_json(result)
+        echo_json(result)
         return
     click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")
     for step in result["steps"]:
@@ -547,7 +538,7 @@ def local_status(execution_id, home, show_all, as_json) -> None:
     else:
         raise LocalRunError(f"no executions under {executor.home / 'executions'}: run `tweetops run-local`")
     if as_json:
-        _echo_json(records if show_all else records[0])
+        echo_json(records if show_all else records[0])
         return
     for record in records:
         reason = f" ({record['FailureReason']})" if record.get("FailureReason") else ""

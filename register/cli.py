@@ -6,12 +6,12 @@ Works on the local registry that run-local writes (default) or on the SageMaker 
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from datetime import datetime, timezone
 
 import click
 
+from pipelines.cli_common import echo_json, one_line_errors
 from register.local import APPROVAL_STATUSES, RegistryError
 
 
@@ -19,18 +19,13 @@ def _registry_errors(command):
     """Registry refusals, settings and AWS failures as one line and exit code 1."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         from pipelines.settings import SettingsError
 
-        try:
-            return command(*args, **kwargs)
-        except (RegistryError, SettingsError) as error:
-            raise click.ClickException(str(error)) from None
-        except sqlite3.Error as error:
-            raise click.ClickException(f"local registry: {error}") from None
-        except (ClientError, BotoCoreError) as error:
-            raise click.ClickException(f"AWS: {error}") from None
+        with one_line_errors(RegistryError, SettingsError):
+            try:
+                return command(*args, **kwargs)
+            except sqlite3.Error as error:
+                raise click.ClickException(f"local registry: {error}") from None
     return wrapper
 
 
@@ -70,11 +65,6 @@ def _open(backend: str, home: str, region: str | None, group: str | None, ref: s
 
         registry, read_json = sagemaker_backend(boto3.Session(region_name=settings.region))
     return registry, read_json, settings.model_package_group
-
-
-def _echo_json(data) -> None:
-    """Print data as pipelines.cli does (not imported from there: pipelines.cli adds this group to `main`)."""
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def _when(moment: datetime | None) -> str:
@@ -122,7 +112,7 @@ def list_command(backend, home, region, group, status, list_groups, as_json) -> 
     if list_groups:
         groups = operations.list_groups(registry_)
         if as_json:
-            _echo_json(groups)
+            echo_json(groups)
         elif not groups:
             click.echo("no model package groups")
         else:
@@ -132,7 +122,7 @@ def list_command(backend, home, region, group, status, list_groups, as_json) -> 
         return
     rows = operations.list_packages(registry_, group, approval_status=status)
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     if not rows:
         click.echo(f"no {status + ' ' if status else ''}versions in {group}")
@@ -161,7 +151,7 @@ def show_command(package, backend, home, region, group, as_json) -> None:
     summary = operations.package_summary(registry_, operations.resolve_package(registry_, package, group),
                                          read_json)
     if as_json:
-        _echo_json(summary)
+        echo_json(summary)
     else:
         _echo_summary(summary)
 
@@ -283,6 +273,6 @@ def latest_command(backend, home, region, group, as_json) -> None:
         raise click.ClickException(f"no approved model package in {group}{waiting}; approve one with "
                                    "`tweetops registry approve VERSION --by WHO --reason WHY`")
     if as_json:
-        _echo_json(summary)
+        echo_json(summary)
     else:
         _echo_summary(summary)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipelines.local.executor import Execution, LocalExecutor, LocalRunError
 from pipelines.settings import PipelineSettings
+from processing.storage import write_text_atomic
 
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/tweetops-local"  # never used locally; the definition needs one
 LOCAL_BUCKET = "tweetops-local"
@@ -40,8 +41,7 @@ def stage_inputs(executor: LocalExecutor, settings: PipelineSettings, *, input_p
     base = f"s3://{settings.bucket}/{settings.prefix}"
     empty = executor.store.path(f"{base}/{EMPTY_PREFIX}/{EMPTY_MARKER}")
     if not empty.is_file():  # what `upsert` seeds in S3: the optional inputs' default
-        empty.parent.mkdir(parents=True, exist_ok=True)
-        empty.write_text(EMPTY_MARKER_TEXT, encoding="utf-8")
+        write_text_atomic(empty, EMPTY_MARKER_TEXT)
     parameters = {}
     if input_path is None:
         input_path, generated_gold = demo_inputs(executor.home / "demo", demo_rows, seed)
