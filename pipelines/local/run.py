@@ -146,7 +146,7 @@ def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[st
     lines[1:1] = [
         f"  rows in {report['rows_in']}: scored {result['scored']}, quarantined {report['rows_quarantined']}"
         f" ({artifacts / 'quarantine'})",
-        f"  top categories: {top}",
+        f"  top categories: {top or 'none (nothing was scored)'}",
         f"  low confidence (< {result['low_confidence']['threshold']}): {_share(result['low_confidence']['share'])}, "
         f"novel: {_share(result['novel']['share'])}",
         f"  predictions: {artifacts / 'predictions'}",
