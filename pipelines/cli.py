@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,11 +27,13 @@ def _user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from processing.category_map import CategoryMapError
+        from processing.embeddings import EmbeddingsUnavailable
         from processing.ingest import IngestError
 
         try:
             return command(*args, **kwargs)
-        except (IngestError, CategoryMapError, FileNotFoundError, ValueError, KeyError) as error:
+        except (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
+                KeyError) as error:
             message = str(error).strip("'\"") or type(error).__name__
             container.write_failure_reason(message)
             raise click.ClickException(message) from None
@@ -84,6 +87,39 @@ max_chars_option = click.option("--max-text-chars", type=int, default=DEFAULT_MA
                                 help="Texts longer than this are quarantined.")
 
 
+def featurizer_options(command):
+    """--featurizer and the embedding settings, shared by `featurize` and `discover`."""
+    from processing.features import DEFAULT_FEATURIZER, FEATURIZERS
+
+    options = [
+        click.option("--featurizer", type=click.Choice(sorted(FEATURIZERS)), default=DEFAULT_FEATURIZER,
+                     show_default=True, help="Feature backend: TF-IDF+LSA, sentence embeddings, or both "
+                     "(hybrid); the embedding ones need the [embeddings] extra (docs/embeddings.md)."),
+        click.option("--embedding-model", default="all-MiniLM-L6-v2", show_default=True,
+                     help="sentence-transformers model: a name (all-MiniLM-L6-v2 is shipped with the extra; "
+                          "others must be in the local Hugging Face cache), a model folder, or an s3:// prefix."),
+        click.option("--embedding-runtime", type=click.Choice(["auto", "onnx-int8", "torch"]), default="auto",
+                     show_default=True, help="auto: ONNX Runtime int8 on CPU, torch on a GPU."),
+        click.option("--embedding-threads", type=click.IntRange(min=1), default=None,
+                     help="Encoder threads [default: every CPU this process may use]."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+                     help="Embedding cache and exported models [default: $TWEETOPS_CACHE_DIR, else "
+                          "~/.cache/tweetops]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _featurizer_params(featurizer: str, embedding_model: str, embedding_runtime: str,
+                       embedding_threads: int | None, cache_dir: str | None) -> dict:
+    """Keyword arguments of make_featurizer for the chosen backend (none for TF-IDF)."""
+    if featurizer == "tfidf":
+        return {}
+    return {"model": embedding_model, "runtime": embedding_runtime, "threads": embedding_threads,
+            "cache_dir": cache_dir}
+
+
 def _processing_default(*parts: str):
     """A lazily computed default under /opt/ml/processing (so TWEETOPS_ML_ROOT is honoured)."""
     return lambda: str(container.processing_path(*parts))
@@ -119,11 +155,13 @@ def demo_data(rows: int, out: str, seed: int, malformed_share: float) -> None:
 @k_option
 @k_range_option
 @umap_option
+@featurizer_options
 @seed_option
 @languages_option
 @max_chars_option
 @_user_errors
-def discover(input_path, out, k, k_range, umap, seed, languages, max_text_chars) -> None:
+def discover(input_path, out, k, k_range, umap, featurizer, embedding_model, embedding_runtime, embedding_threads,
+             cache_dir, seed, languages, max_text_chars) -> None:
     """Validate, clean, featurize and cluster a batch on this machine; write assignments and a draft map.
 
     Writes OUT/assignments.csv (id,cluster), OUT/clusters.json (summary), OUT/category_map.yaml (draft,
@@ -134,7 +172,9 @@ def discover(input_path, out, k, k_range, umap, seed, languages, max_text_chars)
     started = time.perf_counter()
     result = run_discover(input_path, out, n_clusters=_parse_k(k), use_umap=_parse_umap(umap), seed=seed,
                           languages=_languages(languages), max_text_chars=max_text_chars, progress=_progress,
-                          k_range=_parse_range(k_range))
+                          k_range=_parse_range(k_range), featurizer=featurizer,
+                          featurizer_params=_featurizer_params(featurizer, embedding_model, embedding_runtime,
+                                                               embedding_threads, cache_dir))
     report = result["quality_report"]
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
@@ -213,15 +253,25 @@ def clean(input_path, output, n_process) -> None:
               show_default="/opt/ml/processing/input/processed", help="Processed messages.")
 @click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "features"),
               show_default="/opt/ml/processing/output/features", help="Folder for featurizer.joblib and features-*.npz.")
-@click.option("--featurizer", type=click.Choice(["tfidf"]), default="tfidf", show_default=True,
-              help="Feature backend.")
+@featurizer_options
+@click.option("--embedding-model-dir", type=click.Path(file_okay=False), default=None,
+              help="A staged model folder (the pipeline's embedding_model channel); used instead of "
+                   "--embedding-model when it holds a model.")
+@click.option("--cache-uri", default=None,
+              help="S3 prefix the embedding cache is synced with before and after (reuse across executions).")
 @seed_option
 @_user_errors
-def featurize(input_path, output, featurizer, seed) -> None:
-    """Fit the featurizer (TF-IDF words+chars -> LSA) and write features for every message."""
+def featurize(input_path, output, featurizer, embedding_model, embedding_runtime, embedding_threads, cache_dir,
+              embedding_model_dir, cache_uri, seed) -> None:
+    """Fit the featurizer (TF-IDF+LSA, sentence embeddings, or both) and write features for every message."""
     from processing.jobs import featurize_job
 
-    features = featurize_job(input_path, output, featurizer=featurizer, seed=seed, share=container.host_share())
+    if embedding_model_dir and any((Path(embedding_model_dir) / name).is_file()
+                                   for name in ("modules.json", "config.json")):
+        embedding_model = embedding_model_dir
+    params = _featurizer_params(featurizer, embedding_model, embedding_runtime, embedding_threads, cache_dir)
+    features = featurize_job(input_path, output, featurizer=featurizer, seed=seed, share=container.host_share(),
+                             cache_uri=cache_uri or None, **params)
     click.echo(f"{features.shape[0]} messages x {features.shape[1]} features into {output}")
 
 
@@ -496,6 +546,8 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
     from pipelines.local.terminal import TerminalReport
 
     executor = LocalExecutor(home, report=TerminalReport(), cache=not no_cache)
+    # Jobs inherit the environment: their embedding cache is a folder of this home unless one is set.
+    os.environ.setdefault("TWEETOPS_CACHE_DIR", str(Path(executor.home).resolve() / "cache"))
     try:
         if resume_id:
             execution = executor.resume(None if resume_id == "latest" else resume_id)

@@ -55,11 +55,12 @@ class Jobs:
         return Join(on="/", values=[f"s3://{self.settings.bucket}/{self.settings.prefix}/executions",
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
-    def processor(self, command: str, instance_count=1) -> Processor:
-        """A processing job running `tweetops <command>` in the image."""
+    def processor(self, command: str, instance_count=1, instance_type=None, image_uri=None) -> Processor:
+        """A processing job running `tweetops <command>` in the image (or `image_uri`), on the processing
+        instance type (or `instance_type`)."""
         return Processor(
-            role=self.settings.role_arn, image_uri=self.image_uri, entrypoint=["tweetops", command],
-            instance_count=instance_count, instance_type=self.processing_type, volume_size_in_gb=30,
+            role=self.settings.role_arn, image_uri=image_uri or self.image_uri, entrypoint=["tweetops", command],
+            instance_count=instance_count, instance_type=instance_type or self.processing_type, volume_size_in_gb=30,
             volume_kms_key=self.kms_key, output_kms_key=self.kms_key, max_runtime_in_seconds=4 * 3600,
             base_job_name=f"tweetops-{command}", env={"PYTHONHASHSEED": "0"},
             network_config=NetworkConfig(enable_network_isolation=self.settings.network_isolation,

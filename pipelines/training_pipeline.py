@@ -29,9 +29,11 @@ from sagemaker.train import ModelTrainer  # noqa: E402
 from pipelines.settings import PipelineSettings  # noqa: E402
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri  # noqa: E402
 from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
+from processing.features import DEFAULT_FEATURIZER, FEATURIZERS  # noqa: E402
 from training.train import SERVING_PROGRAM  # noqa: E402
 
 EMPTY_PREFIX = "empty"  # a prefix holding only a marker file: "no category map" / "no gold set"
+EMBEDDING_CACHE_PREFIX = "embedding-cache"  # vectors by content hash, shared by every execution
 SERVING_ENV = {  # SageMaker's scikit-learn serving stack loads our handlers from the model's code/ folder
     "SAGEMAKER_PROGRAM": SERVING_PROGRAM,
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
@@ -52,16 +54,24 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     seed = ParameterInteger("Seed", default_value=0)
     k = ParameterInteger("K", default_value=0)  # 0 = choose k automatically
     languages = ParameterString("Languages", default_value=",".join(DEFAULT_LANGUAGES))
+    featurizer = ParameterString("Featurizer", default_value=DEFAULT_FEATURIZER, enum_values=sorted(FEATURIZERS))
+    embedding_model = ParameterString("EmbeddingModel", default_value="all-MiniLM-L6-v2")  # a name in the image
+    embedding_model_uri = ParameterString("EmbeddingModelUri", default_value=empty_input_uri(settings))  # or S3
+    embedding_cache = ParameterString(
+        "EmbeddingCacheUri", default_value=f"s3://{settings.bucket}/{settings.prefix}/{EMBEDDING_CACHE_PREFIX}/")
     macro_f1_threshold = ParameterFloat("MacroF1Threshold", default_value=0.7)
     processing_type = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
     processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    features_type = ParameterString("FeaturesInstanceType", default_value="ml.m5.xlarge")  # a GPU type for big batches
+    features_image = ParameterString("FeaturesImageUri", default_value=settings.image_uri)  # e.g. a CUDA build
     training_type = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     transform_type = ParameterString("TransformInstanceType", default_value="ml.m5.xlarge")
     kms_key = ParameterString("KmsKeyId", default_value=settings.kms_key_id)
     approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     image_uri = ParameterString("ImageUri", default_value=settings.image_uri)
-    parameters = [input_data, category_map, gold_set, seed, k, languages, macro_f1_threshold, processing_type,
-                  processing_count, training_type, transform_type, kms_key, approval_status, image_uri]
+    parameters = [input_data, category_map, gold_set, seed, k, languages, featurizer, embedding_model,
+                  embedding_model_uri, embedding_cache, macro_f1_threshold, processing_type, processing_count,
+                  features_type, features_image, training_type, transform_type, kms_key, approval_status, image_uri]
 
     # ---------------------------------------------------------------- settings shared by every job
     jobs = Jobs(settings, session, image_uri=image_uri, kms_key=kms_key, processing_type=processing_type)
@@ -84,12 +94,17 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     # ---------------------------------------------------------------- 2. features (fit once, transform in shares)
     features = ProcessingStep(
         name="Features", display_name="Featurize messages",
-        description="Fits TF-IDF + LSA on a seeded sample; each instance transforms its share of the messages.",
-        step_args=jobs.processor("featurize", instance_count=processing_count).run(
-            inputs=[channel("processed", output_uri(validate, "processed"))],
+        description="Fits the featurizer (TF-IDF+LSA, sentence embeddings, or both) on a seeded sample; each "
+                    "instance transforms its share; embeddings are cached by content hash in S3.",
+        step_args=jobs.processor("featurize", instance_count=processing_count, instance_type=features_type,
+                                 image_uri=features_image).run(
+            inputs=[channel("processed", output_uri(validate, "processed")),
+                    channel("embedding_model", embedding_model_uri)],
             outputs=[jobs.output("features", "features", "features")],
             arguments=["--input", f"{PROCESSING}/input/processed", "--output", f"{PROCESSING}/output/features",
-                       "--seed", seed.to_string()]),
+                       "--featurizer", featurizer, "--embedding-model", embedding_model,
+                       "--embedding-model-dir", f"{PROCESSING}/input/embedding_model",
+                       "--cache-uri", embedding_cache, "--seed", seed.to_string()]),
         cache_config=cache, retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 3. cluster -> pseudo-labels

@@ -1,13 +1,21 @@
 """Featurizers: cleaned messages -> dense, L2-normalised vectors for clustering.
 
 Every featurizer follows one interface: scikit-learn's `fit` / `transform` on a frame of cleaned
-messages (the processed/ zone: columns `clean_text` and `feature_text`, see processing/clean.py),
+messages (the processed/ zone: columns `text`, `clean_text` and `feature_text`, see processing/clean.py),
 returning a float32 array with unit-norm rows. A backend is chosen by name with `make_featurizer`, so
-the pipeline and `discover` take it as a parameter. A fitted featurizer is an artifact
-(`save_featurizer` / `load_featurizer`); inference and re-clustering reuse exactly that object.
+the pipeline and `discover` take it as a parameter:
+
+* `tfidf`: TF-IDF words + characters reduced by LSA (no extra dependencies);
+* `sentence-embeddings`: a sentence-transformers model (optional extra, processing/embeddings.py);
+* `hybrid`: both, concatenated: the default where the extra is installed (docs/embeddings.md has the numbers).
+
+A fitted featurizer is an artifact (`save_featurizer` / `load_featurizer`); inference and re-clustering
+reuse exactly that object. `components_ordered` says whether the leading columns carry the most variance
+(LSA), which lets plain KMeans use just the head of the vector.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import joblib
@@ -23,6 +31,7 @@ from processing.clean import strip_accents
 from processing.storage import atomic_output
 
 TEXT_COLUMNS = ("clean_text", "feature_text")
+DEFAULT_FEATURIZER = "hybrid"  # the best clustering in docs/embeddings.md; "tfidf" needs no extra
 
 
 class TfidfLsaFeaturizer(TransformerMixin, BaseEstimator):
@@ -33,6 +42,7 @@ class TfidfLsaFeaturizer(TransformerMixin, BaseEstimator):
     inflections and short function-word patterns ("how do i", "no me") that separate intents. The
     defaults are the one configuration measured in docs/clustering.md.
     """
+    components_ordered = True
 
     def __init__(self, n_components: int = 400, word_ngram_range=(1, 2), char_ngram_range=(2, 5),
                  min_df: int = 2, max_char_features: int = 200_000, seed: int = 0):
@@ -94,11 +104,122 @@ def message_texts(messages: pd.DataFrame) -> tuple[list[str], list[str]]:
             messages["clean_text"].fillna("").astype(str).tolist())
 
 
-FEATURIZERS = {"tfidf": TfidfLsaFeaturizer}
+class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
+    """Sentence-transformers embeddings of each message's `text_column`, unit-norm, cached by content hash.
+
+    `model` is a sentence-transformers name (all-MiniLM-L6-v2 is shipped by the extra), a model folder, or an
+    S3 prefix holding one (staged into `cache_dir`). `runtime`: onnx-int8 (CPU default), torch, or auto
+    (torch on a GPU). Vectors are cached under cache_dir/embeddings/ keyed by model content, runtime and
+    text, so re-runs and re-clustering never embed the same text twice. Nothing is learned: `fit` only
+    resolves the model, and `seed` exists so every featurizer takes the same parameters.
+    """
+    components_ordered = False
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", runtime: str = "auto", batch_size: int = 64,
+                 threads: int | None = None, cache_dir: str | None = None, text_column: str = "text",
+                 progress: bool | None = None, seed: int = 0):
+        self.model = model
+        self.runtime = runtime
+        self.batch_size = batch_size
+        self.threads = threads
+        self.cache_dir = cache_dir
+        self.text_column = text_column
+        self.progress = progress
+        self.seed = seed
+
+    def fit(self, messages: pd.DataFrame, y=None) -> "SentenceEmbeddingFeaturizer":
+        """Check the extra and the model source; record the model's content fingerprint."""
+        from processing import embeddings
+
+        embeddings.require_extra()
+        self.runtime_ = embeddings.resolve_runtime(self.runtime)
+        self.model_fingerprint_ = embeddings.model_fingerprint(self._source())
+        return self
+
+    def transform(self, messages: pd.DataFrame) -> np.ndarray:
+        """Embed each distinct text once (cached ones not at all); float32, unit-norm rows."""
+        from processing import embeddings
+
+        if self.text_column not in messages.columns:
+            raise ValueError(f"the sentence-embeddings featurizer reads column {self.text_column!r}, "
+                             f"which the messages do not have")
+        texts = messages[self.text_column].fillna("").astype(str).to_numpy(dtype=object)
+        unique, inverse = np.unique(texts, return_inverse=True)
+        namespace = f"{self.model_fingerprint_}/{self.runtime_}"
+        cache = embeddings.EmbeddingCache(self._cache_root() / "embeddings" / namespace.replace("/", "-"))
+        keys = embeddings.text_keys(unique, namespace)
+        found, cached = cache.lookup(keys)
+        vectors = None
+        if not found.all():
+            encoder = embeddings.load_encoder(self._source(), self.model_fingerprint_, self.runtime_,
+                                              embeddings.cpu_threads(self.threads), str(self._cache_root()))
+            show = sys.stderr.isatty() if self.progress is None else self.progress
+            fresh = encoder.encode(list(unique[~found]), batch_size=self.batch_size, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=show).astype(np.float32)
+            cache.add(keys[~found], fresh)
+            vectors = np.zeros((len(unique), fresh.shape[1]), dtype=np.float32)
+            vectors[~found] = fresh
+        if found.any():
+            vectors = np.zeros((len(unique), cached.shape[1]), dtype=np.float32) if vectors is None else vectors
+            vectors[found] = cached
+        self.cache_stats_ = {"texts": int(len(texts)), "distinct": int(len(unique)),
+                             "from_cache": int(found.sum()), "embedded": int((~found).sum())}
+        if vectors is None:  # no texts at all
+            return np.zeros((0, 0), dtype=np.float32)
+        return normalize(vectors[inverse]).astype(np.float32)
+
+    def _cache_root(self) -> Path:
+        from processing.embeddings import default_cache_dir
+
+        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    def _source(self):
+        from processing.embeddings import resolve_model
+
+        return resolve_model(self.model, self._cache_root())
+
+
+class HybridFeaturizer(TransformerMixin, BaseEstimator):
+    """Sentence embeddings and `tfidf_weight` x TF-IDF-LSA side by side, rows re-normalised.
+
+    The embedding carries meaning across paraphrases; the TF-IDF part keeps the exact words and phrasings
+    that separate fine-grained intents. The weight is the one measured in docs/embeddings.md.
+    """
+    components_ordered = False
+
+    def __init__(self, tfidf_weight: float = 0.4, model: str = "all-MiniLM-L6-v2", runtime: str = "auto",
+                 batch_size: int = 64, threads: int | None = None, cache_dir: str | None = None,
+                 n_components: int = 400, progress: bool | None = None, seed: int = 0):
+        self.tfidf_weight = tfidf_weight
+        self.model = model
+        self.runtime = runtime
+        self.batch_size = batch_size
+        self.threads = threads
+        self.cache_dir = cache_dir
+        self.n_components = n_components
+        self.progress = progress
+        self.seed = seed
+
+    def fit(self, messages: pd.DataFrame, y=None) -> "HybridFeaturizer":
+        """Fit both parts (the embedding part only resolves its model)."""
+        self.embeddings_ = SentenceEmbeddingFeaturizer(
+            model=self.model, runtime=self.runtime, batch_size=self.batch_size, threads=self.threads,
+            cache_dir=self.cache_dir, progress=self.progress, seed=self.seed).fit(messages)
+        self.tfidf_ = TfidfLsaFeaturizer(n_components=self.n_components, seed=self.seed).fit(messages)
+        return self
+
+    def transform(self, messages: pd.DataFrame) -> np.ndarray:
+        """[embedding, w * LSA], unit-norm rows."""
+        parts = [self.embeddings_.transform(messages), self.tfidf_weight * self.tfidf_.transform(messages)]
+        return normalize(np.hstack(parts)).astype(np.float32)
+
+
+FEATURIZERS = {"tfidf": TfidfLsaFeaturizer, "sentence-embeddings": SentenceEmbeddingFeaturizer,
+               "hybrid": HybridFeaturizer}
 
 
 def make_featurizer(name: str = "tfidf", **params) -> BaseEstimator:
-    """Build an unfitted featurizer by backend name (`tfidf`; embeddings are an optional extra)."""
+    """Build an unfitted featurizer by backend name (see FEATURIZERS; the embedding ones need the extra)."""
     try:
         return FEATURIZERS[name](**params)
     except KeyError:

@@ -30,7 +30,7 @@ from processing.category_map import (check_against_clusters, draft_category_map,
 from processing.clean import TextCleaner
 from processing.cluster import DEFAULT_K_RANGE, MessageClusterer, sample_indices, summarize_clusters
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
-from processing.features import make_featurizer, save_featurizer
+from processing.features import DEFAULT_FEATURIZER, make_featurizer, save_featurizer
 from processing.ingest import read_messages
 from processing.provenance import code_version
 from processing.storage import atomic_output, write_json_atomic, write_text_atomic
@@ -94,25 +94,62 @@ def clean_job(ingested_path: str | Path, output_dir: str | Path, n_process: int 
 
 def featurize_job(processed_path: str | Path, output_dir: str | Path, featurizer: str = "tfidf",
                   max_fit_rows: int = 50_000, seed: int = 0, share: tuple[int, int] = (0, 1),
-                  **params) -> np.ndarray:
+                  cache_uri: str | None = None, **params) -> np.ndarray:
     """processed/ -> features/featurizer.joblib (fitted on a seeded sample) + features-<share>.npz (this
-    instance's share of the rows: all of them on one instance)."""
+    instance's share of the rows: all of them on one instance) + features.json (what made them).
+
+    `params` go to the featurizer (e.g. model, runtime, threads, cache_dir for the embedding ones). With
+    `cache_uri` (an S3 prefix) the embedding cache is synced with it before and after, so later executions
+    on other machines reuse the vectors.
+    """
     messages = read_parquet_dir(processed_path)
     if messages.empty:
         raise ValueError(f"{processed_path}: no messages to featurize: every input row was quarantined "
                          "(the quarantine zone says why)")
     fit_rows = sample_indices(len(messages), max_fit_rows, seed)
-    model = make_featurizer(featurizer, seed=seed, **params).fit(messages.iloc[fit_rows])
+    model = make_featurizer(featurizer, seed=seed, **params)
+    cache_folder = None
+    if cache_uri and "cache_dir" in model.get_params():
+        from processing.embeddings import default_cache_dir, sync_cache_from_s3
+
+        cache_folder = Path(params.get("cache_dir") or default_cache_dir()) / "embeddings"
+        sync_cache_from_s3(cache_uri, cache_folder)
+    model.fit(messages.iloc[fit_rows])
     # Every instance fits the same featurizer (same seeded sample of the same rows) and transforms its own
     # contiguous share; cluster_job concatenates the parts in name order.
     start, stop = share_bounds(len(messages), *share)
     features = model.transform(messages.iloc[start:stop])
+    if cache_folder is not None:
+        from processing.embeddings import sync_cache_to_s3
+
+        sync_cache_to_s3(cache_folder, cache_uri)
     output_dir = Path(output_dir)
     save_featurizer(model, output_dir / "featurizer.joblib")
     with atomic_output(output_dir / f"features-{share[0]:05d}.npz") as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, features=features, ids=messages["id"].iloc[start:stop].to_numpy(dtype=str))
+    write_json_atomic(output_dir / FEATURES_INFO, {
+        "featurizer": featurizer, "dimensions": int(features.shape[1]),
+        "components_ordered": bool(model.components_ordered),
+        "embedding_cache": embedding_cache_stats(model)})
     return features
+
+
+FEATURES_INFO = "features.json"
+
+
+def embedding_cache_stats(featurizer) -> dict | None:
+    """How many texts the embedding part of a featurizer took from its cache and how many it embedded."""
+    part = getattr(featurizer, "embeddings_", featurizer)
+    return getattr(part, "cache_stats_", None)
+
+
+def features_plain_components(features_path: str | Path, default: int | None) -> int | None:
+    """Leading components plain KMeans may use: `default` for ordered (LSA) features, all of them otherwise."""
+    info = Path(features_path) / FEATURES_INFO
+    if info.is_file() and not json.loads(info.read_text(encoding="utf-8")).get("components_ordered", True):
+        return None
+    return default
 
 
 def write_transform_batch(messages: pd.DataFrame, path: str | Path) -> Path:
@@ -155,6 +192,7 @@ def cluster_job(processed_path: str | Path, features_path: str | Path, output_di
     messages = read_parquet_dir(processed_path)
     features = read_features(features_path, messages["id"])
     clusterer = MessageClusterer(n_clusters=n_clusters, k_range=k_range, use_umap=use_umap, seed=seed)
+    clusterer.set_params(plain_components=features_plain_components(features_path, clusterer.plain_components))
     clusters = clusterer.fit_predict(features)
     k = clusterer.n_clusters_
     summary = summarize_clusters(messages["id"], messages["text"], messages["feature_text"].fillna(""),
@@ -299,7 +337,8 @@ class _model_directory:
 
 def discover(input_path: str | Path, out_dir: str | Path, *, n_clusters: int | str = "auto",
              use_umap: bool | str = "auto", seed: int = 0, k_range: tuple[int, int] = DEFAULT_K_RANGE, languages: Sequence[str] = DEFAULT_LANGUAGES,
-             max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, progress: Progress = _quiet) -> dict:
+             max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, featurizer: str = DEFAULT_FEATURIZER,
+             featurizer_params: dict | None = None, progress: Progress = _quiet) -> dict:
     """validate -> clean -> featurize -> cluster on one machine; the outputs land in out_dir."""
     out_dir = Path(out_dir)
     progress("validating")
@@ -309,8 +348,12 @@ def discover(input_path: str | Path, out_dir: str | Path, *, n_clusters: int | s
         raise ValueError(f"{input_path}: no message passed validation; see {out_dir / 'quarantine'}")
     progress(f"cleaning {report['rows_accepted']} messages")
     clean_job(out_dir / "ingested", out_dir / "processed")
-    progress("featurizing")
-    featurize_job(out_dir / "processed", out_dir / "features", seed=seed)
+    progress(f"featurizing ({featurizer})")
+    featurize_job(out_dir / "processed", out_dir / "features", featurizer=featurizer, seed=seed,
+                  **(featurizer_params or {}))
+    cache = json.loads((out_dir / "features" / FEATURES_INFO).read_text(encoding="utf-8"))["embedding_cache"]
+    if cache:
+        progress(f"embedded {cache['embedded']} distinct texts, {cache['from_cache']} taken from the cache")
     progress("clustering")
     summary = cluster_job(out_dir / "processed", out_dir / "features", out_dir, n_clusters=n_clusters,
                           use_umap=use_umap, seed=seed, k_range=k_range)

@@ -3,6 +3,8 @@ repository (skipped cleanly when absent)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,30 @@ from benchmarks import SHARED_DATA
 from processing.clean import TextCleaner
 from processing.demo_data import generate_messages
 from processing.validate import validate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedding_cache_dir(tmp_path_factory) -> Path:
+    """One embedding cache per test session (and xdist worker), inherited by every job the tests start:
+    the ONNX export happens once, and nothing is written to the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("tweetops-cache")
+    previous = os.environ.get("TWEETOPS_CACHE_DIR")
+    os.environ["TWEETOPS_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("TWEETOPS_CACHE_DIR", None)
+    else:
+        os.environ["TWEETOPS_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def empty_embedding_cache(tmp_path, embedding_cache_dir) -> Path:
+    """A cache folder without any vectors, holding the session's exported ONNX models (so no re-export)."""
+    folder = tmp_path / "cache"
+    if (embedding_cache_dir / "onnx").is_dir():
+        shutil.copytree(embedding_cache_dir / "onnx", folder / "onnx")
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -125,6 +125,9 @@ def plan(definition: dict | str, overrides: dict[str, str] | None = None) -> Pla
         if name not in declared:
             raise LocalRunError(f"--param {name}: the pipeline has no such parameter; known: {', '.join(declared)}")
         parameters[name] = _typed(name, declared[name].get("Type", "String"), value)
+        allowed = declared[name].get("EnumValues")
+        if allowed and parameters[name] not in allowed:  # SageMaker refuses such an execution too
+            raise LocalRunError(f"--param {name}={value}: not one of {', '.join(map(str, allowed))}")
     missing = [name for name, value in parameters.items() if value is None]
     if missing:
         raise LocalRunError(f"parameters without a default need a value: {', '.join(missing)}")

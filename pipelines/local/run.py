@@ -47,6 +47,7 @@ def stage_inputs(executor: LocalExecutor, settings: PipelineSettings, *, input_p
         input_path, generated_gold = demo_inputs(executor.home / "demo", demo_rows, seed)
         gold = gold or generated_gold
     parameters["InputDataUri"] = executor.store.stage(input_path, f"{base}/raw")
+    parameters["EmbeddingCacheUri"] = ""  # locally the cache is a folder (TWEETOPS_CACHE_DIR), not S3
     if category_map:
         parameters["CategoryMapUri"] = executor.store.stage(category_map, f"{base}/category-maps")
     if gold:

