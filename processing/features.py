@@ -10,8 +10,9 @@ the pipeline and `discover` take it as a parameter:
 * `hybrid`: both, concatenated: the default where the extra is installed (docs/embeddings.md has the numbers).
 
 A fitted featurizer is an artifact (`save_featurizer` / `load_featurizer`); inference and re-clustering
-reuse exactly that object. `components_ordered` says whether the leading columns carry the most variance
-(LSA), which lets plain KMeans use just the head of the vector.
+reuse exactly that object. Each backend also names the MessageClusterer settings its space was measured
+with (`clustering_params`): LSA columns are ordered by variance, so plain KMeans uses just their head;
+embedding spaces have no such order and cluster best with a finer UMAP graph (docs/embeddings.md).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class TfidfLsaFeaturizer(TransformerMixin, BaseEstimator):
     inflections and short function-word patterns ("how do i", "no me") that separate intents. The
     defaults are the one configuration measured in docs/clustering.md.
     """
-    components_ordered = True
+    clustering_params = {"plain_components": 100, "umap_neighbors": 50, "umap_components": 5}
 
     def __init__(self, n_components: int = 400, word_ngram_range=(1, 2), char_ngram_range=(2, 5),
                  min_df: int = 2, max_char_features: int = 200_000, seed: int = 0):
@@ -113,7 +114,7 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
     text, so re-runs and re-clustering never embed the same text twice. Nothing is learned: `fit` only
     resolves the model, and `seed` exists so every featurizer takes the same parameters.
     """
-    components_ordered = False
+    clustering_params = {"plain_components": None, "umap_neighbors": 15, "umap_components": 10}
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", runtime: str = "auto", batch_size: int = 64,
                  threads: int | None = None, cache_dir: str | None = None, text_column: str = "text",
@@ -168,6 +169,13 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
             return np.zeros((0, 0), dtype=np.float32)
         return normalize(vectors[inverse]).astype(np.float32)
 
+    def __getstate__(self) -> dict:
+        # The last transform's cache statistics describe a run, not the fitted featurizer: keep them out of
+        # the artifact so that equal fits pickle to equal bytes.
+        state = dict(super().__getstate__())  # a copy: the base may hand back the instance's own __dict__
+        state.pop("cache_stats_", None)
+        return state
+
     def _cache_root(self) -> Path:
         from processing.embeddings import default_cache_dir
 
@@ -185,9 +193,9 @@ class HybridFeaturizer(TransformerMixin, BaseEstimator):
     The embedding carries meaning across paraphrases; the TF-IDF part keeps the exact words and phrasings
     that separate fine-grained intents. The weight is the one measured in docs/embeddings.md.
     """
-    components_ordered = False
+    clustering_params = SentenceEmbeddingFeaturizer.clustering_params
 
-    def __init__(self, tfidf_weight: float = 0.4, model: str = "all-MiniLM-L6-v2", runtime: str = "auto",
+    def __init__(self, tfidf_weight: float = 0.5, model: str = "all-MiniLM-L6-v2", runtime: str = "auto",
                  batch_size: int = 64, threads: int | None = None, cache_dir: str | None = None,
                  n_components: int = 400, progress: bool | None = None, seed: int = 0):
         self.tfidf_weight = tfidf_weight

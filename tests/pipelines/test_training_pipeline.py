@@ -96,12 +96,35 @@ def test_registration_waits_for_approval_and_carries_metrics_and_provenance(defi
 
 def test_parameters_cover_what_operators_change_between_runs(definition):
     parameters = {p["Name"]: p for p in definition["Parameters"]}
-    assert {"InputDataUri", "CategoryMapUri", "GoldSetUri", "Seed", "K", "Languages", "MacroF1Threshold",
-            "ProcessingInstanceType", "ProcessingInstanceCount", "TrainingInstanceType", "TransformInstanceType",
-            "KmsKeyId", "ModelApprovalStatus", "ImageUri"} == set(parameters)
+    assert {"InputDataUri", "CategoryMapUri", "GoldSetUri", "Seed", "K", "Languages", "Featurizer", "EmbeddingModel",
+            "EmbeddingModelUri", "EmbeddingCacheUri", "MacroF1Threshold", "ProcessingInstanceType",
+            "ProcessingInstanceCount", "FeaturesInstanceType", "FeaturesImageUri", "TrainingInstanceType",
+            "TransformInstanceType", "KmsKeyId", "ModelApprovalStatus", "ImageUri"} == set(parameters)
     assert parameters["K"] == {"Name": "K", "Type": "Integer", "DefaultValue": 0}
     assert parameters["KmsKeyId"]["DefaultValue"] == KMS
     assert parameters["ImageUri"]["DefaultValue"].startswith("123456789012.dkr.ecr.us-east-1.amazonaws.com/tweetops:")
+
+
+def test_features_step_takes_its_backend_model_instance_type_and_image_as_parameters(definition):
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["Featurizer"] == {"Name": "Featurizer", "Type": "String", "DefaultValue": "hybrid",
+                                        "EnumValues": ["hybrid", "sentence-embeddings", "tfidf"]}
+    assert parameters["EmbeddingModel"]["DefaultValue"] == "all-MiniLM-L6-v2"
+    assert parameters["EmbeddingCacheUri"]["DefaultValue"].endswith("/tweetops/embedding-cache/")
+    features = steps_by_name(definition)["Features"]["Arguments"]
+    assert features["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {"Get": "Parameters.FeaturesInstanceType"}
+    assert features["AppSpecification"]["ImageUri"] == {"Get": "Parameters.FeaturesImageUri"}
+    arguments = features["AppSpecification"]["ContainerArguments"]
+    for flag, parameter in (("--featurizer", "Featurizer"), ("--embedding-model", "EmbeddingModel"),
+                            ("--cache-uri", "EmbeddingCacheUri")):
+        assert arguments[arguments.index(flag) + 1] == {"Get": f"Parameters.{parameter}"}
+    # A model in S3 is staged into the job as a channel (works under network isolation).
+    channels = {i["InputName"]: i["S3Input"] for i in features["ProcessingInputs"]}
+    assert channels["embedding_model"]["S3Uri"] == {"Get": "Parameters.EmbeddingModelUri"}
+    assert arguments[arguments.index("--embedding-model-dir") + 1] == channels["embedding_model"]["LocalPath"]
+    # The other processing steps keep the general processing instance type.
+    cluster = steps_by_name(definition)["Cluster"]["Arguments"]
+    assert cluster["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
 
 
 def test_every_job_encrypts_volumes_outputs_and_traffic_and_is_tagged(definition):

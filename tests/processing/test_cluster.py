@@ -74,6 +74,16 @@ def test_rows_outside_the_fit_sample_are_assigned_to_their_nearest_cluster():
     np.testing.assert_array_equal(clusterer.predict(points), labels)
 
 
+def test_with_umap_rows_outside_the_fit_sample_join_the_cluster_of_their_neighbours():
+    points = blobs(150, centers=4, dims=30)
+    clusterer = MessageClusterer(n_clusters=4, use_umap=True, umap_neighbors=10, max_fit_rows=200, seed=0)
+    labels = clusterer.fit_predict(points)
+    assert clusterer.selection_["fit_rows"] == 200 and clusterer.selection_["chosen"] == "umap"
+    assert clustering_scores(np.repeat(np.arange(4), 150), labels)["acc"] == 1.0
+    # Fitted rows map back to about where UMAP placed them, so they keep their cluster.
+    np.testing.assert_array_equal(clusterer.predict(points), labels)
+
+
 def test_plain_candidate_clusters_the_renormalised_leading_components():
     points = blobs(50, centers=3, dims=30)
     clusterer = MessageClusterer(n_clusters=3, use_umap=False, plain_components=10).fit(points)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,3 +156,58 @@ def test_a_category_map_folder_without_a_map_means_the_draft(tmp_path):
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="several category maps"):
         find_category_map(tmp_path)
+
+
+def test_featurize_job_shares_the_embedding_cache_between_machines_through_s3(discovered, tmp_path,
+                                                                                 empty_embedding_cache):
+    import shutil
+
+    import boto3
+    from moto import mock_aws
+
+    from processing.jobs import featurize_job
+
+    out, _ = discovered
+    other_machine = tmp_path / "other-cache"
+    shutil.copytree(empty_embedding_cache, other_machine)  # the exported encoder only, no vectors
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="cache")
+        first = featurize_job(out / "processed", tmp_path / "a", featurizer="sentence-embeddings", threads=1,
+                              cache_dir=str(empty_embedding_cache), cache_uri="s3://cache/embeddings/")
+        second = featurize_job(out / "processed", tmp_path / "b", featurizer="sentence-embeddings", threads=1,
+                               cache_dir=str(other_machine), cache_uri="s3://cache/embeddings/")
+    info_a = json.loads((tmp_path / "a" / "features.json").read_text())
+    info_b = json.loads((tmp_path / "b" / "features.json").read_text())
+    assert info_a["embedding_cache"]["embedded"] == info_a["embedding_cache"]["distinct"] > 0
+    assert info_b["embedding_cache"]["embedded"] == 0
+    assert info_b["featurizer"] == "sentence-embeddings" and info_b["clustering_params"]["plain_components"] is None
+    np.testing.assert_array_equal(first, second)
+
+
+def test_featurize_job_without_s3_access_warns_and_embeds_anyway(discovered, tmp_path, empty_embedding_cache,
+                                                                 capsys):
+    from moto import mock_aws
+
+    from processing.jobs import featurize_job
+
+    out, _ = discovered
+    with mock_aws():  # no such bucket: as good as no access
+        features = featurize_job(out / "processed", tmp_path / "f", featurizer="sentence-embeddings", threads=1,
+                                 cache_dir=str(empty_embedding_cache), cache_uri="s3://missing-bucket/cache/")
+    assert features.shape[1] == 384 and (tmp_path / "f" / "features-00000.npz").is_file()
+    assert "embedding cache not synced with S3" in capsys.readouterr().err
+
+
+def test_cluster_job_clusters_with_the_settings_the_featurizer_names(discovered, tmp_path):
+    from processing.features import HybridFeaturizer, TfidfLsaFeaturizer
+    from processing.jobs import features_clustering_params
+
+    out, _ = discovered
+    assert json.loads((out / "features" / "features.json").read_text())["featurizer"] == "hybrid"
+    # Embedding spaces: every component (no variance order) and a finer UMAP graph; LSA: its leading components.
+    assert features_clustering_params(out / "features") == HybridFeaturizer.clustering_params
+    assert HybridFeaturizer.clustering_params["plain_components"] is None
+    assert TfidfLsaFeaturizer.clustering_params["plain_components"] == 100
+    clusterer = joblib.load(out / "clusterer.joblib")
+    assert clusterer.get_params()["umap_neighbors"] == HybridFeaturizer.clustering_params["umap_neighbors"]
+    assert features_clustering_params(tmp_path) == {}  # a features folder from before features.json
