@@ -136,7 +136,7 @@ def test_hybrid_features_join_embedding_and_weighted_lsa(demo_messages):
     sample = demo_messages.iloc[:300]
     hybrid = HybridFeaturizer(tfidf_weight=0.5, n_components=50, threads=1).fit(sample)
     features = hybrid.transform(sample)
-    assert features.shape == (300, 384 + 50) and hybrid.clustering_params["plain_components"] is None
+    assert features.shape == (300, 384 + 50) and hybrid.clustering_params["plain_projection"] == "pca"
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
     # Before re-normalising, the LSA block has norm 0.5 against the embedding's 1.
     ratio = np.linalg.norm(features[:, 384:], axis=1) / np.linalg.norm(features[:, :384], axis=1)

@@ -180,7 +180,7 @@ def test_featurize_job_shares_the_embedding_cache_between_machines_through_s3(di
     info_b = json.loads((tmp_path / "b" / "features.json").read_text())
     assert info_a["embedding_cache"]["embedded"] == info_a["embedding_cache"]["distinct"] > 0
     assert info_b["embedding_cache"]["embedded"] == 0
-    assert info_b["featurizer"] == "sentence-embeddings" and info_b["clustering_params"]["plain_components"] is None
+    assert info_b["featurizer"] == "sentence-embeddings" and info_b["clustering_params"]["plain_projection"] == "pca"
     np.testing.assert_array_equal(first, second)
 
 
@@ -204,9 +204,9 @@ def test_cluster_job_clusters_with_the_settings_the_featurizer_names(discovered,
 
     out, _ = discovered
     assert json.loads((out / "features" / "features.json").read_text())["featurizer"] == "hybrid"
-    # Embedding spaces: every component (no variance order) and a finer UMAP graph; LSA: its leading components.
+    # Embedding spaces have no variance order (PCA first) and want a finer UMAP graph; LSA: its leading components.
     assert features_clustering_params(out / "features") == HybridFeaturizer.clustering_params
-    assert HybridFeaturizer.clustering_params["plain_components"] is None
+    assert HybridFeaturizer.clustering_params["plain_projection"] == "pca"
     assert TfidfLsaFeaturizer.clustering_params["plain_components"] == 100
     clusterer = joblib.load(out / "clusterer.joblib")
     assert clusterer.get_params()["umap_neighbors"] == HybridFeaturizer.clustering_params["umap_neighbors"]
