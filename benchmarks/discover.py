@@ -37,7 +37,8 @@ def run_discover(input_path: Path, out: Path, featurizer: str, k: str, seed: int
     command = [sys.executable, "-m", "pipelines.cli", "discover", "--input", str(input_path), "--out", str(out),
                "--featurizer", featurizer, "--k", k, "--seed", str(seed), "--cache-dir", str(cache_dir)]
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], stderr=subprocess.PIPE, text=True)
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS, *command], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
     lines = result.stderr.strip().splitlines()
     if result.returncode:

@@ -41,11 +41,18 @@ def default_cache_dir() -> Path:
 
 
 def require_extra() -> None:
-    """Raise EmbeddingsUnavailable (naming the extra to install) when sentence-transformers is missing."""
+    """Raise EmbeddingsUnavailable (naming the extra to install) when sentence-transformers is missing.
+
+    Looks the package up without importing it: torch and transformers take seconds to import, and a run
+    whose vectors are all cached never needs them."""
+    import importlib.util
+
     try:
-        import sentence_transformers  # noqa: F401
-    except ImportError as error:
-        raise EmbeddingsUnavailable(f"{EXTRA_HINT} ({error})") from None
+        found = importlib.util.find_spec("sentence_transformers") is not None
+    except (ImportError, ValueError):  # ValueError: a module entry without a spec (blocked import)
+        found = False
+    if not found:
+        raise EmbeddingsUnavailable(f"{EXTRA_HINT} (no module named 'sentence_transformers')")
 
 
 # ---------------------------------------------------------------------------------------------- model sources
@@ -109,14 +116,13 @@ def model_fingerprint(source: Path | str) -> str:
 
 # ---------------------------------------------------------------------------------------------- encoders
 def resolve_runtime(runtime: str) -> str:
-    """`auto` means torch on a GPU, ONNX Runtime int8 on CPU."""
+    """`auto` means torch on a GPU (an NVIDIA device visible to the process), ONNX Runtime int8 on CPU."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown embedding runtime {runtime!r}; choose one of {list(RUNTIMES)}")
     if runtime != "auto":
         return runtime
-    import torch
-
-    return "torch" if torch.cuda.is_available() else "onnx-int8"
+    # The device files, not torch.cuda: importing torch costs seconds that a fully cached run never needs.
+    return "torch" if Path("/dev/nvidia0").exists() else "onnx-int8"
 
 
 def cpu_threads(threads: int | None) -> int:
