@@ -87,9 +87,12 @@ def majority_renamed(messages: pd.DataFrame, clusters: np.ndarray, seed: int) ->
     return train.assign(category=train["cluster"].map(majority)), test
 
 
-def majority_label_classifier_accuracy(messages: pd.DataFrame, clusters: np.ndarray, seed: int) -> float:
-    """Gold accuracy of the production classifier trained on clusters renamed to their majority gold label."""
+def majority_label_classifier_accuracy(messages: pd.DataFrame, clusters: np.ndarray, seed: int) -> float | None:
+    """Gold accuracy of the production classifier trained on clusters renamed to their majority gold label
+    (None when every cluster has the same majority label: nothing to train)."""
     train, test = majority_renamed(messages, clusters, seed)
+    if train["category"].nunique() < 2:
+        return None
     model = train_model(train, seed=seed)
     return float((model.predict(test["feature_text"]) == test["label"].to_numpy()).mean())
 
@@ -143,8 +146,9 @@ def run(name: str, messages: pd.DataFrame, k: int | str, seed: int, methods: lis
             extra = {"space": clusterer.selection_["chosen"],
                      "evidence": {name: {key: round(value, 3) for key, value in evidence.items() if key in EVIDENCE}
                                   for name, evidence in clusterer.selection_["candidates"].items()},
-                     "classifier_acc": round(100 * majority_label_classifier_accuracy(messages, clusters, seed), 1)}
-            if with_classifiers and method == "hybrid":
+                     "classifier_acc": majority_label_classifier_accuracy(messages, clusters, seed)}
+            extra["classifier_acc"] = None if extra["classifier_acc"] is None else round(100 * extra["classifier_acc"], 1)
+            if with_classifiers and method == "hybrid" and extra["classifier_acc"] is not None:
                 extra["classifiers"] = compare_classifiers(messages, clusters, seed)
             emit(method, clusters, time.perf_counter() - start, **extra)
         elif method.startswith("bertopic"):
@@ -171,7 +175,8 @@ def format_row(result: dict) -> str:
     line = (f"{result['dataset']:<15} seed {result['seed']}  {result['method']:<20} k={result['k']:<4} "
             f"{result['nmi']:5.1f} / {result['ari']:5.1f} / {result['acc']:5.1f}   {result['seconds']:6.1f}s")
     if "space" in result:
-        line += f"   {result['space']:<5} classifier acc {result['classifier_acc']:5.1f}"
+        accuracy = "  n/a (one majority label)" if result["classifier_acc"] is None else f"{result['classifier_acc']:5.1f}"
+        line += f"   {result['space']:<5} classifier acc {accuracy}"
     if "outliers" in result:
         line += f"   outliers {result['outliers']:.1f}%"
     if "classifiers" in result:

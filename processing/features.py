@@ -11,8 +11,9 @@ the pipeline and `discover` take it as a parameter:
 
 A fitted featurizer is an artifact (`save_featurizer` / `load_featurizer`); inference and re-clustering
 reuse exactly that object. Each backend also names the MessageClusterer settings its space was measured
-with (`clustering_params`): LSA columns are ordered by variance, so plain KMeans uses just their head;
-embedding spaces have no such order and cluster best with a finer UMAP graph (docs/embeddings.md).
+with (`clustering_params`): LSA columns are ordered by variance, so plain KMeans uses just their head, and
+UMAP is decided from evidence; embedding spaces have no such order, cluster best with a finer UMAP graph,
+and always with UMAP (docs/embeddings.md). Settings a user gives explicitly win over these.
 """
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
     resolves the model, and `seed` exists so every featurizer takes the same parameters.
     """
     clustering_params = {"plain_components": 100, "plain_projection": "pca", "umap_neighbors": 15,
-                         "umap_components": 10}
+                         "umap_components": 10, "use_umap": True}
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", runtime: str = "auto", batch_size: int = 64,
                  threads: int | None = None, cache_dir: str | None = None, text_column: str = "text",

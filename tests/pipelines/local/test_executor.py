@@ -93,10 +93,13 @@ def test_an_unsupported_step_type_fails_before_anything_runs(executor, tmp_path)
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"Nope": "1"}, "no such parameter"), ({"Threshold": "high"}, "expected a Float")])
+    ({"Nope": "1"}, "no such parameter"), ({"Threshold": "high"}, "expected a Float"),
+    ({"Featurizer": "bag-of-words"}, "Featurizer=bag-of-words: not one of hybrid, tfidf")])
 def test_bad_parameter_values_are_refused(overrides, message):
     document = definition(processing("First", "print()"),
-                          parameters=[{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5}])
+                          parameters=[{"Name": "Threshold", "Type": "Float", "DefaultValue": 0.5},
+                                      {"Name": "Featurizer", "Type": "String", "DefaultValue": "hybrid",
+                                       "EnumValues": ["hybrid", "tfidf"]}])
     with pytest.raises(LocalRunError, match=message):
         plan(document, overrides)
 
