@@ -83,8 +83,7 @@ def stage_s3_model(uri: str, models_dir: Path) -> Path:
 
     bucket, prefix = _split_s3(uri)
     s3 = boto3.client("s3")
-    objects = [item for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-               for item in page.get("Contents", []) if not item["Key"].endswith("/")]
+    objects = [item for item in _list_objects(s3, bucket, prefix) if not item["Key"].endswith("/")]
     if not objects:
         raise FileNotFoundError(f"{uri}: no objects under this S3 prefix (upload the model folder there first)")
     version = hashlib.sha256("\n".join([uri] + sorted(f"{o['Key']} {o['ETag']}" for o in objects)).encode())
@@ -243,6 +242,12 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, (prefix.rstrip("/") + "/" if prefix else "")
 
 
+def _list_objects(s3, bucket: str, prefix: str):
+    """Every object under `prefix` (ListObjectsV2, all pages)."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
 def sync_cache_from_s3(uri: str, folder: str | Path) -> int:
     """Download the cache shards under an S3 prefix that `folder` lacks (shards are named by content)."""
     import boto3
@@ -250,14 +255,13 @@ def sync_cache_from_s3(uri: str, folder: str | Path) -> int:
     bucket, prefix = _split_s3(uri)
     s3 = boto3.client("s3")
     fetched = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix):]
-            local = Path(folder) / relative
-            if relative.endswith(".npz") and not local.exists():
-                with atomic_output(local) as tmp:
-                    s3.download_file(bucket, item["Key"], str(tmp))
-                fetched += 1
+    for item in _list_objects(s3, bucket, prefix):
+        relative = item["Key"][len(prefix):]
+        local = Path(folder) / relative
+        if relative.endswith(".npz") and not local.exists():
+            with atomic_output(local) as tmp:
+                s3.download_file(bucket, item["Key"], str(tmp))
+            fetched += 1
     return fetched
 
 
@@ -267,8 +271,7 @@ def sync_cache_to_s3(folder: str | Path, uri: str) -> int:
 
     bucket, prefix = _split_s3(uri)
     s3 = boto3.client("s3")
-    present = {item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-               for item in page.get("Contents", [])}
+    present = {item["Key"] for item in _list_objects(s3, bucket, prefix)}
     uploaded = 0
     for shard in sorted(Path(folder).rglob("*.npz")):
         key = prefix + shard.relative_to(folder).as_posix()

@@ -152,7 +152,7 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         cache = embeddings.EmbeddingCache(self._cache_root() / "embeddings" / namespace.replace("/", "-"))
         keys = embeddings.text_keys(unique, namespace)
         found, cached = cache.lookup(keys)
-        vectors = None
+        fresh = None
         if not found.all():
             encoder = embeddings.load_encoder(self._source(), self.model_fingerprint_, self.runtime_,
                                               embeddings.cpu_threads(self.threads), str(self._cache_root()))
@@ -160,15 +160,15 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
             fresh = encoder.encode(list(unique[~found]), batch_size=self.batch_size, normalize_embeddings=True,
                                    convert_to_numpy=True, show_progress_bar=show).astype(np.float32)
             cache.add(keys[~found], fresh)
-            vectors = np.zeros((len(unique), fresh.shape[1]), dtype=np.float32)
-            vectors[~found] = fresh
-        if found.any():
-            vectors = np.zeros((len(unique), cached.shape[1]), dtype=np.float32) if vectors is None else vectors
-            vectors[found] = cached
         self.cache_stats_ = {"texts": int(len(texts)), "distinct": int(len(unique)),
                              "from_cache": int(found.sum()), "embedded": int((~found).sum())}
-        if vectors is None:  # no texts at all
+        if fresh is None and cached is None:  # no texts at all
             return np.zeros((0, 0), dtype=np.float32)
+        vectors = np.zeros((len(unique), (fresh if fresh is not None else cached).shape[1]), dtype=np.float32)
+        if fresh is not None:
+            vectors[~found] = fresh
+        if cached is not None:
+            vectors[found] = cached
         return normalize(vectors[inverse]).astype(np.float32)
 
     def __getstate__(self) -> dict:
