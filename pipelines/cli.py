@@ -103,8 +103,8 @@ def featurizer_options(command):
         click.option("--embedding-threads", type=click.IntRange(min=1), default=None,
                      help="Encoder threads [default: every CPU this process may use]."),
         click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-                     help="Embedding cache and exported models [default: $TWEETOPS_CACHE_DIR, else "
-                          "~/.cache/tweetops]."),
+                     help="Cache folder: embeddings, exported models, compiled UMAP kernels [default: "
+                          "$TWEETOPS_CACHE_DIR, else ~/.cache/tweetops]."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -169,6 +169,8 @@ def discover(input_path, out, k, k_range, umap, featurizer, embedding_model, emb
     """
     from processing.jobs import discover as run_discover
 
+    if cache_dir:  # the clusterer's compiled kernels go there too
+        os.environ["TWEETOPS_CACHE_DIR"] = str(Path(cache_dir).resolve())
     started = time.perf_counter()
     result = run_discover(input_path, out, n_clusters=_parse_k(k), use_umap=_parse_umap(umap), seed=seed,
                           languages=_languages(languages), max_text_chars=max_text_chars, progress=_progress,

@@ -29,6 +29,8 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_score
 
+from processing.storage import default_cache_dir
+
 SILHOUETTE_SAMPLE = 5000
 # scikit-learn computes pairwise distances in chunks of up to `working_memory` MiB (default 1 GiB); smaller
 # chunks halved the peak memory of clustering 10k embeddings (1.9 -> 1.0 GB) at no measurable cost.
@@ -63,7 +65,10 @@ class MessageClusterer(BaseEstimator):
         self._check_params(len(features))
         sample = features[sample_indices(len(features), self.max_fit_rows, self.seed)]
         self.plain_pca_ = None
-        if self.plain_projection == "pca" and self.plain_components and self.plain_components < min(sample.shape):
+        # The plain space serves the plain candidate and the search for k; UMAP alone with a given k needs neither.
+        needs_plain_space = self.use_umap is not True or self.n_clusters == "auto"
+        if (needs_plain_space and self.plain_projection == "pca" and self.plain_components
+                and self.plain_components < min(sample.shape)):
             from sklearn.decomposition import PCA
 
             self.plain_pca_ = PCA(self.plain_components, svd_solver="full").fit(sample)
@@ -74,7 +79,8 @@ class MessageClusterer(BaseEstimator):
             del candidates["plain"]
         # k is chosen once, in the LSA space: silhouette in a UMAP embedding (min_dist=0 packs points
         # into tight clumps) keeps rising with k and would always pick the top of the range.
-        k, k_scores = self._choose_k(self._plain_space(sample))
+        k, k_scores = (self._choose_k(self._plain_space(sample)) if self.n_clusters == "auto"
+                       else (int(self.n_clusters), {}))
         evidence = {}
         fitted = {}
         for name, reducer in candidates.items():
@@ -131,6 +137,8 @@ class MessageClusterer(BaseEstimator):
         import umap  # imported lazily: numba compilation makes the import take seconds
         from sklearn.neighbors import NearestNeighbors
 
+        cache_umap_kernels()
+
         n_neighbors = min(self.umap_neighbors, len(sample) - 1)
         # Exact cosine neighbours from scikit-learn instead of UMAP's NN-descent: seconds at our sample sizes,
         # and it spares the ~30 s of numba compilation NN-descent costs in every fresh process.
@@ -148,8 +156,6 @@ class MessageClusterer(BaseEstimator):
         return NeighbourUmap(index, reducer.embedding_.astype(np.float32))
 
     def _choose_k(self, space: np.ndarray) -> tuple[int, dict]:
-        if self.n_clusters != "auto":
-            return int(self.n_clusters), {}
         low, high = self.k_range
         high = min(high, len(space) - 1)
         grid = sorted({int(round(k)) for k in np.geomspace(low, high, num=12)})
@@ -173,6 +179,28 @@ class MessageClusterer(BaseEstimator):
         needed = self.n_clusters if self.n_clusters != "auto" else low
         if n_rows <= needed:
             raise ValueError(f"{n_rows} messages are too few to form {needed} clusters")
+
+
+def cache_umap_kernels() -> None:
+    """Let numba keep UMAP's compiled kernels on disk, in default_cache_dir()/numba unless NUMBA_CACHE_DIR says
+    otherwise: compiling them cost ~8 s in every fresh process, loading them takes a fraction of a second."""
+    import numba
+    import umap.layouts
+    import umap.umap_
+    import umap.utils
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    user_dir = numba.config.CACHE_DIR
+    # The folder is read when a kernel's cache is created, so setting it only around that spares other libraries.
+    numba.config.CACHE_DIR = user_dir or str(default_cache_dir() / "numba")
+    try:
+        for module in (umap.umap_, umap.layouts, umap.utils):
+            for kernel in vars(module).values():
+                if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
+                    kernel.enable_caching()
+    finally:
+        numba.config.CACHE_DIR = user_dir
 
 
 def partition_evidence(features: np.ndarray, space: np.ndarray, labels: np.ndarray, k: int,

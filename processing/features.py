@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from processing.clean import strip_accents
-from processing.storage import atomic_output
+from processing.storage import atomic_output, default_cache_dir
 
 TEXT_COLUMNS = ("clean_text", "feature_text")
 DEFAULT_FEATURIZER = "hybrid"  # the best clustering in docs/embeddings.md; "tfidf" needs no extra
@@ -155,10 +155,10 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         fresh = None
         if not found.all():
             encoder = embeddings.load_encoder(self._source(), self.model_fingerprint_, self.runtime_,
-                                              embeddings.cpu_threads(self.threads), str(self._cache_root()))
+                                              str(self._cache_root()))
             show = sys.stderr.isatty() if self.progress is None else self.progress
-            fresh = encoder.encode(list(unique[~found]), batch_size=self.batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=show).astype(np.float32)
+            fresh = embeddings.embed(encoder, list(unique[~found]), batch_size=self.batch_size,
+                                     threads=embeddings.cpu_threads(self.threads), progress=show)
             cache.add(keys[~found], fresh)
         self.cache_stats_ = {"texts": int(len(texts)), "distinct": int(len(unique)),
                              "from_cache": int(found.sum()), "embedded": int((~found).sum())}
@@ -179,8 +179,6 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         return state
 
     def _cache_root(self) -> Path:
-        from processing.embeddings import default_cache_dir
-
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
     def _source(self):

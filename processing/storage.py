@@ -41,6 +41,14 @@ def write_json_atomic(path: str | Path, data) -> Path:
                                               default=str) + "\n")
 
 
+def default_cache_dir() -> Path:
+    """Where tweetops keeps what it can recompute: $TWEETOPS_CACHE_DIR, else $XDG_CACHE_HOME/tweetops,
+    else ~/.cache/tweetops."""
+    if os.environ.get("TWEETOPS_CACHE_DIR"):
+        return Path(os.environ["TWEETOPS_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tweetops"
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

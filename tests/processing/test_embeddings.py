@@ -54,6 +54,15 @@ def test_int8_onnx_vectors_agree_with_the_torch_model(empty_embedding_cache, dem
     assert cosine.mean() > 0.98 and cosine.min() > 0.9
 
 
+def test_vectors_do_not_depend_on_the_thread_count(tmp_path, demo_messages):
+    # int8 activations are quantised per batch: batches are formed from the texts alone, so runs on machines
+    # with different CPU counts reproduce each other byte for byte.
+    sample = demo_messages.iloc[:300]
+    one, three = (SentenceEmbeddingFeaturizer(cache_dir=str(tmp_path / f"cache-{threads}"), threads=threads,
+                                              batch_size=16).fit_transform(sample) for threads in (1, 3))
+    np.testing.assert_array_equal(one, three)
+
+
 def test_second_run_embeds_nothing_and_returns_the_same_vectors(empty_embedding_cache, demo_messages):
     sample = demo_messages.iloc[:200]
     first = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache), threads=1).fit(sample)
