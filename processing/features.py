@@ -116,7 +116,7 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
     resolves the model, and `seed` exists so every featurizer takes the same parameters.
     """
     clustering_params = {"plain_components": 100, "plain_projection": "pca", "umap_neighbors": 15,
-                         "umap_components": 10, "use_umap": True}
+                         "umap_components": 10, "use_umap": True, "kmeans_init": "ward"}
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", runtime: str = "auto", batch_size: int = 64,
                  threads: int | None = None, cache_dir: str | None = None, text_column: str = "text",

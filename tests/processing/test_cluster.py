@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from processing.cluster import (MessageClusterer, class_tfidf, cluster_centroids, partition_evidence,
-                                sample_indices, summarize_clusters)
+                                sample_indices, summarize_clusters, ward_centroids)
 from processing.evaluation import clustering_scores
 from processing.features import TfidfLsaFeaturizer
 
@@ -97,6 +97,7 @@ def test_plain_candidate_clusters_the_renormalised_leading_components():
     ({"n_clusters": "many"}, "n_clusters must be"),
     ({"use_umap": "maybe"}, "use_umap must be"),
     ({"k_range": (5, 3)}, "k_range must satisfy"),
+    ({"kmeans_init": "random"}, "kmeans_init must be 'k-means\\+\\+' or 'ward'"),
     ({"n_clusters": 500}, "too few to form 500 clusters"),
 ])
 def test_bad_parameters_are_named_in_the_error(params, message):
@@ -111,6 +112,24 @@ def test_partition_evidence_rates_a_real_partition_above_a_random_one():
     real, random = (partition_evidence(points, points, labels, 5, seed=0) for labels in (truth, noise))
     assert real["learnability"] > 0.95 > 0.5 > random["learnability"]
     assert real["score"] > random["score"]
+
+
+def test_ward_centroids_come_from_a_bounded_sample_and_land_on_the_groups():
+    points = blobs(60, centers=5)
+    centroids = ward_centroids(points, 5, seed=0, max_rows=40)  # 40 of 300 rows: about 8 per group
+    group_centers = points.reshape(5, 60, -1).mean(axis=1)
+    distances = np.linalg.norm(centroids[:, None] - group_centers[None], axis=2)
+    assert sorted(distances.argmin(axis=1)) == [0, 1, 2, 3, 4]  # one centroid per group
+    assert distances.min(axis=1).max() < 0.1
+
+
+def test_ward_initialised_kmeans_recovers_the_groups_and_is_seeded():
+    points = blobs(60, centers=5)
+    truth = np.repeat(np.arange(5), 60)
+    first, second = (MessageClusterer(n_clusters=5, use_umap=False, kmeans_init="ward", seed=3).fit_predict(points)
+                     for _ in range(2))
+    assert clustering_scores(truth, first)["ari"] == pytest.approx(1.0)
+    np.testing.assert_array_equal(first, second)
 
 
 def test_sample_indices_are_sorted_seeded_and_bounded():
