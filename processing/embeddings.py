@@ -173,18 +173,21 @@ def embed(encoder, texts: Sequence[str], batch_size: int, threads: int, progress
 
     order = np.argsort([-len(text) for text in texts], kind="stable")
     batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-    parallel = encoder.backend == "onnx"
-    # torch only pools and normalises for the ONNX encoder: its own thread pool would fight ours.
-    torch.set_num_threads(1 if parallel else threads)
 
     def encode(batch: np.ndarray) -> np.ndarray:
         return encoder.encode([texts[i] for i in batch], batch_size=len(batch), normalize_embeddings=True,
                               convert_to_numpy=True, show_progress_bar=False)
 
     vectors = None
-    with ThreadPoolExecutor(threads if parallel else 1) as pool, \
+    with ThreadPoolExecutor(threads) as pool, \
             tqdm(total=len(texts), unit="msg", desc="embedding", disable=not progress) as bar:
-        for batch, part in zip(batches, pool.map(encode, batches)):
+        if encoder.backend == "onnx":
+            torch.set_num_threads(1)  # torch only pools and normalises here: its threads would fight ours
+            parts = pool.map(encode, batches)
+        else:  # the torch model uses `threads` itself, in this thread (torch's setting is per calling thread)
+            torch.set_num_threads(threads)
+            parts = map(encode, batches)
+        for batch, part in zip(batches, parts):
             if vectors is None:
                 vectors = np.empty((len(texts), part.shape[1]), dtype=np.float32)
             vectors[batch] = part

@@ -2,6 +2,9 @@
 sampling for large inputs, and the per-cluster summary an analyst reviews."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +115,14 @@ def test_partition_evidence_rates_a_real_partition_above_a_random_one():
     real, random = (partition_evidence(points, points, labels, 5, seed=0) for labels in (truth, noise))
     assert real["learnability"] > 0.95 > 0.5 > random["learnability"]
     assert real["score"] > random["score"]
+
+
+def test_umap_kernels_are_compiled_into_the_tweetops_cache_folder(embedding_cache_dir):
+    # numba would otherwise recompile UMAP's kernels in every process (4-8 s); NUMBA_CACHE_DIR, if set, wins.
+    MessageClusterer(n_clusters=2, use_umap=True).fit(blobs(30, centers=2))
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or embedding_cache_dir / "numba")
+    kernels = {path.name.split("-")[0] for path in folder.rglob("*.nbi")}
+    assert "layouts._optimize_layout_euclidean_single_epoch" in kernels
 
 
 def test_ward_centroids_come_from_a_bounded_sample_and_land_on_the_groups():
