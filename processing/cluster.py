@@ -41,7 +41,10 @@ DEFAULT_K_RANGE = (4, 100)  # searched by n_clusters="auto": from broad topics t
 
 
 class MessageClusterer(BaseEstimator):
-    """UMAP (optional, decided from evidence) + KMeans over L2-normalised feature vectors."""
+    """UMAP (optional, decided from evidence) + KMeans over L2-normalised feature vectors.
+
+    KMeans starts from k-means++ (`n_init` times) or, with `kmeans_init="ward"`, once from the centroids of a
+    Ward hierarchy of a sample (steadier on embedding spaces, docs/embeddings.md)."""
 
     def __init__(self, n_clusters: int | str = "auto", k_range: tuple[int, int] = DEFAULT_K_RANGE,
                  use_umap: bool | str = "auto", umap_neighbors: int = 50, umap_components: int = 5,
