@@ -78,6 +78,7 @@ class MessageClusterer(BaseEstimator):
             from sklearn.decomposition import PCA
 
             self.plain_pca_ = PCA(self.plain_components, svd_solver="full").fit(sample)
+        plain = self._plain_space(sample) if needs_plain_space else None
         candidates = {"plain": None}
         if self.use_umap in ("auto", True):
             candidates["umap"] = self._fit_umap(sample)
@@ -85,12 +86,11 @@ class MessageClusterer(BaseEstimator):
             del candidates["plain"]
         # k is chosen once, in the LSA space: silhouette in a UMAP embedding (min_dist=0 packs points
         # into tight clumps) keeps rising with k and would always pick the top of the range.
-        k, k_scores = (self._choose_k(self._plain_space(sample)) if self.n_clusters == "auto"
-                       else (int(self.n_clusters), {}))
+        k, k_scores = self._choose_k(plain) if self.n_clusters == "auto" else (int(self.n_clusters), {})
         evidence = {}
         fitted = {}
         for name, reducer in candidates.items():
-            space = self._plain_space(sample) if reducer is None else reducer.embedding_.astype(np.float64)
+            space = plain if reducer is None else reducer.embedding_.astype(np.float64)
             kmeans = self._kmeans(space, k)
             evidence[name] = {"k": k}
             if len(candidates) > 1:
