@@ -266,10 +266,10 @@ def clean(input_path, output, n_process) -> None:
 def featurize(input_path, output, featurizer, embedding_model, embedding_runtime, embedding_threads, cache_dir,
               embedding_model_dir, cache_uri, seed) -> None:
     """Fit the featurizer (TF-IDF+LSA, sentence embeddings, or both) and write features for every message."""
+    from processing.embeddings import is_model_folder
     from processing.jobs import featurize_job
 
-    if embedding_model_dir and any((Path(embedding_model_dir) / name).is_file()
-                                   for name in ("modules.json", "config.json")):
+    if embedding_model_dir and is_model_folder(embedding_model_dir):
         embedding_model = embedding_model_dir
     params = _featurizer_params(featurizer, embedding_model, embedding_runtime, embedding_threads, cache_dir)
     features = featurize_job(input_path, output, featurizer=featurizer, seed=seed, share=container.host_share(),

@@ -29,7 +29,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_score
 
-from processing.storage import default_cache_dir
+from processing.storage import cache_root
 
 SILHOUETTE_SAMPLE = 5000
 # scikit-learn computes pairwise distances in chunks of up to `working_memory` MiB (default 1 GiB); smaller
@@ -198,7 +198,7 @@ class MessageClusterer(BaseEstimator):
 
 
 def cache_umap_kernels() -> None:
-    """Let numba keep UMAP's compiled kernels on disk, in default_cache_dir()/numba unless NUMBA_CACHE_DIR says
+    """Let numba keep UMAP's compiled kernels on disk, in cache_root()/numba unless NUMBA_CACHE_DIR says
     otherwise: compiling them cost ~8 s in every fresh process, loading them takes a fraction of a second."""
     import numba
     import umap.layouts
@@ -209,7 +209,7 @@ def cache_umap_kernels() -> None:
 
     user_dir = numba.config.CACHE_DIR
     # The folder is read when a kernel's cache is created, so setting it only around that spares other libraries.
-    numba.config.CACHE_DIR = user_dir or str(default_cache_dir() / "numba")
+    numba.config.CACHE_DIR = user_dir or str(cache_root() / "numba")
     try:
         for module in (umap.umap_, umap.layouts, umap.utils):
             for kernel in vars(module).values():

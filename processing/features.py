@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from processing.clean import strip_accents
-from processing.storage import atomic_output, default_cache_dir
+from processing.storage import atomic_output, cache_root
 
 TEXT_COLUMNS = ("clean_text", "feature_text")
 DEFAULT_FEATURIZER = "hybrid"  # the best clustering in docs/embeddings.md; "tfidf" needs no extra
@@ -179,7 +179,7 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         return state
 
     def _cache_root(self) -> Path:
-        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        return cache_root(self.cache_dir)
 
     def _source(self):
         from processing.embeddings import resolve_model

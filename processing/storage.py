@@ -41,9 +41,11 @@ def write_json_atomic(path: str | Path, data) -> Path:
                                               default=str) + "\n")
 
 
-def default_cache_dir() -> Path:
-    """Where tweetops keeps what it can recompute: $TWEETOPS_CACHE_DIR, else $XDG_CACHE_HOME/tweetops,
-    else ~/.cache/tweetops."""
+def cache_root(folder: str | Path | None = None) -> Path:
+    """Where tweetops keeps what it can recompute: `folder` when given, else $TWEETOPS_CACHE_DIR, else
+    $XDG_CACHE_HOME/tweetops, else ~/.cache/tweetops."""
+    if folder:
+        return Path(folder)
     if os.environ.get("TWEETOPS_CACHE_DIR"):
         return Path(os.environ["TWEETOPS_CACHE_DIR"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tweetops"
