@@ -17,7 +17,7 @@ import pandas as pd
 
 from processing.clean import PARALLEL_MIN_MESSAGES, clean_messages, preload, usable_cpus
 
-from benchmarks import SHARED_DATA
+from benchmarks import SHARED_DATA, shared_data_missing
 DATASETS = (("banking77", "train.csv", "en"), ("coset", "train.csv", "es"))
 
 
@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (the best is reported)")
     parser.add_argument("--scale", type=int, default=4, help="also time banking77 repeated this many times (0: skip)")
     args = parser.parse_args(argv)
-    if not SHARED_DATA.is_dir():
-        print(f"benchmark skipped: {SHARED_DATA} is not present", file=sys.stderr)
+    if shared_data_missing():
         return 0
 
     frames = [(f"{folder} ({lang})", load_dataset(folder, filename, lang)) for folder, filename, lang in DATASETS]

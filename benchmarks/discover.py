@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import SHARED_DATA
+from benchmarks import read_dataset, shared_data_missing
 from processing.evaluation import clustering_scores
 
 PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
@@ -71,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bertopic", action="store_true", help="also score BERTopic's default clustering")
     args = parser.parse_args(argv)
-    if not SHARED_DATA.is_dir():
-        print(f"benchmark skipped: {SHARED_DATA} is not present", file=sys.stderr)
+    if shared_data_missing():
         return 0
-    gold = pd.read_csv(SHARED_DATA / args.dataset, dtype=str, keep_default_na=False)
+    gold = read_dataset(args.dataset)
     print(f"discover on {args.dataset}: {len(gold)} messages, --featurizer {args.featurizer} --k {args.k}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

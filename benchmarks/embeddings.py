@@ -13,10 +13,9 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import pandas as pd
 
-from benchmarks import SHARED_DATA
+from benchmarks import read_dataset, shared_data_missing
 from processing.features import make_featurizer
 
 
@@ -40,10 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64])
     args = parser.parse_args(argv)
-    if not SHARED_DATA.is_dir():
-        print(f"benchmark skipped: {SHARED_DATA} is not present", file=sys.stderr)
+    if shared_data_missing():
         return 0
-    messages = pd.read_csv(SHARED_DATA / args.dataset, dtype=str, keep_default_na=False)
+    messages = read_dataset(args.dataset)
     print(f"{len(messages)} messages of {args.dataset}; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     reference = None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from processing.language import detect_languages
 
-from benchmarks import SHARED_DATA
+from benchmarks import SHARED_DATA, shared_data_missing
 DATASETS = (  # (name, file under shared/data, expected language)
     ("banking77", "banking77/test.csv", "en"),
     ("stackoverflow", "stackoverflow/all.csv", "en"),
@@ -46,8 +46,7 @@ def accuracy(detected: list[str], expected: str) -> float:
 
 def main() -> int:
     """Print per-dataset and overall accuracy and throughput; 0 also when the data is absent."""
-    if not SHARED_DATA.is_dir():
-        print(f"benchmark skipped: {SHARED_DATA} is not present", file=sys.stderr)
+    if shared_data_missing():
         return 0
     datasets = load_texts(SHARED_DATA)
     print(f"{'dataset':<14} {'n':>6} {'expected':>8} {'alone':>8} {'mixed':>8}  wrong (alone)")

@@ -32,7 +32,7 @@ from sklearn.cluster import HDBSCAN, KMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from benchmarks import SHARED_DATA
+from benchmarks import read_dataset, shared_data_missing
 from processing.clean import TextCleaner
 from processing.cluster import MessageClusterer
 from processing.evaluation import clustering_scores
@@ -55,7 +55,7 @@ PUBLISHED = {"banking77": "USNID 75.3 / 43.3 / 54.8", "stackoverflow": "USNID 72
 
 def prepare(csv_name: str) -> pd.DataFrame:
     """Validated, cleaned messages of one dataset (the gold `label` rides along, unused until scoring)."""
-    records = pd.read_csv(SHARED_DATA / csv_name, dtype=str, keep_default_na=False)
+    records = read_dataset(csv_name)
     result = validate(records)
     if len(result.quarantine):
         reasons = {reason: n for reason, n in result.report["by_reason"].items() if n}
@@ -195,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also compare the production classifier with one on embeddings (hybrid clusters)")
     parser.add_argument("--json", dest="json_path", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    if not SHARED_DATA.is_dir():
-        print(f"benchmark skipped: {SHARED_DATA} is not present", file=sys.stderr)
+    if shared_data_missing():
         return 0
     warnings.filterwarnings("ignore", category=FutureWarning)
     print("NMI / ARI / ACC in % against gold labels; published best unsupervised: "
