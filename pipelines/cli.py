@@ -23,9 +23,12 @@ from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
 
 
 def _user_errors(command):
-    """Turn expected failures (bad input, missing files) into a one-line message and exit code 1."""
+    """Turn expected failures (bad input, missing files, AWS refusing an S3 read or write) into a one-line
+    message and exit code 1."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from processing.category_map import CategoryMapError
         from processing.embeddings import EmbeddingsUnavailable
         from processing.ingest import IngestError
@@ -33,8 +36,10 @@ def _user_errors(command):
         try:
             return command(*args, **kwargs)
         except (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
-                KeyError) as error:
+                KeyError, BotoCoreError, ClientError) as error:
             message = str(error).strip("'\"") or type(error).__name__
+            if isinstance(error, (BotoCoreError, ClientError)):
+                message = f"AWS: {message}"  # as the pipeline and registry commands say it (cli_common)
             container.write_failure_reason(message)
             raise click.ClickException(message) from None
     return wrapper

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from moto import mock_aws
 
 from pipelines.cli import main
 
@@ -106,6 +107,19 @@ def test_a_failing_job_leaves_the_reason_where_sagemaker_reads_it(runner, tmp_pa
     result = runner.invoke(main, ["train"])
     assert result.exit_code == 1
     assert "no parquet files" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_aws_refusing_an_s3_read_gives_one_aws_line_and_the_failure_reason(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("TWEETOPS_ML_ROOT", str(tmp_path))
+    (tmp_path / "in.csv").write_text("id,text\n1,hola amigos\n2,hello friends\n")
+    with mock_aws():  # the bucket does not exist: S3 refuses to list the model prefix
+        result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "o"),
+                                      "--embedding-model", "s3://no-such-bucket/models/minilm/"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and errors[0].startswith("Error: AWS: ") and "NoSuchBucket" in errors[0]
+    assert "Traceback" not in result.output
+    assert (tmp_path / "output" / "failure").read_text().startswith("AWS: ")
 
 
 def test_discover_says_when_the_best_k_is_the_top_of_the_range(runner, tmp_path):
