@@ -10,6 +10,7 @@ import ctypes
 import gzip
 import json
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -18,6 +19,7 @@ import sys
 import tarfile
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,20 @@ from processing.storage import write_json_atomic
 CONTAINER_ROOT = "/opt/ml"
 # What the image's training program (docker/train.py, SAGEMAKER_PROGRAM) runs.
 TRAINING_COMMAND = ("tweetops", "train")
+# The only programs a job may start (DESIGN.md threat model: the local executor runs only tweetops' entry
+# points): the step commands the pipelines' processing jobs name, and the image's training program. A transform
+# always runs pipelines.local.serving. A definition naming anything else is refused before any step runs.
+ENTRY_POINTS = {
+    "Processing": frozenset(("tweetops", command) for command in
+                            ("validate", "featurize", "cluster", "evaluate", "summarize-predictions")),
+    "Training": frozenset({TRAINING_COMMAND}),
+}
+# The image's own folder (docker/Dockerfile): the serving code's SAGEMAKER_SUBMIT_DIRECTORY may name it, and the
+# serving stack (serving.load_handlers) decides what it is locally.
+IMAGE_HOME = "/opt/tweetops"
+# Variables that decide which code a process loads: a definition must not set them.
+CODE_LOADING_VARIABLES = re.compile(r"^(PATH|LD_\w*|DYLD_\w*|PYTHON(?!HASHSEED$|UNBUFFERED$|IOENCODING$)\w*|"
+                                    r"TWEETOPS_ML_ROOT)$")
 PROGRESS_LINE = re.compile(r"^progress: (\d+)/(\d+) (.+)$")
 RELAYED_PREFIXES = ("note:", "warning:", "Error:")
 
@@ -73,6 +89,98 @@ def remap(value: str, root: Path) -> str:
     if isinstance(value, str) and (value == CONTAINER_ROOT or value.startswith(CONTAINER_ROOT + "/")):
         return str(root) + value[len(CONTAINER_ROOT):]
     return value
+
+
+# ------------------------------------------------------------------------------------------- what may run
+def refusals(kind: str, arguments: dict, entry_points: dict = ENTRY_POINTS) -> list[str]:
+    """Why a step's request may not run here (empty: it may): a program other than tweetops' entry points, a
+    path outside /opt/ml, a variable that changes which code loads. Unresolved expressions are skipped here;
+    the executor checks the request again once they are resolved."""
+    found = []
+    if kind in ("Processing", "Training"):
+        spec = arguments.get("AppSpecification" if kind == "Processing" else "AlgorithmSpecification", {})
+        default = None if kind == "Processing" else list(TRAINING_COMMAND)
+        entry_point = spec.get("ContainerEntrypoint", default)
+        allowed = entry_points.get(kind, frozenset())
+        if not (isinstance(entry_point, list) and tuple(entry_point) in allowed):
+            found.append(f"ContainerEntrypoint {_shown(entry_point)} is refused: the local executor only runs "
+                         f"tweetops' entry points ({', '.join(sorted(' '.join(item) for item in allowed))})")
+        for argument in spec.get("ContainerArguments", []):
+            problem = argument_problem(argument)
+            if problem:
+                found.append(f"ContainerArguments {_shown(argument)} {problem}")
+    if kind == "Processing":
+        locals_ = [(f"input {item.get('InputName')}", item.get("S3Input", {}).get("LocalPath"))
+                   for item in arguments.get("ProcessingInputs", [])]
+        locals_ += [(f"output {item.get('OutputName')}", item.get("S3Output", {}).get("LocalPath"))
+                    for item in arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])]
+        for what, value in locals_:
+            problem = local_path_problem(value)
+            if problem:
+                found.append(f"{what}: LocalPath {_shown(value)} {problem}")
+    containers = [arguments.get("PrimaryContainer") or {}, *arguments.get("Containers", [])] if kind == "Model" \
+        else [arguments]
+    for container in containers:
+        found += environment_problems(container.get("Environment", {}))
+    return found
+
+
+def path_problem(value: str) -> str | None:
+    """Why a path-like string would reach outside the container's /opt/ml (None when it would not)."""
+    if "\0" in value:
+        return "contains a NUL character"
+    if value.startswith("/"):
+        return None if _under(value, CONTAINER_ROOT) else "is outside /opt/ml"
+    if ".." in value.split("/"):  # relative to a folder the program chooses: where it ends up is anyone's guess
+        return "climbs out of its folder with '..'"
+    return None
+
+
+def local_path_problem(value) -> str | None:
+    """Why a ProcessingInput/Output LocalPath is refused: it must be an absolute path under /opt/ml."""
+    if isinstance(value, dict):
+        return None  # an expression: checked once resolved
+    if not isinstance(value, str) or not value.startswith("/"):
+        return "is not an absolute path under /opt/ml"
+    return path_problem(value)
+
+
+def argument_problem(argument) -> str | None:
+    """Why a container argument is refused: a path outside /opt/ml, also as the value of --option=VALUE."""
+    if isinstance(argument, dict):
+        return None  # an expression: checked once resolved
+    text = str(argument)
+    values = [text, text.split("=", 1)[1]] if text.startswith("-") and "=" in text else [text]
+    return next((f"{problem} (a job must not be pointed at host files)" for problem in map(path_problem, values)
+                 if problem), None)
+
+
+def environment_problems(environment: dict) -> list[str]:
+    """Why a container's Environment is refused: variables that decide which code loads, paths outside /opt/ml."""
+    if not isinstance(environment, dict):
+        return [f"Environment {_shown(environment)} is not a map of names to values"]
+    found = []
+    for name, value in environment.items():
+        if CODE_LOADING_VARIABLES.match(name):
+            found.append(f"Environment {_shown(name)} is refused: it decides which code a process loads")
+            continue
+        if isinstance(value, dict):
+            continue  # an expression: checked once resolved
+        problem = path_problem(str(value))
+        if problem and not (name == "SAGEMAKER_SUBMIT_DIRECTORY" and _under(str(value), IMAGE_HOME)):
+            found.append(f"Environment {name}={_shown(value)} {problem}")
+    return found
+
+
+def _under(path: str, folder: str) -> bool:
+    normal = posixpath.normpath(path)
+    return normal == folder or normal.startswith(folder + "/")
+
+
+def _shown(value) -> str:
+    """A definition's value as it may be printed: JSON (control characters escaped), at most 200 characters."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def hosts(count: int) -> list[str]:
@@ -191,8 +299,7 @@ def prepare_transform(request: dict, model: dict, workdir: Path, store: LocalSto
         root = fresh_root(workdir, host)
         model_dir = root / "model"
         store.download(container["ModelDataUrl"], root / "model-archive")
-        with tarfile.open(root / "model-archive" / Path(container["ModelDataUrl"]).name) as archive:
-            archive.extractall(model_dir, filter="data")
+        extract_model(root / "model-archive" / Path(container["ModelDataUrl"]).name, model_dir, container["ModelDataUrl"])
         store.download(source["S3Uri"], root / "input", share=(index, count))
         (root / "output").mkdir()
         environment = {key: remap(str(value), root) for key, value in container.get("Environment", {}).items()}
@@ -206,6 +313,19 @@ def prepare_transform(request: dict, model: dict, workdir: Path, store: LocalSto
                    "--assemble-with", output.get("AssembleWith", "None")]
         instances.append(Instance(host, root, command, {**environment, **request.get("Environment", {})}))
     return instances
+
+
+def extract_model(archive: Path, model_dir: Path, uri: str) -> None:
+    """Unpack a model.tar.gz; JobFailed naming it when it is not a readable archive or a member would land
+    outside model_dir (the "data" filter refuses those, links and devices)."""
+    if not archive.is_file():
+        raise JobFailed(f"model archive {uri} is not one object (a prefix?): ModelDataUrl names a model.tar.gz")
+    try:
+        with tarfile.open(archive) as opened:
+            opened.extractall(model_dir, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+        cause = " ".join(str(error).split())  # tarfile's messages can span lines: the reason is one line
+        raise JobFailed(f"model archive {uri} cannot be extracted: {type(error).__name__}: {cause}") from None
 
 
 def collect_transform(request: dict, instances: list[Instance], store: LocalStore) -> None:
@@ -236,7 +356,8 @@ def run_instances(instances: list[Instance], log_dir: Path, listener: Listener, 
         code, tail = results[instance.host]
         if code != 0:
             reason_file = instance.root / "output" / "failure"
-            reason = reason_file.read_text(encoding="utf-8").strip() if reason_file.is_file() else ""
+            reason = " ".join(reason_file.read_text(encoding="utf-8", errors="replace").split()) \
+                if reason_file.is_file() else ""  # one line, whatever the job wrote
             where = f" on {instance.host}" if len(instances) > 1 else ""
             if code < 0:
                 what = f"killed by signal {signal.Signals(-code).name}{where}"
@@ -256,7 +377,7 @@ def _run_one(instance: Instance, log_path: Path, listener: Listener, max_runtime
                    "TWEETOPS_ML_ROOT": str(instance.root), "PYTHONUNBUFFERED": "1",
                    **{key: str(value) for key, value in instance.environment.items()}}
     command = list(instance.command)
-    command[0] = shutil.which(command[0], path=environment["PATH"]) or command[0]
+    command[0] = shutil.which(command[0], path=bin_dir) or command[0]  # this environment's, whatever PATH says
     tail: deque = deque(maxlen=20)
     lock = threading.Lock()
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -116,8 +117,19 @@ class Execution:
 
 
 # ---------------------------------------------------------------------------------------------- planning
-def plan(definition: dict | str, overrides: dict[str, str] | None = None) -> Plan:
-    """Parse and check a definition and parameter values; LocalRunError names whatever cannot run."""
+def plan(definition: dict | str, overrides: dict[str, str] | None = None,
+         entry_points: dict = containers.ENTRY_POINTS) -> Plan:
+    """Parse and check a definition and parameter values; LocalRunError names whatever cannot run, including
+    programs other than `entry_points`, paths outside /opt/ml, and a definition not shaped like SageMaker's."""
+    try:
+        return _plan(definition, overrides, entry_points)
+    except LocalRunError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:  # hand-edited or tampered JSON
+        raise LocalRunError(f"the definition is malformed: {one_line(error)}") from None
+
+
+def _plan(definition: dict | str, overrides: dict[str, str] | None, entry_points: dict) -> Plan:
     definition = json.loads(definition) if isinstance(definition, str) else definition
     declared = {item["Name"]: item for item in definition.get("Parameters", [])}
     parameters = {name: item.get("DefaultValue") for name, item in declared.items()}
@@ -159,6 +171,8 @@ def plan(definition: dict | str, overrides: dict[str, str] | None = None) -> Pla
             body = {"Conditions": step["Arguments"].get("Conditions", [])}
         errors += [f"step {name}: {problem}" for problem in problems(body, set(declared), set(steps))]
         errors += [f"step {name}: {problem}" for problem in _unsupported_settings(kind, step.get("Arguments", {}))]
+        errors += [f"step {name}: {problem}"
+                   for problem in containers.refusals(kind, step.get("Arguments", {}), entry_points)]
     if errors:
         raise LocalRunError("; ".join(errors))
 
@@ -221,12 +235,13 @@ class LocalExecutor:
     """Runs plans in a home folder (layout in the module docstring)."""
 
     def __init__(self, home: str | Path, report: Report | None = None, cache: bool = True,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, entry_points: dict = containers.ENTRY_POINTS):
         self.home = Path(home).resolve()  # jobs run in their own folders: relative paths would point elsewhere
         self.store = LocalStore(self.home / "s3")
         self.report = report or Report()
         self.cache = cache
         self.sleep = sleep
+        self.entry_points = entry_points  # the programs jobs may run (tests add their own small programs)
 
     @property
     def registry(self) -> LocalModelRegistry:
@@ -237,7 +252,7 @@ class LocalExecutor:
     def start(self, definition: dict | str, overrides: dict[str, str] | None = None,
               pipeline_name: str = "tweetops-training") -> Execution:
         """Check the definition, then run a new execution of it to the end."""
-        checked = plan(definition, overrides)
+        checked = plan(definition, overrides, self.entry_points)
         execution_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
         execution = Execution(self.home / "executions" / execution_id)
         execution.folder.mkdir(parents=True)
@@ -257,9 +272,13 @@ class LocalExecutor:
         execution = self.load(execution_id or self._latest_unfinished())
         if execution.record["PipelineExecutionStatus"] == "Succeeded":
             raise LocalRunError(f"execution {execution.id} already succeeded; nothing to resume")
-        definition = json.loads((execution.folder / "definition.json").read_text(encoding="utf-8"))
-        checked = plan(definition)
-        checked.parameters = execution.record["Parameters"]
+        stored = execution.folder / "definition.json"
+        try:  # the stored definition and parameters are files anyone could have edited: the same checks as a start
+            parameters = {name: str(value) for name, value in execution.record["Parameters"].items()}
+            checked = plan(json.loads(stored.read_text(encoding="utf-8")), parameters, self.entry_points)
+        except (OSError, ValueError, KeyError, AttributeError) as error:
+            reason = str(error) if isinstance(error, LocalRunError) else one_line(error)
+            raise LocalRunError(f"cannot resume execution {execution.id}: {stored}: {reason}") from None
         execution.record["PipelineExecutionStatus"] = "Executing"
         execution.record.pop("FailureReason", None)
         return self._run(execution, checked)
@@ -267,7 +286,8 @@ class LocalExecutor:
     def load(self, execution_id: str) -> Execution:
         """An execution by id (LocalRunError when there is none)."""
         folder = self.home / "executions" / execution_id
-        if not (folder / "execution.json").is_file():
+        if execution_id in ("", ".", "..") or "/" in execution_id or "\0" in execution_id \
+                or not (folder / "execution.json").is_file():
             raise LocalRunError(f"no execution {execution_id!r} under {self.home / 'executions'}")
         return Execution(folder, json.loads((folder / "execution.json").read_text(encoding="utf-8")))
 
@@ -287,10 +307,10 @@ class LocalExecutor:
     # ---- the run loop
     def _run(self, execution: Execution, checked: Plan) -> Execution:
         with _exclusive(execution.folder / ".lock", execution.id):
-            self._link_artifacts(execution, checked)
-            scope = self._scope(execution, checked)
             outcome: dict[str, bool] = {}
             try:
+                self._link_artifacts(execution, checked)
+                scope = self._scope(execution, checked)
                 for index, name in enumerate(checked.order, 1):
                     step = checked.steps[name]
                     record = execution.step(name)
@@ -322,6 +342,12 @@ class LocalExecutor:
                 execution.record["FailureReason"] = "interrupted; `tweetops run-local --resume` continues it"
                 execution.save()
                 raise
+            except Exception as error:  # outside any step's own handling (an earlier step's properties unreadable, ...)
+                for record in execution.record["Steps"]:
+                    if record.get("StepStatus") == "Executing":
+                        record.update(StepStatus="Failed", EndTime=_now(), FailureReason=one_line(error))
+                execution.record["PipelineExecutionStatus"] = "Failed"
+                execution.record["FailureReason"] = one_line(error)
             execution.record["EndTime"] = _now()
             execution.save()
         return execution
@@ -335,15 +361,16 @@ class LocalExecutor:
         started = time.perf_counter()
         try:
             properties = self._attempts(execution, step, record, scope)
-        except StepFailed as failure:
+            write_json_atomic(execution.properties_path(name), properties)
+        except Exception as error:  # whatever went wrong, the step ends Failed with one line (never Executing)
+            failure = error if isinstance(error, StepFailed) else self._unexpected(execution, name, error)
             record.update(StepStatus="Failed", EndTime=_now(), FailureReason=str(failure),
                           Seconds=round(time.perf_counter() - started, 3))
             if failure.log_tail:
                 record["LogTail"] = failure.log_tail
             execution.save()
             self.report.step_ended(name, "Failed", str(failure))
-            raise
-        write_json_atomic(execution.properties_path(name), properties)
+            raise failure from None
         record.update(StepStatus="Succeeded", EndTime=_now(), Seconds=round(time.perf_counter() - started, 3))
         execution.save()
         detail = record.get("CacheHitResult", {}).get("SourcePipelineExecutionId")
@@ -388,14 +415,33 @@ class LocalExecutor:
             if kind == "RegisterModel":
                 return self._register(execution, request, record)
             return self._job(execution, step, request, record)
+        except StepFailed:
+            raise
         except (ExpressionError, StoreError, RegistryError, KeyError) as error:
-            raise StepFailed(f"{type(error).__name__}: {error}") from None
+            raise StepFailed(one_line(error)) from None
         except OSError as error:  # the executor's own file work failed: a service fault in SageMaker's terms
             raise StepFailed(f"{error}", exception_type="Step.SERVICE_FAULT") from None
+        except Exception as error:  # anything else (a corrupt file, a bug): one line, not retried
+            raise self._unexpected(execution, name, error) from None
+
+    def _unexpected(self, execution: Execution, name: str, error: Exception) -> StepFailed:
+        """An unexpected exception as the step's one-line failure; its traceback goes to the step's log."""
+        log = execution.folder / "steps" / name / "log.txt"
+        with contextlib.suppress(OSError):
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write("".join(traceback.format_exception(error)))
+        return StepFailed(one_line(error))
 
     # ---- jobs
     def _job(self, execution: Execution, step: dict, request: dict, record: dict) -> dict:
         name, kind = step["Name"], step["Type"]
+        model = self._model(request["ModelName"]) if kind == "Transform" else None
+        # Checked again now that expressions are resolved (a parameter, a property, a registered package's container).
+        refused = containers.refusals(kind, request, self.entry_points) + (
+            containers.refusals("Model", model, self.entry_points) if model else [])
+        if refused:
+            raise StepFailed("; ".join(refused))
         cache_entry = self._cache_entry(step, request)  # the inputs are hashed once, for lookup and store
         cached = self._cache_lookup(cache_entry, step) if cache_entry else None
         if cached:
@@ -428,7 +474,6 @@ class LocalExecutor:
                               "ModelArtifacts": {"S3ModelArtifacts": model_uri}}
                 record["Metadata"] = {"TrainingJob": {"Arn": properties["TrainingJobArn"]}}
             else:
-                model = self._model(request["ModelName"])
                 instances = containers.prepare_transform(request, model, workdir, self.store)
                 run = containers.run_instances(instances, log_dir, listener, max_runtime)
                 containers.collect_transform(request, instances, self.store)
@@ -502,7 +547,10 @@ class LocalExecutor:
         """The earlier result in `path`, if it exists, has not expired and its outputs are still there."""
         if not path.is_file():
             return None
-        entry = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:  # a damaged entry is a miss: the step runs again and writes a new one
+            return None
         expire = _duration(step["CacheConfig"].get("ExpireAfter"))
         if expire and datetime.fromisoformat(entry["created"]) + expire < datetime.now(timezone.utc):
             return None
@@ -527,7 +575,10 @@ class LocalExecutor:
             path = self.store.path(uri)
             if not path.is_file():
                 raise ExpressionError(f"{uri}: no such object")
-            return json.loads(path.read_text(encoding="utf-8"))
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise ExpressionError(f"{uri}: not a JSON document ({one_line(error)})") from None
 
         scope = Scope(parameters=record["Parameters"], execution={
             "PipelineExecutionId": record["PipelineExecutionId"],
@@ -580,6 +631,12 @@ def _duration(text: str | None) -> timedelta | None:
         raise LocalRunError(f"CacheConfig ExpireAfter {text!r} is not an ISO 8601 duration")
     years, months, weeks, days, hours, minutes = (int(part or 0) for part in match.groups())
     return timedelta(days=365 * years + 30 * months + 7 * weeks + days, hours=hours, minutes=minutes)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line of text: its type and message, no traceback."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _arn(kind: str, name: str) -> str:

@@ -94,6 +94,8 @@ def summary(executor: LocalExecutor, execution: Execution) -> list[str]:
             lines.append(f"  registered: {arn} ({package['ModelApprovalStatus']})")
     if status == "Failed":
         failed = [step for step in steps.values() if step.get("StepStatus") == "Failed"]
+        if not failed:  # it ended outside any step (e.g. a completed step's properties unreadable on resume)
+            lines.append(f"  failed: {record.get('FailureReason', 'no reason recorded')}")
         for step in failed:
             if step.get("StepType") == "Fail":
                 lines.append(f"  stopped by {step['StepName']}: {step['FailureReason']}")

@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         if files:
             print(f"scored {done} records from {len(files)} object(s)")
         return 0
-    except (OSError, ValueError, KeyError, AttributeError, UnicodeDecodeError) as error:
-        message = f"{type(error).__name__}: {error}"
+    except Exception as error:  # a model, handler or record can fail in any way: one line, never a traceback
+        message = f"{type(error).__name__}: {' '.join(str(error).split())}"
         write_failure_reason(message)
         print(f"Error: {message}", file=sys.stderr)
         return 1

@@ -9,10 +9,12 @@ import hashlib
 import os
 import shutil
 import uuid
+import re
 from pathlib import Path
-from urllib.parse import urlparse
 
 from processing.storage import sha256_file
+
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class StoreError(ValueError):
@@ -26,14 +28,23 @@ class LocalStore:
         self.root = Path(root)
 
     def path(self, uri: str) -> Path:
-        """The local path of an s3:// URI (an object's file or a prefix's folder)."""
-        parsed = urlparse(str(uri))
-        if parsed.scheme != "s3" or not parsed.netloc:
-            raise StoreError(f"{uri!r} is not an s3://bucket/key URI")
-        key = parsed.path.lstrip("/")
-        if any(part in ("..", ".") for part in key.split("/")):
-            raise StoreError(f"{uri!r}: '.' and '..' are not allowed in keys")
-        return self.root / parsed.netloc / key
+        """The local path of an s3:// URI (an object's file or a prefix's folder); StoreError for a bucket name
+        S3 would refuse or a key that would leave its bucket's folder."""
+        text = str(uri)
+        if not text.startswith("s3://"):
+            raise StoreError(f"{text!r} is not an s3://bucket/key URI")
+        bucket, _, key = text[len("s3://"):].partition("/")
+        if not BUCKET_NAME.match(bucket) or ".." in bucket:
+            raise StoreError(f"{text!r}: {bucket!r} is not an S3 bucket name (3-63 characters of a-z 0-9 . -)")
+        problem = _key_problem(key)
+        if problem:
+            raise StoreError(f"{text!r}: {problem}")
+        folder = self.root / bucket
+        path = folder / key
+        # Resolved, not only read: a link inside the store must not lead out of the bucket either.
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise StoreError(f"{text!r}: the key leads outside the bucket")
+        return path
 
     def uri(self, path: str | Path) -> str:
         """The s3:// URI of a path inside the store."""
@@ -127,6 +138,20 @@ class LocalStore:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(staging, target)
+
+
+def _key_problem(key: str) -> str | None:
+    """Why a key cannot be a file under its bucket's folder (None when it can); a trailing / names a prefix."""
+    if "\0" in key or "\\" in key:
+        return "NUL characters and backslashes are not allowed in keys"
+    if key.startswith("/"):
+        return "the key looks absolute (it starts with /)"
+    parts = key.split("/")
+    if "" in parts[:-1]:
+        return "empty parts (//) are not allowed in keys"
+    if any(part in ("..", ".") for part in parts):
+        return "'.' and '..' are not allowed in keys"
+    return None
 
 
 def _hidden(relative: Path) -> bool:
