@@ -172,3 +172,16 @@ def test_local_status_lists_executions_and_shows_steps(home):
     assert first.id in steps[0] and "Succeeded" in steps[0]
     assert [line.split()[:2] for line in steps[1:3]] == [["ValidateClean", "Succeeded"], ["Features", "Succeeded"]]
     assert len(status("--all").splitlines()) == len(LocalExecutor(home).executions())
+
+
+def test_a_definition_file_naming_another_program_is_refused_before_anything_runs(tmp_path):
+    document = json.loads(local_definition(load_settings(environ={}))[0])
+    target = tmp_path / "written-by-the-job"
+    document["Steps"][0]["Arguments"]["AppSpecification"]["ContainerEntrypoint"] = ["sh", "-c", f"id > {target}"]
+    tampered = tmp_path / "definition.json"
+    tampered.write_text(json.dumps(document))
+    result = run_local(tmp_path / "home", *DEMO, "--definition", str(tampered), check_exit=1)
+    assert "Traceback" not in result.stderr
+    assert "step ValidateClean: ContainerEntrypoint" in result.stderr
+    assert "the local executor only runs tweetops' entry points" in result.stderr
+    assert not target.exists() and not (tmp_path / "home" / "executions").exists()
