@@ -70,9 +70,17 @@ class MessageClusterer(BaseEstimator):
     def _fit(self, features: np.ndarray) -> "MessageClusterer":
         self._check_params(len(features))
         sample = features[sample_indices(len(features), self.max_fit_rows, self.seed)]
+        self._check_distinct(sample)
+        use_umap, umap_skipped = self.use_umap, None
+        if use_umap is not False and len(sample) < umap_min_rows(self.umap_components):
+            # UMAP's spectral layout takes umap_components + 1 eigenvectors of the n x n neighbour graph, so it
+            # needs more rows than that; on so few messages KMeans on the features is the sensible clustering.
+            use_umap, umap_skipped = False, (f"{len(sample)} messages are too few for a {self.umap_components}-"
+                                             f"dimensional UMAP embedding (it needs "
+                                             f"{umap_min_rows(self.umap_components)}); plain KMeans used")
         self.plain_pca_ = None
         # The plain space serves the plain candidate and the search for k; UMAP alone with a given k needs neither.
-        needs_plain_space = self.use_umap is not True or self.n_clusters == "auto"
+        needs_plain_space = use_umap is not True or self.n_clusters == "auto"
         if (needs_plain_space and self.plain_projection == "pca" and self.plain_components
                 and self.plain_components < min(sample.shape)):
             from sklearn.decomposition import PCA
@@ -80,9 +88,9 @@ class MessageClusterer(BaseEstimator):
             self.plain_pca_ = PCA(self.plain_components, svd_solver="full").fit(sample)
         plain = self._plain_space(sample) if needs_plain_space else None
         candidates = {"plain": None}
-        if self.use_umap in ("auto", True):
+        if use_umap in ("auto", True):
             candidates["umap"] = self._fit_umap(sample)
-        if self.use_umap is True:
+        if use_umap is True:
             del candidates["plain"]
         # k is chosen once, in the LSA space: silhouette in a UMAP embedding (min_dist=0 packs points
         # into tight clumps) keeps rising with k and would always pick the top of the range.
@@ -102,7 +110,7 @@ class MessageClusterer(BaseEstimator):
         self.selection_ = {"chosen": chosen, "candidates": evidence, "k_silhouettes": k_scores,
                            # The best k at the end of the searched range: the range, not the data, decided.
                            "k_at_upper_bound": bool(k_scores) and k == max(k_scores),
-                           "fit_rows": int(len(sample))}
+                           "fit_rows": int(len(sample)), "umap_skipped": umap_skipped}
         return self
 
     def fit_predict(self, features: np.ndarray, y=None) -> np.ndarray:
@@ -171,7 +179,7 @@ class MessageClusterer(BaseEstimator):
         # search's time without being scored.
         space = space[sample_indices(len(space), SILHOUETTE_SAMPLE, self.seed)]
         low, high = self.k_range
-        high = min(high, len(space) - 1)
+        high = min(high, len(space) - 1, distinct_rows(space))  # more clusters than points leaves some empty
         grid = sorted({int(round(k)) for k in np.geomspace(low, high, num=12)})
         scores = {}
         for k in grid:
@@ -192,9 +200,40 @@ class MessageClusterer(BaseEstimator):
         low, high = self.k_range
         if not 2 <= low <= high:
             raise ValueError(f"k_range must satisfy 2 <= low <= high, got {self.k_range!r}")
-        needed = self.n_clusters if self.n_clusters != "auto" else low
-        if n_rows <= needed:
-            raise ValueError(f"{n_rows} messages are too few to form {needed} clusters")
+        for name, value, least in (("umap_neighbors", self.umap_neighbors, 2),
+                                   ("umap_components", self.umap_components, 1), ("max_fit_rows", self.max_fit_rows, 1)):
+            if not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        # KMeans, the k search (silhouette needs k < rows) and Ward all run on the fit sample: it must hold k + 1.
+        k = self.n_clusters if self.n_clusters != "auto" else low
+        fit_rows = min(n_rows, self.max_fit_rows)
+        if fit_rows <= k:
+            within = "" if fit_rows == n_rows else f" (the fit sample of max_fit_rows={self.max_fit_rows})"
+            raise ValueError(f"{fit_rows} messages{within} are too few to form {k} clusters: clustering needs at "
+                             f"least {k + 1} messages; give more messages or {self._smaller_k()}")
+
+    def _check_distinct(self, sample: np.ndarray) -> None:
+        # Messages that clean to the same text share one vector: k clusters need k different vectors.
+        k = self.n_clusters if self.n_clusters != "auto" else self.k_range[0]
+        distinct = distinct_rows(sample)
+        if distinct < k:
+            raise ValueError(f"{len(sample)} messages hold only {distinct} different texts after cleaning: too few "
+                             f"to form {k} clusters; clustering needs at least {k} different messages; give more "
+                             f"messages or {self._smaller_k()}")
+
+    def _smaller_k(self) -> str:
+        return "a smaller k" if self.n_clusters != "auto" else f"a lower start of k_range {tuple(self.k_range)}"
+
+
+def distinct_rows(points: np.ndarray) -> int:
+    """How many different rows `points` holds."""
+    return len({row.tobytes() for row in np.ascontiguousarray(points)})
+
+
+def umap_min_rows(components: int) -> int:
+    """The fewest rows UMAP can embed in `components` dimensions: its spectral layout takes components + 1
+    eigenvectors of the rows' neighbour graph, which must be larger than that."""
+    return components + 2
 
 
 def cache_umap_kernels() -> None:

@@ -88,10 +88,11 @@ def stage_s3_model(uri: str, models_dir: Path) -> Path:
     version = hashlib.sha256("\n".join([uri] + sorted(f"{o['Key']} {o['ETag']}" for o in objects)).encode())
     target = models_dir / version.hexdigest()[:16]
     if not (target / ".complete").is_file():
-        for item in objects:
-            local = target / item["Key"][len(prefix):]
+        # Every key is checked before the first download, so a hostile listing leaves nothing half-staged.
+        files = [(item["Key"], local_path_for_key(bucket, item["Key"], prefix, target)) for item in objects]
+        for key, local in files:
             with atomic_output(local) as tmp:
-                s3.download_file(bucket, item["Key"], str(tmp))
+                s3.download_file(bucket, key, str(tmp))
         (target / ".complete").write_text(uri + "\n", encoding="utf-8")
     return target
 
@@ -275,6 +276,21 @@ def _split_s3(uri: str) -> tuple[str, str]:
     return bucket, (prefix.rstrip("/") + "/" if prefix else "")
 
 
+def local_path_for_key(bucket: str, key: str, prefix: str, folder: Path) -> Path:
+    """Where the S3 object `key` under `prefix` is written: folder/<the key after the prefix>.
+
+    Keys are untrusted (whoever can write to the bucket names them), and a key may hold anything: a key whose
+    rest is absolute or has `..`, `.` or empty parts, a backslash (a separator on Windows) or NUL could lead
+    outside `folder`, and is refused with a ValueError naming the object."""
+    relative = key[len(prefix):]
+    parts = relative.split("/")
+    if (not key.startswith(prefix) or "\\" in relative or "\0" in relative
+            or any(part in ("", ".", "..") for part in parts)):
+        raise ValueError(f"s3://{bucket}/{key}: refused: this object's key would not stay inside {folder} "
+                         "(a key under the prefix may not be absolute or hold '..', '.', '//', a backslash or NUL)")
+    return folder.joinpath(*parts)
+
+
 def _list_objects(s3, bucket: str, prefix: str):
     """Every object under `prefix` (ListObjectsV2, all pages)."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -289,9 +305,10 @@ def sync_cache_from_s3(uri: str, folder: str | Path) -> int:
     s3 = boto3.client("s3")
     fetched = 0
     for item in _list_objects(s3, bucket, prefix):
-        relative = item["Key"][len(prefix):]
-        local = Path(folder) / relative
-        if relative.endswith(".npz") and not local.exists():
+        if not item["Key"].endswith(".npz"):
+            continue
+        local = local_path_for_key(bucket, item["Key"], prefix, Path(folder))
+        if not local.exists():
             with atomic_output(local) as tmp:
                 s3.download_file(bucket, item["Key"], str(tmp))
             fetched += 1

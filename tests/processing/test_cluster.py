@@ -12,7 +12,7 @@ import pytest
 from processing.cluster import (MessageClusterer, class_tfidf, cluster_centroids, partition_evidence,
                                 sample_indices, summarize_clusters, ward_centroids)
 from processing.evaluation import clustering_scores
-from processing.features import TfidfLsaFeaturizer
+from processing.features import SentenceEmbeddingFeaturizer, TfidfLsaFeaturizer
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +190,78 @@ def test_a_k_at_the_end_of_the_searched_range_is_reported():
     wide = MessageClusterer(n_clusters="auto", k_range=(2, 20), use_umap=False).fit(points)
     assert narrow.n_clusters_ == 5 and narrow.selection_["k_at_upper_bound"] is True
     assert wide.n_clusters_ == 9 and wide.selection_["k_at_upper_bound"] is False
+
+
+CLUSTERING_SETTINGS = pytest.mark.parametrize("settings", [TfidfLsaFeaturizer.clustering_params,
+                                                           SentenceEmbeddingFeaturizer.clustering_params],
+                                              ids=["tfidf-lsa", "sentence-embeddings"])
+
+
+@CLUSTERING_SETTINGS
+def test_a_batch_of_one_to_twelve_messages_is_clustered_into_k_or_refused_saying_how_many_are_needed(settings):
+    for n in range(1, 13):
+        points = blobs(1, centers=n, dims=24, seed=n)  # n different messages
+        for k in range(2, 6):
+            clusterer = MessageClusterer(n_clusters=k, seed=0, **settings)
+            if n <= k:
+                with pytest.raises(ValueError, match=f"{n} messages are too few to form {k} clusters: clustering "
+                                                     f"needs at least {k + 1} messages"):
+                    clusterer.fit(points)
+                continue
+            labels = clusterer.fit_predict(points)
+            assert sorted(set(labels)) == list(range(k)) and clusterer.n_clusters_ == k, (n, k)
+
+
+@CLUSTERING_SETTINGS
+def test_the_k_search_on_a_tiny_batch_stays_below_the_number_of_messages(settings):
+    for n in range(1, 13):
+        points = blobs(1, centers=n, dims=24, seed=n)
+        clusterer = MessageClusterer(n_clusters="auto", k_range=(2, 5), seed=0, **settings)
+        if n <= 2:
+            with pytest.raises(ValueError, match="needs at least 3 messages; give more messages or a lower start "
+                                                 "of k_range"):
+                clusterer.fit(points)
+            continue
+        clusterer.fit(points)
+        assert max(clusterer.selection_["k_silhouettes"]) <= min(5, n - 1)
+        assert 2 <= clusterer.n_clusters_ <= min(5, n - 1)
+
+
+@CLUSTERING_SETTINGS
+def test_umap_is_skipped_and_the_reason_recorded_when_the_batch_is_too_small_to_embed(settings):
+    needed = settings["umap_components"] + 2
+    small = MessageClusterer(n_clusters=2, seed=0, **settings).fit(blobs(1, centers=needed - 1, dims=24))
+    assert small.umap_ is None and small.selection_["chosen"] == "plain"
+    assert f"too few for a {settings['umap_components']}-dimensional UMAP embedding (it needs {needed})" \
+        in small.selection_["umap_skipped"]
+    enough = MessageClusterer(n_clusters=2, seed=0, **{**settings, "use_umap": True}).fit(
+        blobs(1, centers=needed, dims=24))
+    assert enough.umap_ is not None and enough.selection_["umap_skipped"] is None
+
+
+@pytest.mark.parametrize("n_clusters", [3, "auto"])
+def test_a_batch_of_identical_messages_is_refused_for_lack_of_different_texts(n_clusters):
+    points = np.repeat(blobs(1, centers=1, dims=24), 9, axis=0)
+    with pytest.raises(ValueError, match="9 messages hold only 1 different texts after cleaning: too few to form"):
+        MessageClusterer(n_clusters=n_clusters, k_range=(2, 5), use_umap=False).fit(points)
+
+
+def test_the_k_search_stops_at_the_number_of_different_messages():
+    points = np.repeat(blobs(1, centers=3, dims=24), 4, axis=0)  # 12 messages, 3 different texts
+    clusterer = MessageClusterer(n_clusters="auto", k_range=(2, 8), use_umap=False, seed=0).fit(points)
+    assert max(clusterer.selection_["k_silhouettes"]) == 3
+
+
+def test_a_fit_sample_smaller_than_k_is_named_in_the_error():
+    with pytest.raises(ValueError, match=r"10 messages \(the fit sample of max_fit_rows=10\) are too few to form 12"):
+        MessageClusterer(n_clusters=12, use_umap=False, max_fit_rows=10).fit(blobs(10, centers=5))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"umap_neighbors": 1}, "umap_neighbors must be an integer >= 2"),
+    ({"umap_components": 0}, "umap_components must be an integer >= 1"),
+    ({"max_fit_rows": 0}, "max_fit_rows must be an integer >= 1"),
+])
+def test_sizes_the_clusterer_depends_on_are_checked(params, message):
+    with pytest.raises(ValueError, match=message):
+        MessageClusterer(n_clusters=2, **params).fit(blobs(20, centers=3))

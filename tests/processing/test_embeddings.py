@@ -3,6 +3,7 @@
 and the message a user gets without the [embeddings] extra. Real models and ONNX Runtime; S3 is moto."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -171,3 +172,44 @@ def test_without_the_extra_the_user_is_told_which_extra_to_install(tmp_path):
     assert result.returncode == 1
     assert "pip install 'tweetops[embeddings]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("key, relative", [
+    ("minilm/config.json", "config.json"), ("minilm/1_Pooling/config.json", "1_Pooling/config.json"),
+    ("minilm/..config.json", "..config.json"),
+])
+def test_an_s3_key_under_the_prefix_maps_to_the_same_path_inside_the_folder(tmp_path, key, relative):
+    assert embeddings.local_path_for_key("models", key, "minilm/", tmp_path) == tmp_path / relative
+
+
+@pytest.mark.parametrize("key", ["minilm/../../etc/x", "minilm/..", "minilm//etc/x", "minilm/a/./b",
+                                 "minilm/..\\..\\x", "minilm/a\0b", "other/config.json", "minilm/"])
+def test_an_s3_key_that_could_leave_the_folder_is_refused_naming_the_object(tmp_path, key):
+    with pytest.raises(ValueError, match=re.escape(f"s3://models/{key}: refused: this object's key would not stay")):
+        embeddings.local_path_for_key("models", key, "minilm/", tmp_path)
+
+
+def test_staging_a_model_prefix_with_an_escaping_key_writes_nothing_anywhere(tmp_path):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="models")
+        s3.put_object(Bucket="models", Key="minilm/config.json", Body=b"{}")
+        s3.put_object(Bucket="models", Key="minilm/../../escaped.txt", Body=b"owned")
+        assert "minilm/../../escaped.txt" in [o["Key"] for o in s3.list_objects_v2(Bucket="models")["Contents"]]
+        with pytest.raises(ValueError, match=r"s3://models/minilm/\.\./\.\./escaped\.txt: refused"):
+            embeddings.stage_s3_model("s3://models/minilm/", tmp_path / "cache" / "models")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_syncing_the_cache_refuses_a_shard_key_that_leaves_the_cache_folder(tmp_path):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="cache")
+        s3.put_object(Bucket="cache", Key="emb/../../evil.npz", Body=b"not a shard")
+        with pytest.raises(ValueError, match=r"s3://cache/emb/\.\./\.\./evil\.npz: refused"):
+            embeddings.sync_cache_from_s3("s3://cache/emb/", tmp_path / "machine" / "cache" / "embeddings")
+        s3.delete_object(Bucket="cache", Key="emb/../../evil.npz")
+        s3.put_object(Bucket="cache", Key="emb//tmp/evil.npz", Body=b"not a shard")
+        with pytest.raises(ValueError, match=r"s3://cache/emb//tmp/evil\.npz: refused"):
+            embeddings.sync_cache_from_s3("s3://cache/emb/", tmp_path / "machine" / "cache" / "embeddings")
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
