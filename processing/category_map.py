@@ -12,7 +12,9 @@ import json
 import operator
 import os
 import re
+import reprlib
 import stat
+import sys
 import tempfile
 import unicodedata
 from collections import Counter
@@ -28,6 +30,8 @@ import jsonschema
 import numpy as np
 import yaml
 
+from processing.ingest import json_too_deep
+
 SCHEMA_FILE = "category_map.schema.json"
 DEFAULT_DISCARD_CATEGORY = "_discard"
 NAME_MAX_CHARS = 64
@@ -36,6 +40,9 @@ NAME_PATTERN = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
 NAME_RULE = "lowercase letters a-z, digits, '_' and '-', starting with a letter, digit or '_', at most 64 characters"
 # How many top terms a drafted category name is built from ("pago_tarjeta_cobro").
 DRAFT_NAME_TERMS = 3
+# A map is a small hand-edited file (a few KiB per hundred categories); these bound what a hostile one can cost.
+MAX_MAP_BYTES = 4 << 20
+MAX_MAP_DEPTH = 64  # a map document is four levels deep
 
 
 class CategoryMapError(ValueError):
@@ -279,7 +286,7 @@ def _where(path: list[Any], doc: dict[str, Any]) -> str:
         entry = doc["categories"][path[1]]
         name = entry.get("name") if isinstance(entry, dict) else None
         if isinstance(name, str) and path[2:] != ["name"]:
-            text += f" (name {name!r})" if len(path) == 2 else f" (category {name!r})"
+            text += f" (name {_show(name)})" if len(path) == 2 else f" (category {_show(name)})"
     return text
 
 
@@ -320,7 +327,7 @@ def _schema_error_text(error: jsonschema.ValidationError) -> str:
         return f"{_show(value)} is not an ISO 8601 date-time with a UTC offset, e.g. '2026-11-20T10:00:00Z'"
     if keyword == "pattern":
         return f"{_show(value)} is not a valid category name ({NAME_RULE})"
-    return error.message
+    return _cut(error.message, 200)  # jsonschema's message quotes the value whole
 
 
 _TYPE_WORDS = {
@@ -334,13 +341,23 @@ def _type_word(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    """A short, readable rendering of a value from the file (null/true/false as written, long values cut)."""
+    """A short, readable rendering of a value from the file (null/true/false as written, long values cut).
+
+    The rendering is bounded before it is built (reprlib), so a huge or deeply nested value costs nothing."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _cut(_SHORT_REPR.repr(value), 60)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 3, 60, 60
+_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
 
 
 # ------------------------------------------------------------------------------------------------- load & save
@@ -350,6 +367,9 @@ def load_category_map(path: str | os.PathLike) -> CategoryMap:
     """Read, validate and return the map in a .yaml/.yml or .json file; any problem raises CategoryMapError."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_MAP_BYTES:
+            raise CategoryMapError(f"{path.stat().st_size} bytes is too large for a category map "
+                                   f"(limit {MAX_MAP_BYTES >> 20} MiB)", path)
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise CategoryMapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from exc
@@ -372,13 +392,21 @@ def _is_json(path: Path, text: str) -> bool:
 
 def _parse(text: str, is_json: bool, path: Path) -> Any:
     """The raw document, with syntax errors turned into CategoryMapError naming line and column."""
+    too_deep = f"nested deeper than {MAX_MAP_DEPTH} levels; a category map is four levels deep"
     if is_json:
+        if json_too_deep(text, MAX_MAP_DEPTH):  # checked without recursing, before the recursive parser runs
+            raise CategoryMapError(f"invalid JSON: {too_deep}", path)
         try:
             return json.loads(text, object_pairs_hook=_json_object_without_duplicates)
         except json.JSONDecodeError as exc:
             raise CategoryMapError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", path) from exc
         except _DuplicateKeyError as exc:
             raise CategoryMapError(str(exc), path) from exc
+        except RecursionError:  # not reached after the depth check; kept so no parser change can crash a load
+            raise CategoryMapError(f"invalid JSON: {too_deep}", path) from None
+        except ValueError:  # the one other failure of json.loads on text: an integer too long to convert
+            raise CategoryMapError(f"invalid JSON: a number has more than {sys.get_int_max_str_digits()} digits",
+                                   path) from None
     try:
         return yaml.load(text, Loader=_MapYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -398,12 +426,31 @@ def _json_object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, A
     keys = [k for k, _ in pairs]
     repeated = [k for k, count in Counter(keys).items() if count > 1]
     if repeated:
-        raise _DuplicateKeyError(f"duplicate key {repeated[0]!r} in one JSON object")
+        raise _DuplicateKeyError(f"duplicate key {_show(repeated[0])} in one JSON object")
     return dict(pairs)
 
 
 class _MapYamlLoader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings (the schema checks them) and rejects duplicate keys."""
+    """SafeLoader that keeps timestamps as strings (the schema checks them), rejects duplicate keys, aliases and
+    nesting deeper than MAX_MAP_DEPTH."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # An alias repeats a value without writing it again: nested aliases expand exponentially ("billion
+        # laughs"). A map has no use for them, so none is expanded. Composing recurses once per level, hence
+        # the depth bound.
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a category map; "
+                                              "write the value out", self.peek_event().start_mark)
+        if self._depth >= MAX_MAP_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_MAP_DEPTH} levels; a category "
+                                              "map is four levels deep", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _MapYamlLoader.yaml_implicit_resolvers = {
@@ -419,8 +466,8 @@ def _construct_mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.Ma
         key = loader.construct_object(key_node)
         with contextlib.suppress(TypeError):  # unhashable keys are reported by construct_mapping itself
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark)
+                raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
+                                                        f"found duplicate key {_show(key)}", key_node.start_mark)
             seen.add(key)
     return loader.construct_mapping(node)
 

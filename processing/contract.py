@@ -21,6 +21,8 @@ DEFAULT_MAX_TEXT_CHARS = 1000
 QUARANTINE_REASONS = {
     "malformed_record": "the row could not be parsed into a record (broken JSON line, wrong CSV field count)",
     "invalid_encoding": "the text is not valid UTF-8",
+    "control_characters": "the text holds a control character other than tab, line feed or carriage return "
+                          "(NUL, escape sequences, ...)",
     "missing_id": "the id field is absent or empty",
     "missing_text": "the text field is absent or null",
     "invalid_type": "a field has the wrong type (e.g. text is not a string, created_at is not ISO 8601)",
@@ -32,5 +34,11 @@ QUARANTINE_REASONS = {
     "unsupported_language": "the message's language is outside the configured set",
 }
 
-# Columns of a quarantine record (JSON Lines, one object per quarantined row).
-QUARANTINE_COLUMNS = ("source_file", "row_number", "reason", "detail", "record")
+# Columns of a quarantine record (JSON Lines, one object per quarantined row). `line` is the physical line the
+# record starts on in a CSV or JSON Lines file (null for JSON and Parquet).
+QUARANTINE_COLUMNS = ("source_file", "row_number", "line", "reason", "detail", "record")
+
+# Invisible characters that are kept in a message but counted in the quality report (and warned about): they can
+# make text display in an order other than its logical one, or hide content, in front of a reviewer.
+BIDI_CONTROL_CHARACTERS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+ZERO_WIDTH_CHARACTERS = "\u200b\u200c\u200d\u2060\ufeff"

@@ -5,6 +5,9 @@ writes them atomically. The rules, checked in the order of contract.QUARANTINE_R
 rule it breaks):
 - malformed_record: ingestion could not parse the row (it carries `_parse_error`);
 - invalid_encoding: a contract field holds bytes that are not UTF-8 (lone surrogates from "surrogateescape");
+- control_characters: `text` holds a C0 or C1 control character other than tab, line feed and carriage return
+  (NUL, the escape that starts a terminal escape sequence, DEL, U+0080-U+009F); the detail names the first one
+  and its position. Such a character has no place in a message and can act on a terminal or a parser;
 - missing_id: `id` absent, null, or empty/whitespace; missing_text: `text` absent or null;
 - invalid_type: `id` is not a string or integer; `text` not a string; `created_at` not an ISO 8601 string (or a
   timestamp); `lang` not a string; `source`, `user_id`, `label` not strings or integers (integers become text);
@@ -17,6 +20,11 @@ rule it breaks):
   region tags by their primary subtag ("es-MX" -> "es"), any other code ("fr", "pt") -> "other"; absent, empty
   or Twitter's undetermined codes ("und", "zxx", "qme", ...) -> processing.language detects it.
 Empty optional fields ("" in a CSV) count as absent.
+Bidirectional override and isolate characters (contract.BIDI_CONTROL_CHARACTERS) and zero-width characters
+(contract.ZERO_WIDTH_CHARACTERS) are not a reason: they have legitimate uses (right-to-left text, emoji
+sequences), so such messages are kept, counted in the report's `flagged` section and named in a warning, so that
+a person knows that what they see may not be what the text holds.
+The report also gives, per file, how the file's lines became rows (processing.ingest.FileCounts) when known.
 """
 from __future__ import annotations
 
@@ -35,20 +43,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from processing.contract import (
+    BIDI_CONTROL_CHARACTERS,
     DEFAULT_LANGUAGES,
     DEFAULT_MAX_TEXT_CHARS,
     FIELDS,
     LANGUAGES,
     QUARANTINE_COLUMNS,
     QUARANTINE_REASONS,
+    REQUIRED_FIELDS,
+    ZERO_WIDTH_CHARACTERS,
 )
 from processing.ingest import (
+    LINE_COLUMN,
     LINEAGE_COLUMNS,
     PARSE_ERROR_COLUMN,
     RAW_RECORD_COLUMN,
     ROW_NUMBER_COLUMN,
     SOURCE_FILE_COLUMN,
+    FileCounts,
     json_kind,
+    shown_names,
 )
 from processing.language import detect_languages
 from processing.storage import atomic_output, write_text_atomic
@@ -58,6 +72,9 @@ QUARANTINE_FILE = "quarantine.jsonl"
 IN_MEMORY_SOURCE = "<dataframe>"  # source_file of rows given without lineage columns
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_CONTROL_CHARACTER_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 but tab, LF, CR
+_BIDI_CONTROL_RE = re.compile(f"[{BIDI_CONTROL_CHARACTERS}]")
+_ZERO_WIDTH_RE = re.compile(f"[{ZERO_WIDTH_CHARACTERS}]")
 _URL_RE = re.compile(r"(?:https?://|\bwww\.)\S*", re.IGNORECASE)
 _LETTER_OR_DIGIT_RE = re.compile(r"[^\W_]")  # \w without the underscore: Unicode letters and digits
 _OPTIONAL_FIELDS = ("created_at", "lang", "source", "user_id", "label")
@@ -89,8 +106,11 @@ class _Settings:
 
 def validate(records: pd.DataFrame, languages: Iterable[str] = DEFAULT_LANGUAGES,
              max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, *, input_hash: str | None = None,
-             warnings: Iterable[str] = ()) -> ValidationResult:
-    """Split records (from processing.ingest, or any frame with contract columns) into accepted and quarantine."""
+             warnings: Iterable[str] = (), file_counts: dict[str, FileCounts] | None = None) -> ValidationResult:
+    """Split records (from processing.ingest, or any frame with contract columns) into accepted and quarantine.
+
+    `file_counts` (IngestedBatch.file_counts) puts each file's line accounting in the report and is checked
+    against the rows of that file."""
     settings = _check_settings(languages, max_text_chars)
     original = records.reset_index(drop=True)
     frame = _prepare(original)
@@ -98,8 +118,10 @@ def validate(records: pd.DataFrame, languages: Iterable[str] = DEFAULT_LANGUAGES
     is_accepted = reasons.isna()
     accepted = _accepted_records(frame[is_accepted], present_fields=_present_fields(records))
     quarantine = _quarantine_records(frame[~is_accepted], original, reasons, details)
+    flagged = _flagged_texts(accepted)
     report = _report(frame, reasons, accepted, settings, input_hash,
-                     [*warnings, *_validation_warnings(records, frame, reasons)])
+                     [*warnings, *_validation_warnings(records, frame, reasons, flagged)], file_counts or {})
+    report["flagged"] = flagged
     return ValidationResult(accepted=accepted, quarantine=quarantine, report=report)
 
 
@@ -138,7 +160,7 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
         frame[SOURCE_FILE_COLUMN] = IN_MEMORY_SOURCE
     if ROW_NUMBER_COLUMN not in frame.columns:
         frame[ROW_NUMBER_COLUMN] = np.arange(1, len(frame) + 1)
-    for column in (PARSE_ERROR_COLUMN, RAW_RECORD_COLUMN):
+    for column in (LINE_COLUMN, PARSE_ERROR_COLUMN, RAW_RECORD_COLUMN):
         if column not in frame.columns:
             frame[column] = pd.Series(None, index=frame.index, dtype=object)
     for field in _OPTIONAL_FIELDS:  # "" in a CSV means the field was left out
@@ -176,6 +198,15 @@ def _encoding_detail(field: str, value: str) -> str:
     if 0xDC80 <= code_point <= 0xDCFF:  # a byte that "surrogateescape" could not decode
         return f"{field}: byte 0x{code_point - 0xDC00:02X} at character {match.start() + 1} is not valid UTF-8"
     return f"{field}: lone surrogate U+{code_point:04X} at character {match.start() + 1} is not valid Unicode"
+
+
+def _control_characters(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
+    texts = rows["text"][_has_valid_type(rows["text"], _is_string_type)]
+    if not _CONTROL_CHARACTER_RE.search("".join(texts)):  # one scan of the column clears the usual case
+        return pd.Series(dtype=object)
+    found = texts.map(_CONTROL_CHARACTER_RE.search).dropna()
+    return found.map(lambda match: f"text: control character U+{ord(match.group()):04X} "
+                                   f"at character {match.start() + 1}")
 
 
 def _missing_id(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
@@ -274,7 +305,8 @@ def _emoji_only(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
 def _unsupported_language(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
     unsupported = rows[~rows[_RESOLVED_LANG].isin(settings.languages)]
     allowed = ", ".join(settings.languages)
-    origins = [f"given {given!r}" if normalize_language_code(given) else "detected" for given in unsupported["lang"]]
+    origins = [f"given {_shorten(given)!r}" if normalize_language_code(given) else "detected"
+               for given in unsupported["lang"]]
     return pd.Series([f"language {language!r} ({origin}) is not one of {allowed}"
                       for language, origin in zip(unsupported[_RESOLVED_LANG], origins)],
                      index=unsupported.index, dtype=object)
@@ -283,6 +315,7 @@ def _unsupported_language(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
 _RULES: tuple[tuple[str, Callable[[pd.DataFrame, _Settings], pd.Series]], ...] = (
     ("malformed_record", _malformed_record),
     ("invalid_encoding", _invalid_encoding),
+    ("control_characters", _control_characters),
     ("missing_id", _missing_id),
     ("missing_text", _missing_text),
     ("invalid_type", _invalid_type),
@@ -336,7 +369,8 @@ _DERIVED_BEFORE = {  # rule -> (working column, how to derive it)
 
 def _accepted_records(rows: pd.DataFrame, present_fields: list[str]) -> pd.DataFrame:
     """The contract fields that the input had (and `lang`, always) as text, None where absent."""
-    fields = [field for field in FIELDS if field in present_fields or field == "lang"]
+    # id and text always, so that even an empty batch has the schema later steps read.
+    fields = [field for field in FIELDS if field in present_fields or field in (*REQUIRED_FIELDS, "lang")]
     accepted = pd.DataFrame(index=rows.index)
     for field in fields:
         accepted[field] = _as_text(rows[_RESOLVED_LANG] if field == "lang" else rows[field])
@@ -367,6 +401,8 @@ def _quarantine_records(rows: pd.DataFrame, original: pd.DataFrame, reasons: pd.
     quarantine = pd.DataFrame({
         "source_file": rows[SOURCE_FILE_COLUMN].astype(str),
         "row_number": rows[ROW_NUMBER_COLUMN].astype("int64"),
+        "line": pd.Series([None if _is_missing(line) else int(line) for line in rows[LINE_COLUMN]],
+                          index=rows.index, dtype=object),
         "reason": reasons[rows.index],
         "detail": details[rows.index].map(_printable),
         "record": [_record_json(values, data_columns, parse_error, raw_record)
@@ -427,21 +463,40 @@ def _shorten(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
-def _validation_warnings(records: pd.DataFrame, frame: pd.DataFrame, reasons: pd.Series) -> list[str]:
-    """What the report should point out: columns dropped, files that look like another encoding."""
+def _flagged_texts(accepted: pd.DataFrame) -> dict[str, int]:
+    """How many accepted texts hold bidirectional controls or zero-width characters (kept, but worth a look)."""
+    texts = accepted["text"].dropna().astype(str)
+    return {"bidi_controls": int(texts.str.contains(_BIDI_CONTROL_RE).sum()),
+            "zero_width_characters": int(texts.str.contains(_ZERO_WIDTH_RE).sum())}
+
+
+def _validation_warnings(records: pd.DataFrame, frame: pd.DataFrame, reasons: pd.Series,
+                         flagged: dict[str, int]) -> list[str]:
+    """What the report should point out: no rows, columns dropped, files that look like another encoding, and
+    messages kept with invisible characters."""
     warnings = []
+    if len(frame) == 0:
+        warnings.append("no rows to validate: the input holds no records")
+    elif reasons.notna().all():
+        warnings.append(f"no message passed validation: all {len(frame)} rows were quarantined")
     ignored = [str(column) for column in records.columns if column not in FIELDS and column not in LINEAGE_COLUMNS]
     if ignored:
-        warnings.append(f"columns outside the message contract were not kept: {', '.join(sorted(ignored))}")
+        warnings.append(f"columns outside the message contract were not kept: {shown_names(sorted(ignored))}")
     bad_encoding = frame.loc[reasons.eq("invalid_encoding"), SOURCE_FILE_COLUMN].value_counts().sort_index()
     for source_file, count in bad_encoding.items():
         warnings.append(f"{source_file}: {count} row(s) are not valid UTF-8 and were quarantined; "
                         "was the file saved in another encoding (e.g. Latin-1)?")
+    if flagged["bidi_controls"]:
+        warnings.append(f"{flagged['bidi_controls']} accepted message(s) hold bidirectional override or isolate "
+                        "characters (U+202A-U+202E, U+2066-U+2069): they may display in another order than they read")
+    if flagged["zero_width_characters"]:
+        warnings.append(f"{flagged['zero_width_characters']} accepted message(s) hold zero-width characters "
+                        "(U+200B-U+200D, U+2060, U+FEFF): invisible, they may hide or split words")
     return warnings
 
 
 def _report(frame: pd.DataFrame, reasons: pd.Series, accepted: pd.DataFrame, settings: _Settings,
-            input_hash: str | None, warnings: list[str]) -> dict:
+            input_hash: str | None, warnings: list[str], file_counts: dict[str, FileCounts]) -> dict:
     """Counts that must add up (checked here), per reason, file and language; never message content."""
     rows_in, rows_accepted = len(frame), len(accepted)
     rows_quarantined = int(reasons.notna().sum())
@@ -455,6 +510,13 @@ def _report(frame: pd.DataFrame, reasons: pd.Series, accepted: pd.DataFrame, set
                     "rows_quarantined": int(group["quarantined"].sum())}
         for name, group in by_file.groupby("file", sort=True)
     }
+    for name, counts in file_counts.items():  # files without rows are listed too, with their line accounting
+        files.setdefault(name, {"rows_in": 0, "rows_accepted": 0, "rows_quarantined": 0})
+        if files[name]["rows_in"] != counts.records:
+            raise AssertionError(f"rows lost between ingestion and validation: {name} had {counts.records} "
+                                 f"records, {files[name]['rows_in']} rows were validated")
+        files[name]["read"] = counts.to_dict()
+    files = dict(sorted(files.items()))
     language_counts = accepted["lang"].value_counts() if rows_accepted else pd.Series(dtype="int64")
     given = frame.loc[reasons.isna(), "lang"].map(normalize_language_code).notna()
     report = {

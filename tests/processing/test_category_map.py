@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -348,6 +349,62 @@ def test_unreadable_yaml_is_reported_with_the_file_name(tmp_path, text, expected
 def test_unreadable_json_is_reported_with_the_file_name(tmp_path, text, expected):
     with pytest.raises(CategoryMapError, match=re.escape(expected)):
         load_category_map(write(tmp_path, text, "category_map.json"))
+
+
+BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")) + "version: *i\n"
+
+
+def test_a_yaml_map_with_nested_aliases_is_refused_at_once_without_expanding_them(tmp_path):
+    # It took 13.5 s and 1.1 GB: an error message built the repr of the expanded value before shortening it.
+    assert len(BILLION_LAUGHS) < 700
+    started = time.perf_counter()
+    with pytest.raises(CategoryMapError) as caught:
+        load_category_map(write(tmp_path, BILLION_LAUGHS))
+    assert time.perf_counter() - started < 1
+    assert str(caught.value).endswith("invalid YAML at line 2, column 8: aliases (*name) are not allowed in a "
+                                      "category map; write the value out")
+
+
+def test_a_single_yaml_alias_is_refused_too_since_a_map_has_no_use_for_one(tmp_path):
+    text = GOOD_YAML.replace("clusters: [0, 7]", "clusters: &billing [0, 7]").replace("clusters: [1]",
+                                                                                      "clusters: *billing")
+    with pytest.raises(CategoryMapError, match=re.escape("aliases (*name) are not allowed")):
+        load_category_map(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("name, text", [
+    ("category_map.yaml", "version: " + "[" * 100_000 + "]" * 100_000 + "\n"),
+    ("category_map.yaml", "version:\n" + "".join(" " * depth + "- \n" for depth in range(0, 200, 2)) + "\n"),
+    ("category_map.json", '{"version": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("map", '{"version": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+])
+def test_a_deeply_nested_map_is_one_clear_error_not_a_recursion_error(tmp_path, name, text):
+    with pytest.raises(CategoryMapError) as caught:
+        load_category_map(write(tmp_path, text, name))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / name}: invalid ")
+    assert "nested deeper than 64 levels; a category map is four levels deep" in message
+    assert "\n" not in message
+
+
+def test_a_large_value_in_a_map_is_shown_shortened(tmp_path):
+    doc = good_doc()
+    doc["version"] = [["x" * 100_000] * 10] * 3
+    message = load_error(tmp_path, doc)
+    assert message.startswith("category_map.json: version: [['xxxxxxxxxx")
+    assert message.endswith("... is not an integer") and len(message) < 120
+
+
+def test_a_json_map_with_an_integer_too_long_to_read_is_one_clear_error(tmp_path):
+    with pytest.raises(CategoryMapError, match="a number has more than 4300 digits"):
+        load_category_map(write(tmp_path, '{"version": ' + "9" * 5000 + "}", "category_map.json"))
+
+
+def test_a_map_file_larger_than_any_map_is_refused_before_it_is_read(tmp_path):
+    path = write(tmp_path, "# " + "x" * (5 << 20) + "\n" + GOOD_YAML)
+    with pytest.raises(CategoryMapError, match="is too large for a category map"):
+        load_category_map(path)
 
 
 def test_a_missing_file_raises_category_map_error(tmp_path):

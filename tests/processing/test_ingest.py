@@ -1,6 +1,7 @@
 """Specification of processing.ingest: every input row is read, with its lineage, in every format."""
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -10,14 +11,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from processing.ingest import (
+    LINE_COLUMN,
     LINEAGE_COLUMNS,
+    MAX_JSON_DEPTH,
     PARSE_ERROR_COLUMN,
     RAW_RECORD_COLUMN,
     ROW_NUMBER_COLUMN,
     SOURCE_FILE_COLUMN,
+    FileCounts,
     IngestError,
     input_data_hash,
     read_messages,
+    shown_names,
 )
 
 
@@ -81,6 +86,42 @@ def test_csv_row_with_too_few_fields_is_kept_as_malformed(tmp_path):
     assert rows[2]["lang"] == ""  # an empty trailing field is present, not missing
 
 
+def test_csv_unterminated_quote_quarantines_its_line_and_the_rows_after_it_are_still_read(tmp_path):
+    # It used to fold the following rows into one message's text: 3 rows in, "rows in 1: accepted 1".
+    path = write(tmp_path / "batch.csv", 'id,text\n1,"hello\n2,world\n3,again\n')
+    broken, second, third = rows_of(path)
+    assert broken[PARSE_ERROR_COLUMN] == ("unterminated quoted field: it runs from line 2 to the end of the file "
+                                          "(line 4); reading resumed at line 3")
+    assert broken[RAW_RECORD_COLUMN] == '1,"hello'
+    assert [(row["id"], row["text"], row[LINE_COLUMN]) for row in (second, third)] == [("2", "world", 3),
+                                                                                       ("3", "again", 4)]
+
+
+def test_csv_quote_closed_by_a_later_stray_quote_quarantines_only_its_first_line(tmp_path):
+    path = write(tmp_path / "batch.csv", 'id,text\n1,"he said\n2,ok\n3,"fine" x\n4,last\n')
+    rows = rows_of(path)
+    assert rows[0][PARSE_ERROR_COLUMN].startswith("broken quoted field on lines 2-4 (")
+    assert rows[0][PARSE_ERROR_COLUMN].endswith("reading resumed at line 3")
+    assert rows[2][PARSE_ERROR_COLUMN] == "not readable as CSV on line 4: ',' expected after '\"'"
+    assert [(row.get("id"), row[ROW_NUMBER_COLUMN], row[LINE_COLUMN]) for row in rows] == [
+        (None, 1, 2), ("2", 2, 3), (None, 3, 4), ("4", 4, 5)]
+
+
+def test_csv_records_carry_the_physical_line_they_start_on_with_any_line_ending(tmp_path):
+    for ending in ("\n", "\r\n", "\r"):
+        text = ending.join(["id,text", '1,"two', 'lines"', "", "2,ok", ""])
+        batch = read_messages(write(tmp_path / "batch.csv", text.encode()))
+        assert batch.records[LINE_COLUMN].tolist() == [2, 5]
+        assert batch.records["text"].tolist() == [f"two{ending}lines", "ok"]
+        assert batch.file_counts["batch.csv"] == FileCounts(records=2, lines=5, blank=1, header=1, continuation=1)
+
+
+def test_csv_header_only_keeps_its_columns_and_says_it_has_no_rows(tmp_path):
+    batch = read_messages(write(tmp_path / "header.csv", "id,text,lang\n"))
+    assert list(batch.records.columns[:3]) == ["id", "text", "lang"] and len(batch.records) == 0
+    assert batch.warnings == ("header.csv: header only, no rows",)
+
+
 def test_csv_with_semicolons_is_read(tmp_path):
     path = write(tmp_path / "export.csv", "id;text\n1;hola, amigos\n")
     assert [(row["id"], row["text"]) for row in rows_of(path)] == [("1", "hola, amigos")]
@@ -108,6 +149,24 @@ def test_jsonl_invalid_line_is_kept_with_its_raw_text(tmp_path):
     assert rows[1][PARSE_ERROR_COLUMN].startswith("invalid JSON")
     assert rows[1][RAW_RECORD_COLUMN] == '{"id": "2", "text": "rota'
     assert rows[2][PARSE_ERROR_COLUMN] == "a JSON array, not an object"
+
+
+def test_jsonl_line_nested_too_deep_or_with_a_huge_number_is_one_malformed_row_not_a_failed_file(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = write(tmp_path / "batch.jsonl", f'{{"id": "1", "text": "a"}}\n{deep}\n{{"id": {"9" * 5000}}}\n'
+                                           '{"id": "2", "text": "b"}\n')
+    rows = rows_of(path)
+    assert [row[PARSE_ERROR_COLUMN] for row in rows] == [
+        None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+        "invalid JSON: a number has more than 4300 digits", None]
+    assert [row[LINE_COLUMN] for row in rows] == [1, 2, 3, 4]
+
+
+def test_json_nesting_is_bounded_but_strings_holding_brackets_are_not_nesting(tmp_path):
+    brackets = "[" * 1000
+    path = write(tmp_path / "batch.jsonl", json.dumps({"id": "1", "text": brackets}) + "\n"
+                 + json.dumps({"id": "2", "text": "a", "extra": [[["ok"]]] * 3}) + "\n")
+    assert [row.get("text") for row in rows_of(path)] == [brackets, "a"]
 
 
 def test_jsonl_row_numbers_are_line_numbers_and_blank_lines_are_not_rows(tmp_path):
@@ -150,6 +209,12 @@ def test_twitter_api_v2_errors_are_reported_as_a_warning(tmp_path):
     batch = read_messages(write(tmp_path / "lookup.json", json.dumps(response)))
     assert len(batch.records) == 1
     assert any("lookup.json" in warning and "1 error" in warning for warning in batch.warnings)
+
+
+def test_twitter_api_v2_errors_that_are_not_a_list_still_give_a_warning(tmp_path):
+    batch = read_messages(write(tmp_path / "lookup.json", json.dumps({"data": [{"id": "1", "text": "a"}],
+                                                                      "errors": 5})))
+    assert any("lists 1 error" in warning for warning in batch.warnings)
 
 
 def test_json_array_item_that_is_not_an_object_is_kept_as_malformed(tmp_path):
@@ -223,6 +288,14 @@ def test_empty_file_gives_no_rows_and_a_warning(tmp_path):
     ("headerless.csv", "1,hola\n2,adios\n", "no id or text column"),
     ("no_text.csv", "id,body\n1,hola\n", "no text column"),
     ("utf16.csv", "id,text\n1,hola\n".encode("utf-16"), "UTF-16"),
+    ("utf16-no-bom.csv", "id,text\n1,hola\n".encode("utf-16-le"), "UTF-16 without a byte order mark"),
+    ("zipped.csv", gzip.compress(b"id,text\n1,hola\n"), "looks like gzip data; decompress it"),
+    ("zipped.jsonl", gzip.compress(b'{"id": "1", "text": "hola"}\n'), "looks like gzip data; decompress it"),
+    ("archive.json", b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "looks like a ZIP archive; extract it"),
+    ("image.csv", bytes(range(256)) * 4, "looks like binary data, not text"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
+    ("huge_number.json", f'[{{"id": {"9" * 5000}}}]', "not valid JSON: a number has more than 4300 digits"),
+    ("bad_header.csv", 'id,"text\n1,hola\n', "the header row (line 1) is not readable as CSV"),
 ])
 def test_unreadable_file_raises_ingest_error_naming_the_file(tmp_path, name, content, cause):
     write(tmp_path / "good.csv", "id,text\n1,ok\n")
@@ -233,6 +306,23 @@ def test_unreadable_file_raises_ingest_error_naming_the_file(tmp_path, name, con
     assert message.startswith(f"{name}: ")
     assert cause in message
     assert "\n" not in message
+
+
+def test_column_names_in_errors_are_few_shortened_and_escaped(tmp_path):
+    header = ",".join(["\x1b]0;pwned\x07\x1b[2J" + "x" * 100] + [f"col{i}" for i in range(5000)])
+    write(tmp_path / "wide.csv", header + "\n")
+    with pytest.raises(IngestError) as raised:
+        read_messages(tmp_path / "wide.csv")
+    message = str(raised.value)
+    assert message.startswith("wide.csv: no id or text column (columns found: \\x1b]0;pwned\\x07\\x1b[2Jxxx")
+    assert message.endswith(", col8, ... and 4991 more)")
+    assert "\x1b" not in message and "\x07" not in message and len(message) < 300
+
+
+def test_shown_names_escapes_controls_and_invisible_formatting_but_keeps_accents():
+    assert shown_names(["año", "a\u202eb", "c\u200bd", "e\x00f", "caf\udce9"]) == \
+        "año, a\\u202eb, c\\u200bd, e\\x00f, caf\\udce9"
+    assert shown_names(["n" * 100], width=10) == "nnnnnnnnn…"
 
 
 def test_missing_path_and_unsupported_single_file_raise_ingest_error(tmp_path):

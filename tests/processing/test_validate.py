@@ -67,6 +67,35 @@ def test_invalid_encoding_is_quarantined(tmp_path):
     assert any("latin1.csv" in warning and "encoding" in warning for warning in result.report["warnings"])
 
 
+def test_control_characters_text_is_quarantined():
+    records = [{"id": "1", "text": "hola\x00amigos"}, {"id": "2", "text": "\x1b[2J\x1b[31mhacked"},
+               {"id": "3", "text": "ok\x85next line"}, {"id": "4", "text": "tab\there, lines\r\nand more lines"}]
+    result = validate(pd.DataFrame(records, dtype=object))
+    assert result.quarantine["reason"].tolist() == ["control_characters"] * 3
+    assert result.quarantine["detail"].tolist() == ["text: control character U+0000 at character 5",
+                                                    "text: control character U+001B at character 1",
+                                                    "text: control character U+0085 at character 3"]
+    assert result.accepted["id"].tolist() == ["4"]  # tab, line feed and carriage return are text
+
+
+def test_a_quarantined_row_with_control_characters_does_not_shadow_a_clean_row_with_its_id():
+    records = [{"id": "1", "text": "hola\x07amigos"}, {"id": "1", "text": OK}]
+    assert reasons_of(records) == ["control_characters", None]
+
+
+def test_bidirectional_and_zero_width_characters_are_kept_but_counted_and_warned_about():
+    records = [{"id": "1", "text": "pago \u202eodagap\u202c hecho"},
+               {"id": "2", "text": "transfer\u200bencia fallida"},
+               {"id": "3", "text": "la fa\u2066ctura\u2069 llegó\u200d mal"}, {"id": "4", "text": OK}]
+    result = validate(pd.DataFrame(records, dtype=object))
+    assert result.accepted["id"].tolist() == ["1", "2", "3", "4"]
+    assert result.accepted["text"][0] == records[0]["text"]  # kept exactly: right-to-left text needs them
+    assert result.report["flagged"] == {"bidi_controls": 2, "zero_width_characters": 2}
+    warnings = " ".join(result.report["warnings"])
+    assert "2 accepted message(s) hold bidirectional" in warnings
+    assert "2 accepted message(s) hold zero-width" in warnings
+
+
 def test_missing_id_is_quarantined():
     records = [{"text": OK}, {"id": None, "text": OK}, {"id": "", "text": OK}, {"id": "  ", "text": OK}]
     assert reasons_of(records) == ["missing_id"] * 4
@@ -152,6 +181,7 @@ def test_unsupported_language_is_quarantined():
 REASON_EXAMPLES = {  # one record breaking exactly that rule, after a record that passes
     "malformed_record": {"id": "9", "text": OK, "_parse_error": "invalid JSON", "_raw_record": "{"},
     "invalid_encoding": {"id": "9", "text": "caf\udce9"},
+    "control_characters": {"id": "9", "text": "hola\x00amigos"},
     "missing_id": {"text": OK},
     "missing_text": {"id": "9"},
     "invalid_type": {"id": "9", "text": 9},
@@ -266,12 +296,68 @@ def test_rows_in_equals_accepted_plus_quarantined_for_a_mixed_batch_of_every_for
     assert all(counts["rows_in"] == counts["rows_accepted"] + counts["rows_quarantined"]
                for counts in report["files"].values())
     assert report["by_reason"] == {
-        "malformed_record": 3, "invalid_encoding": 1, "missing_id": 1, "missing_text": 0, "invalid_type": 0,
+        "malformed_record": 3, "invalid_encoding": 1, "control_characters": 0, "missing_id": 1, "missing_text": 0,
+        "invalid_type": 0,
         "duplicate_id": 1, "empty_text": 1, "text_too_long": 1, "url_only": 1, "emoji_only": 1,
         "unsupported_language": 1,
     }
     assert report["input_data_hash"] == batch.input_hash
     assert any("notes.md" in warning for warning in report["warnings"])
+
+
+def test_report_gives_how_each_files_lines_became_rows_and_lists_files_without_rows(tmp_path):
+    write(tmp_path / "a.csv", 'id,text\n1,"two\nlines"\n\n2,"broken\n3,after\n')
+    write(tmp_path / "b.csv", "id,text\n")
+    write(tmp_path / "c.jsonl", f'{{"id": "4", "text": "{OK}"}}\n\n{{"id": "5"\n')
+    batch = read_messages(tmp_path)
+    report = validate(batch.records, warnings=batch.warnings, file_counts=batch.file_counts).report
+    assert report["files"]["a.csv"]["read"] == {"lines": 6, "blank_lines": 1, "header_lines": 1, "records": 3,
+                                                "continuation_lines": 1}
+    assert report["files"]["a.csv"]["rows_in"] == 3
+    assert report["files"]["b.csv"] == {"rows_in": 0, "rows_accepted": 0, "rows_quarantined": 0,
+                                        "read": {"lines": 1, "blank_lines": 0, "header_lines": 1, "records": 0,
+                                                 "continuation_lines": 0}}
+    assert report["files"]["c.jsonl"]["read"]["records"] == report["files"]["c.jsonl"]["rows_in"] == 2
+    assert any("b.csv: header only" in warning for warning in report["warnings"])
+
+
+def test_rows_that_do_not_match_the_files_record_count_are_an_error_not_a_silent_loss(tmp_path):
+    batch = read_messages(write(tmp_path / "a.csv", f"id,text\n1,{OK}\n2,{OK}\n"))
+    with pytest.raises(AssertionError, match="a.csv had 2 records, 1 rows were validated"):
+        validate(batch.records.iloc[:1], file_counts=batch.file_counts)
+
+
+def test_quarantine_records_name_the_physical_line_of_csv_and_json_lines_rows(tmp_path):
+    write(tmp_path / "a.csv", f'id,text\n1,"{OK}\nsecond line"\n\n2,https://t.co/x\n')
+    write(tmp_path / "b.jsonl", '\n{"id": "3", "text": ""}\n')
+    write(tmp_path / "c.json", json.dumps([{"id": "4", "text": ""}]))
+    quarantine = validate(read_messages(tmp_path).records).quarantine
+    assert quarantine[["source_file", "row_number", "line"]].values.tolist() == [
+        ["a.csv", 2, 5], ["b.jsonl", 2, 2], ["c.json", 1, None]]
+
+
+def test_many_unknown_columns_are_named_at_most_ten_and_escaped_in_the_warning():
+    columns = {f"\x1b[31mcol{i}": "x" for i in range(5000)}
+    report = validate(pd.DataFrame([{"id": "1", "text": OK, **columns}], dtype=object)).report
+    warning = next(warning for warning in report["warnings"] if "outside the message contract" in warning)
+    assert warning.endswith(", ... and 4990 more")
+    assert "\x1b" not in warning and "\\x1b[31mcol0" in warning
+    assert len(warning) < 600
+
+
+def test_an_unsupported_language_code_is_shortened_in_the_detail():
+    detail = validate(pd.DataFrame([{"id": "1", "text": OK, "lang": "fr" + "x" * 10_000}], dtype=object)) \
+        .quarantine["detail"][0]
+    assert len(detail) < 150
+
+
+def test_an_empty_batch_still_has_the_id_and_text_columns_and_says_it_had_no_rows(tmp_path):
+    for content in ("", "id,text,lang\n"):
+        write(tmp_path / "empty.csv", content)
+        batch = read_messages(tmp_path / "empty.csv")
+        result = validate(batch.records, warnings=batch.warnings)
+        assert list(result.accepted.columns[:2]) == ["id", "text"] and len(result.accepted) == 0
+        assert "no rows to validate: the input holds no records" in result.report["warnings"]
 
 
 def test_plain_dataframe_without_lineage_and_empty_batch_are_validated():
