@@ -6,6 +6,8 @@ import json
 
 import click
 
+from processing.sanitize import terminal_text
+
 
 def echo_json(data) -> None:
     """Print data as JSON for scripts: indented, keys sorted."""
@@ -14,12 +16,13 @@ def echo_json(data) -> None:
 
 @contextlib.contextmanager
 def one_line_errors(*expected: type[BaseException]):
-    """The `expected` errors and AWS failures ("AWS: ...") as a one-line message and exit code 1."""
+    """The `expected` errors and AWS failures ("AWS: ...") as a one-line message and exit code 1; control
+    characters from input (a name, a file's content) are shown as escapes, never sent to the terminal."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
     except expected as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(terminal_text(error)) from None
     except (ClientError, BotoCoreError) as error:
-        raise click.ClickException(f"AWS: {error}") from None
+        raise click.ClickException(terminal_text(f"AWS: {error}")) from None

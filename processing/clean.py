@@ -8,7 +8,7 @@ Normalisation policy, in order of application (the reasons are in docs/cleaning.
 
 | noise or feature              | clean_text                                        | feature_text               |
 |-------------------------------|---------------------------------------------------|----------------------------|
-| HTML entities `&amp;`         | unescaped (twice: some feeds escape twice)        | same                       |
+| HTML entities `&amp;`         | unescaped once (`&amp;lt;` -> `&lt;`, not `<`)    | same                       |
 | emojis, pictographs           | removed, listed in `emojis` (one per sequence)    | removed                    |
 | controls, zero-width, PUA     | removed, then NFKC (fancy/fullwidth -> plain)     | same                       |
 | retweet marker `RT @user:`    | removed (also `RT@u`, `RT “@u:`, `RT user:`)      | removed                    |
@@ -192,7 +192,9 @@ def collapse_elongations(text: str, lang: str) -> str:
 
 def normalise_text(text: str, lang: str = FALLBACK_LANG) -> NormalisedText:
     """Apply the normalisation policy (module docstring) to one raw message."""
-    text = html.unescape(html.unescape(text))  # tweets arrive escaped, sometimes twice
+    # Once: tweets arrive escaped once, so `&amp;lt;` is what the author typed (`&lt;`); a second unescape would
+    # turn typed entities into markup (`&amp;lt;script&amp;gt;` -> `<script>`) in text that reports display.
+    text = html.unescape(text)
     emojis = _EMOJI.findall(text)  # before NFKC, which would turn the "™" emoji into letters
     if emojis:
         text = _EMOJI.sub(" ", text)

@@ -201,7 +201,8 @@ class MessageClusterer(BaseEstimator):
         if not 2 <= low <= high:
             raise ValueError(f"k_range must satisfy 2 <= low <= high, got {self.k_range!r}")
         for name, value, least in (("umap_neighbors", self.umap_neighbors, 2),
-                                   ("umap_components", self.umap_components, 1), ("max_fit_rows", self.max_fit_rows, 1)):
+                                   ("umap_components", self.umap_components, 1),
+                                   ("max_fit_rows", self.max_fit_rows, 1)):
             if not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
         # KMeans, the k search (silhouette needs k < rows) and Ward all run on the fit sample: it must hold k + 1.

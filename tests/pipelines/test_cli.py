@@ -3,13 +3,14 @@ and the step commands as container entry points (paths from the /opt/ml contract
 from __future__ import annotations
 
 import json
+import tarfile
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
-from pipelines.cli import main
+from pipelines.cli import _pipeline_errors, _user_errors, main
 
 STEPS = ["demo-data", "discover", "validate", "clean", "featurize", "cluster", "train", "evaluate"]
 
@@ -132,3 +133,90 @@ def test_discover_says_when_the_best_k_is_the_top_of_the_range(runner, tmp_path)
     assert result.exit_code == 0, result.output
     assert "3 clusters (plain KMeans)" in result.output  # six topics: more clusters always separate better
     assert "note: the best k by silhouette is the top of --k-range 2:3" in result.output
+
+
+HOSTILE_IDS = ["=1+1", "+cmd|' /C calc'!A0", "@SUM(A1:A2)", "-3.5"]
+
+
+def test_discover_clusters_four_messages_into_three_and_quotes_formula_ids_in_assignments(runner, tmp_path):
+    texts = ["my card was charged twice", "where is my refund", "la app no abre", "quiero cancelar mi cuenta"]
+    pd.DataFrame({"id": HOSTILE_IDS, "text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out"),
+                                  "--k", "3", "--featurizer", "tfidf"])
+    assert result.exit_code == 0, result.output
+    assert "rows in 4: accepted 4, quarantined 0" in result.output and "3 clusters" in result.output
+    assignments = pd.read_csv(tmp_path / "out" / "assignments.csv", dtype={"id": str})
+    # Spreadsheets would run the first three as formulas; a plain number stays a number.
+    assert sorted(assignments["id"]) == sorted(["'=1+1", "'+cmd|' /C calc'!A0", "'@SUM(A1:A2)", "-3.5"])
+    assert sorted(assignments["cluster"].unique()) == [0, 1, 2]
+    summary = json.loads((tmp_path / "out" / "clusters.json").read_text())  # JSON, read by programs, stays exact
+    assert sorted(m["id"] for c in summary["clusters"] for m in c["representative"]) == sorted(HOSTILE_IDS)
+
+
+def test_discover_asking_for_more_clusters_than_a_tiny_batch_allows_says_how_many_messages_are_needed(runner, tmp_path):
+    (tmp_path / "in.csv").write_text("id,text\n1,my card was charged twice\n2,where is my refund\n3,la app no abre\n"
+                                     "4,quiero cancelar mi cuenta\n")
+    result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out"),
+                                  "--k", "5", "--featurizer", "tfidf"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == ("Error: 4 messages are too few to form 5 clusters: clustering "
+                                                      "needs at least 6 messages; give more messages or a smaller k")
+    assert "Traceback" not in result.output
+
+
+def _command_raising(error: BaseException, wrapper):
+    """A one-off command, wrapped like the real ones, whose job fails with `error`."""
+    import click
+
+    @click.command()
+    @wrapper
+    def job() -> None:
+        raise error
+    return job
+
+
+@pytest.mark.parametrize("error, shown", [
+    (RecursionError("maximum recursion depth exceeded"), "RecursionError: maximum recursion depth exceeded"),
+    (TypeError("unhashable type: 'dict'"), "TypeError: unhashable type: 'dict'"),
+    (tarfile.ReadError("file could not be opened successfully"),
+     "tarfile.ReadError: file could not be opened successfully"),
+])
+def test_an_unexpected_error_in_a_job_is_one_line_naming_its_type_and_the_failure_reason(runner, tmp_path,
+                                                                                         monkeypatch, error, shown):
+    monkeypatch.setenv("TWEETOPS_ML_ROOT", str(tmp_path))
+    result = runner.invoke(_command_raising(error, _user_errors))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {shown} (a bug? please report it with the command "
+                                                  "that failed)"]
+    assert (tmp_path / "output" / "failure").read_text().startswith(shown)
+
+
+def test_an_interrupt_is_not_reported_as_a_bug(runner):
+    result = runner.invoke(_command_raising(KeyboardInterrupt(), _user_errors))
+    assert result.exit_code != 0 and "a bug?" not in result.output
+
+
+ESCAPES = "bad header \x1b]0;pwned\x07\x1b[2J\x9b31m \u202egnp.exe\nsecond line"
+SHOWN = "bad header \\x1b]0;pwned\\x07\\x1b[2J\\x9b31m \\u202egnp.exe\\nsecond line"
+
+
+def test_error_messages_show_control_characters_from_input_as_escapes(runner, tmp_path, monkeypatch):
+    from processing.ingest import IngestError
+
+    monkeypatch.setenv("TWEETOPS_ML_ROOT", str(tmp_path))
+    for error in (IngestError(f"in.csv: no text column (columns found: {ESCAPES})"), OSError(ESCAPES)):
+        result = runner.invoke(_command_raising(error, _user_errors))
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+        assert SHOWN in result.output and "\x1b" not in result.output and "\u202e" not in result.output
+        assert SHOWN in (tmp_path / "output" / "failure").read_text()
+
+
+def test_registry_and_pipeline_errors_show_control_characters_as_escapes(runner):
+    from pipelines.operations import PipelineError
+    from register.cli import _registry_errors
+    from register.local import RegistryError
+
+    for error in (RegistryError(ESCAPES), PipelineError(ESCAPES)):
+        result = runner.invoke(_command_raising(error, _registry_errors if isinstance(error, RegistryError)
+                                                else _pipeline_errors))
+        assert result.exit_code == 1 and result.output == f"Error: {SHOWN}\n"

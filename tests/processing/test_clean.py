@@ -138,10 +138,21 @@ def test_message_without_emojis_has_empty_emoji_column():
 @pytest.mark.parametrize("text, lang, expected", [
     ("Pagos &amp; transferencias", "es", "pagos & transferencias"),
     ("I &lt;3 this bank", "en", "i <3 this bank"),
-    ("fees &amp;amp; charges", "en", "fees & charges"),  # escaped twice upstream
+    ("fees &amp;amp; charges", "en", "fees &amp; charges"),  # escaped twice upstream: one level is kept
 ])
 def test_html_entities_are_unescaped(text, lang, expected):
     assert clean_one(text, lang).clean_text == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("try &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; here",
+     "try &lt;script&gt;alert(1)&lt;/script&gt; here"),
+    ("&amp;#60;img src=x onerror=alert(1)&amp;#62;", "&#60;img src=x onerror=alert(1)&#62;"),
+])
+def test_html_entities_are_unescaped_exactly_once_so_typed_entities_never_become_markup(text, expected):
+    row = clean_one(text, "en")
+    assert row.clean_text == expected
+    assert "<" not in row.clean_text + row.feature_text and ">" not in row.clean_text + row.feature_text
 
 
 def test_text_is_lowercased_and_whitespace_collapsed():
