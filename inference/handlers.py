@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from processing.clean import TextCleaner
+from processing.sanitize import spreadsheet_frame
 from training.model import MessageClassifier
 from training.train import load_model
 
@@ -105,7 +106,8 @@ def output_fn(predictions: pd.DataFrame, accept: str = "application/jsonlines") 
     media_type = (accept or "application/jsonlines").split(";")[0].strip().lower()
     frame = predictions.loc[:, list(PREDICTION_COLUMNS)]
     if media_type == CSV:
-        return frame.to_csv(index=False), CSV
+        # People open CSV predictions in spreadsheets: cells that would start a formula are quoted as text.
+        return spreadsheet_frame(frame).to_csv(index=False), CSV
     if media_type in JSON_LINES or media_type in ("application/json", "*/*"):
         records = frame.to_dict(orient="records")
         body = "".join(json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False) + "\n"

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -20,29 +21,52 @@ from pipelines.cli_common import echo_json, one_line_errors
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
+from processing.sanitize import terminal_text
 
 
 def _user_errors(command):
     """Turn expected failures (bad input, missing files, AWS refusing an S3 read or write) into a one-line
-    message and exit code 1."""
+    message and exit code 1; anything unexpected too, named as a possible bug, never as a traceback."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from processing.category_map import CategoryMapError
-        from processing.embeddings import EmbeddingsUnavailable
-        from processing.ingest import IngestError
-
         try:
             return command(*args, **kwargs)
-        except (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
-                KeyError, BotoCoreError, ClientError) as error:
-            message = str(error).strip("'\"") or type(error).__name__
-            if isinstance(error, (BotoCoreError, ClientError)):
-                message = f"AWS: {message}"  # as the pipeline and registry commands say it (cli_common)
-            container.write_failure_reason(message)
-            raise click.ClickException(message) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own ways to exit
+        except Exception as error:  # KeyboardInterrupt and SystemExit are BaseExceptions: they pass as they are
+            _fail(_failure_message(error))
     return wrapper
+
+
+def _failure_message(error: Exception) -> str:
+    """The cause, for errors a user can fix; for any other error also its type, and that it may be a bug."""
+    # Imported only on failure: boto3 (under pipelines.operations) alone costs every command 0.3 s.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.operations import PipelineError
+    from processing.category_map import CategoryMapError
+    from processing.embeddings import EmbeddingsUnavailable
+    from processing.ingest import IngestError
+
+    message = str(error).strip("'\"") or type(error).__name__
+    if isinstance(error, (BotoCoreError, ClientError)):
+        return f"AWS: {message}"  # as the pipeline and registry commands say it (cli_common)
+    if isinstance(error, (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
+                          KeyError, PipelineError)):
+        return message
+    return f"{_qualified_name(type(error))}: {error} (a bug? please report it with the command that failed)"
+
+
+def _fail(message: str) -> NoReturn:
+    """Write the failure reason (inside a job) and exit 1 with one line; input may hold terminal escapes."""
+    message = terminal_text(message)
+    container.write_failure_reason(message)
+    raise click.ClickException(message) from None
+
+
+def _qualified_name(kind: type) -> str:
+    """`ValueError` for a built-in exception, `tarfile.ReadError` for any other."""
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _progress(message: str) -> None:

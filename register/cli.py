@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 import click
 
 from pipelines.cli_common import echo_json, one_line_errors
+from processing.sanitize import terminal_text
 from register.local import APPROVAL_STATUSES, RegistryError
 
 
@@ -25,7 +26,7 @@ def _registry_errors(command):
             try:
                 return command(*args, **kwargs)
             except sqlite3.Error as error:
-                raise click.ClickException(f"local registry: {error}") from None
+                raise click.ClickException(terminal_text(f"local registry: {error}")) from None
     return wrapper
 
 
@@ -185,7 +186,7 @@ def _echo_summary(summary: dict) -> None:
     ]
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
-        click.echo(f"{name.ljust(width)}  {value}")
+        click.echo(terminal_text(f"{name.ljust(width)}  {value}"))  # a decision's text is anyone's input
 
 
 def _scores(scores: dict) -> str:
@@ -249,7 +250,7 @@ def reject_command(package, by, reason, backend, home, region, group) -> None:
 def _echo_decision(result: dict) -> None:
     """'<name>: <previous> -> <status>' and the recorded description."""
     click.echo(f"{result['name']}: {result['previous_status']} -> {result['status']}")
-    click.echo(f"  {result['approval_description']}")
+    click.echo(f"  {terminal_text(result['approval_description'])}")
     click.echo(f"  {result['arn']}")
 
 

@@ -8,6 +8,7 @@ import time
 from tqdm import tqdm
 
 from pipelines.local.executor import Report
+from processing.sanitize import terminal_text
 
 
 class TerminalReport(Report):
@@ -36,7 +37,7 @@ class TerminalReport(Report):
         self._say(f"[{time.strftime('%H:%M:%S')}]     {name}: {status.lower()} ({detail})")
 
     def line(self, name: str, text: str) -> None:
-        self._say(f"      {text}")
+        self._say(f"      {terminal_text(text)}")  # a job's output may echo its input: no escapes reach the terminal
 
     def progress(self, name: str, done: int, total: int, unit: str) -> None:
         if self.interactive:

@@ -92,3 +92,20 @@ def test_unknown_accept_type_is_refused(model):
 def test_bytes_payloads_are_decoded_as_utf8(model):
     frame = input_fn("1,¿dónde está mi pedido?\n".encode(), "text/csv; charset=utf-8")
     assert frame.loc[0, "text"] == "¿dónde está mi pedido?"
+
+
+FORMULA_IDS = ["=1+1", "+cmd|' /C calc'!A0", "@SUM(A1:A2)", "-2+3", "-3.5"]
+
+
+def test_csv_predictions_quote_cells_a_spreadsheet_would_run_as_formulas(model):
+    body = "".join(f'"{id_}",my package never arrived\n' for id_ in FORMULA_IDS)
+    predictions = pd.read_csv(pd.io.common.StringIO(serve(body, "text/csv", "text/csv", model)), dtype=str,
+                              keep_default_na=False)
+    assert predictions["id"].tolist() == ["'=1+1", "'+cmd|' /C calc'!A0", "'@SUM(A1:A2)", "'-2+3", "-3.5"]
+    assert (predictions["category"] == "delivery").all()
+
+
+def test_json_lines_predictions_keep_such_ids_exactly(model):
+    body = "".join(json.dumps({"id": id_, "text": "my package never arrived"}) + "\n" for id_ in FORMULA_IDS)
+    lines = serve(body, "application/jsonlines", "application/jsonlines", model).splitlines()
+    assert [json.loads(line)["id"] for line in lines] == FORMULA_IDS
