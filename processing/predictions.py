@@ -19,6 +19,12 @@ from processing.storage import write_json_atomic
 # imported from there: that would load the classifier and spaCy just to read a file.
 PREDICTION_FIELDS = ("id", "category", "confidence", "novel", "model_version", "category_map_version", "error")
 SUMMARY_FILE = "summary.json"
+# What each field may hold in JSON besides null (id: never null): a record of another shape did not come from
+# the handlers, and summarising it would fail on the first unhashable category or non-numeric confidence.
+FIELD_TYPES = {"id": (str, int), "category": (str,), "confidence": (int, float), "novel": (bool,),
+               "model_version": (str, int), "category_map_version": (str, int), "error": (str,)}
+_JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "text", bool: "true or false", int: "a number",
+                    float: "a number", type(None): "null"}
 
 
 def prediction_files(folder: str | Path) -> list[Path]:
@@ -57,7 +63,19 @@ def _parse_record(line: str, path: Path, number: int) -> dict:
     missing = [field for field in PREDICTION_FIELDS if field not in record]
     if missing:
         raise ValueError(f"{path}: line {number} lacks the prediction fields {missing}")
+    for field, types in FIELD_TYPES.items():
+        if not _holds(record[field], types, nullable=field != "id"):
+            expected = " or ".join(dict.fromkeys(_JSON_TYPE_NAMES[kind] for kind in types))
+            raise ValueError(f"{path}: line {number}: {field} is {_JSON_TYPE_NAMES[type(record[field])]}, "
+                             f"expected {expected}{'' if field == 'id' else ' or null'}")
     return record
+
+
+def _holds(value, types: tuple[type, ...], nullable: bool) -> bool:
+    """Whether a JSON value is one of `types` (true/false counts as a number only where bool is listed)."""
+    if value is None or value != value:  # NaN (which pandas writes for a missing value) is null too
+        return nullable
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
 
 
 def summarize_predictions(frame: pd.DataFrame, low_confidence_threshold: float = 0.5) -> dict:

@@ -178,3 +178,18 @@ def test_summary_of_a_served_batch_accounts_for_every_message(served, trained_mo
     assert summary["novel"]["count"] >= 1
     metadata = json.loads((trained_model_dir / "metadata.json").read_text())
     assert summary["model_versions"] == [metadata["model_version"]] and summary["category_map_versions"] == [2]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"category": {"a": 1}}, r"part-1\.out: line 1: category is an object, expected text or null"),
+    ({"model_version": ["m"]}, r"part-1\.out: line 1: model_version is an array, expected text or a number or null"),
+    ({"confidence": "high"}, r"part-1\.out: line 1: confidence is text, expected a number or null"),
+    ({"confidence": True}, r"part-1\.out: line 1: confidence is true or false, expected a number or null"),
+    ({"novel": "yes"}, r"part-1\.out: line 1: novel is text, expected true or false or null"),
+    ({"id": None}, r"part-1\.out: line 1: id is null, expected text or a number$"),
+])
+def test_a_record_whose_fields_are_not_of_the_prediction_types_is_refused_naming_file_line_and_field(
+        tmp_path, changes, message):
+    write_lines(tmp_path / "part-1.out", [{**prediction("1", "delivery", 0.8, False), **changes}])
+    with pytest.raises(ValueError, match=message):
+        read_predictions(tmp_path)
