@@ -15,6 +15,10 @@ Two choices are made from internal evidence only (never from gold labels):
 
 Large inputs: everything is fitted on a seeded sample of at most `max_fit_rows` and the rest is assigned
 with `predict`, so memory stays bounded (DESIGN.md, principle 5).
+
+Tiny inputs: k clusters need more than k messages and at least k different ones (ValueError saying how many);
+the k search stops below both; UMAP, whose spectral layout needs `umap_components + 2` rows, is skipped below
+that (plain KMeans, the reason in `selection_["umap_skipped"]`), and its neighbours are capped at rows - 1.
 """
 from __future__ import annotations
 
