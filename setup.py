@@ -28,7 +28,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pipelines*", "processing*", "training*", "inference*", "register*"]),
-    package_data={"processing": ["*.json"]},
+    # inference/entry holds the serving program the image points SageMaker's serving stack at (not a package).
+    package_data={"processing": ["*.json"], "inference": ["entry/*.py"]},
     install_requires=[
         "numpy>=1.26",
         "pandas>=2.2",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from processing.artifacts import MODEL_DIGEST_VARIABLE
 from processing.clean import TextCleaner
 from processing.sanitize import spreadsheet_frame
 from training.model import MessageClassifier
@@ -45,8 +46,9 @@ class LoadedModel:
 
 
 def model_fn(model_dir: str) -> LoadedModel:
-    """Load model.joblib and metadata.json from the extracted model.tar.gz."""
-    classifier, metadata = load_model(model_dir)
+    """Load model.joblib and metadata.json from the extracted model.tar.gz, once model.joblib's sha256 matches
+    the digest pinned in the serving model's environment (TWEETOPS_MODEL_SHA256, set at registration)."""
+    classifier, metadata = load_model(model_dir, os.environ.get(MODEL_DIGEST_VARIABLE))
     return LoadedModel(classifier, metadata)
 
 

@@ -373,13 +373,16 @@ def train(train_path, model_dir, seed, c) -> None:
               help="Optional output folder of `cluster`, to include cluster quality.")
 @click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output", "evaluation"),
               show_default="/opt/ml/processing/output/evaluation", help="Folder for evaluation.json.")
+@click.option("--model-sha256", default=None,
+              help="Load the model only if model.joblib has this sha256 [default: the digest its training job "
+                   "recorded in metadata.json]. The model is a pickle: see docs/security.md.")
 @_user_errors
-def evaluate(model_path, test_path, gold_path, clusters_path, output) -> None:
+def evaluate(model_path, test_path, gold_path, clusters_path, output, model_sha256) -> None:
     """Write evaluation.json: macro-F1, accuracy, per class and confusion matrix (held out, gold)."""
     from processing.jobs import evaluate_job
 
     result = evaluate_job(model_path, test_path, output, gold_path=gold_path or None,
-                          clusters_path=clusters_path or None)
+                          clusters_path=clusters_path or None, model_sha256=model_sha256)
     metrics = result["multiclass_classification_metrics"]
     click.echo(f"held out: macro-F1 {metrics['macro_f1']['value']:.3f}, "
                f"accuracy {metrics['accuracy']['value']:.3f} on {metrics['n_samples']} messages")

@@ -30,13 +30,14 @@ from pipelines.settings import PipelineSettings  # noqa: E402
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri  # noqa: E402
 from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
 from processing.features import DEFAULT_FEATURIZER, FEATURIZERS  # noqa: E402
-from training.train import SERVING_PROGRAM  # noqa: E402
+from inference import IMAGE_SERVING_DIR, SERVING_PROGRAM  # noqa: E402
+from processing.artifacts import MODEL_DIGEST_VARIABLE  # noqa: E402
 
 EMPTY_PREFIX = "empty"  # a prefix holding only a marker file: "no category map" / "no gold set"
 EMBEDDING_CACHE_PREFIX = "embedding-cache"  # vectors by content hash, shared by every execution
-SERVING_ENV = {  # SageMaker's scikit-learn serving stack loads our handlers from the model's code/ folder
+SERVING_ENV = {  # SageMaker's scikit-learn serving stack loads our handlers from the image, never from the model
     "SAGEMAKER_PROGRAM": SERVING_PROGRAM,
-    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "SAGEMAKER_SUBMIT_DIRECTORY": IMAGE_SERVING_DIR,
 }
 
 
@@ -162,6 +163,9 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         property_files=[evaluation_report], cache_config=cache, retry_policies=JOB_RETRIES)
     macro_f1 = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
                        json_path="multiclass_classification_metrics.macro_f1.value")
+    # The classifier's sha256 as Evaluate verified it: pinned in the package and the serving model's environment,
+    # so serving refuses a model.joblib changed after registration (docs/security.md).
+    model_sha256 = JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="model.sha256")
 
     # ---------------------------------------------------------------- 6a. gate holds: register, create model, score
     def provenance_value(path: str) -> JsonGet:
@@ -172,7 +176,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         def serving_model(purpose: str) -> ModelBuilder:
             """The trained model in the tweetops image; one builder per use (the SDK warns on reuse). ModelBuilder
             makes a local folder even for S3 model data: keep it in a temporary one, not /tmp/sagemaker."""
-            return ModelBuilder(image_uri=image_uri, s3_model_data_url=model_data, env_vars=SERVING_ENV,
+            return ModelBuilder(image_uri=image_uri, s3_model_data_url=model_data,
+                                env_vars={**SERVING_ENV, MODEL_DIGEST_VARIABLE: model_sha256},
                                 network=model_network, role_arn=settings.role_arn, sagemaker_session=session,
                                 model_path=os.path.join(scratch, purpose))
 
@@ -194,6 +199,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                     "category_map_reviewed": provenance_value("category_map.reviewed"),
                     "input_data_hash": provenance_value("input_data_hash"),
                     "code_version": provenance_value("code_version"),
+                    "model_sha256": model_sha256,
+                    "featurizer_sha256": provenance_value("featurizer_sha256"),
                     "seed": seed.to_string(),
                     "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ID,
                 }),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -29,8 +28,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from processing.artifacts import load_artifact, save_artifact
 from processing.clean import strip_accents
-from processing.storage import atomic_output, cache_root
+from processing.storage import cache_root
 
 TEXT_COLUMNS = ("clean_text", "feature_text")
 DEFAULT_FEATURIZER = "hybrid"  # the best clustering in docs/embeddings.md; "tfidf" needs no extra
@@ -234,13 +234,11 @@ def make_featurizer(name: str = "tfidf", **params) -> BaseEstimator:
         raise ValueError(f"unknown featurizer {name!r}; choose one of {sorted(FEATURIZERS)}") from None
 
 
-def save_featurizer(featurizer: BaseEstimator, path: str | Path) -> Path:
-    """Write a fitted featurizer atomically with joblib."""
-    with atomic_output(path) as tmp:
-        joblib.dump(featurizer, tmp)
-    return Path(path)
+def save_featurizer(featurizer: BaseEstimator, path: str | Path) -> str:
+    """Write a fitted featurizer atomically; return its sha256, which whoever loads it must be given."""
+    return save_artifact(featurizer, path)
 
 
-def load_featurizer(path: str | Path) -> BaseEstimator:
-    """Load a featurizer written by `save_featurizer`."""
-    return joblib.load(path)
+def load_featurizer(path: str | Path, sha256: str | None) -> BaseEstimator:
+    """Load a featurizer written by `save_featurizer`, once its bytes match the trusted `sha256`."""
+    return load_artifact(path, sha256, tuple(FEATURIZERS.values()))

@@ -182,6 +182,8 @@ def _echo_summary(summary: dict) -> None:
         ("seed", summary["seed"] or "-"),
         ("lineage", summary["lineage"]["generated_by"] or summary["lineage"]["pipeline_execution"] or "-"),
         ("model data", summary["model_data_url"] or "-"),
+        ("model sha256", f"{summary['model_sha256']} (serving loads only this model.joblib)"
+         if summary["model_sha256"] else "NOT PINNED: serving refuses this package (docs/security.md)"),
         ("evaluation", summary["metrics_uri"] or "-"),
     ]
     width = max(len(name) for name, _ in fields)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from processing.artifacts import MODEL_DIGEST_VARIABLE
 from register.local import LocalModelRegistry, RegistryError
 
 if TYPE_CHECKING:
@@ -153,7 +154,15 @@ def summarize(package: dict, read_json: ReadJson) -> dict:
             "pipeline_execution": metadata.get("pipeline_execution"),
         },
         "model_data_url": containers[0].get("ModelDataUrl") if containers else None,
+        "model_sha256": pinned_model_digest(package),
+        "featurizer_sha256": metadata.get("featurizer_sha256"),
     }
+
+
+def pinned_model_digest(package: dict) -> str | None:
+    """The classifier digest the package's serving container is pinned to (what model_fn verifies), or None."""
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    return (containers[0].get("Environment") or {}).get(MODEL_DIGEST_VARIABLE) if containers else None
 
 
 def _reviewed(metadata: dict) -> bool | None:
@@ -201,6 +210,10 @@ def approve(registry, arn: str, by: str, reason: str, allow_unreviewed_map: bool
     unless `allow_unreviewed_map` (the description then says the map was unreviewed)."""
     package = registry.describe_model_package(arn)
     metadata = package.get("CustomerMetadataProperties", {})
+    if not pinned_model_digest(package):
+        raise RegistryError(f"not approved: {_name(package)} pins no model digest ({MODEL_DIGEST_VARIABLE} in its "
+                            "serving environment), so serving would refuse to load it; register it again with the "
+                            "current training pipeline (docs/security.md)")
     note = ""
     if _reviewed(metadata) is not True:
         if not allow_unreviewed_map:

@@ -7,22 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from processing.artifacts import ArtifactIntegrityError, load_artifact, normalized_digest, save_artifact
 from processing.provenance import code_version, library_versions
-from processing.storage import atomic_output, sha256_file, write_json_atomic, write_text_atomic
+from processing.storage import write_json_atomic
 from training.model import MessageClassifier
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
-# Not "inference.py": the serving stack puts code/ first on sys.path, where a module named inference would
-# shadow the tweetops `inference` package that the shim imports from.
-SERVING_PROGRAM = "tweetops_serving.py"
-SERVING_SHIM = ('"""Serving entry point for SageMaker\'s scikit-learn container: the tweetops handlers."""\n'
-                "from inference.handlers import input_fn, model_fn, output_fn, predict_fn  # noqa: F401\n")
 PROVENANCE_FILE = "provenance.json"
 TEXT_COLUMN = "feature_text"
 LABEL_COLUMN = "category"
@@ -49,10 +44,7 @@ def train_model(train: pd.DataFrame, seed: int = 0, **params) -> MessageClassifi
 def save_model(model: MessageClassifier, model_dir: str | Path, provenance: dict, seed: int, n_train: int) -> dict:
     """Write model.joblib and metadata.json (classes, category map, data hash, versions, seed)."""
     model_dir = Path(model_dir)
-    model_path = model_dir / MODEL_FILE
-    with atomic_output(model_path) as tmp:
-        joblib.dump(model, tmp)
-    model_sha = sha256_file(model_path)
+    model_sha = save_artifact(model, model_dir / MODEL_FILE)
     metadata = {
         "model_version": model_sha[:12],
         "model_sha256": model_sha,
@@ -67,19 +59,40 @@ def save_model(model: MessageClassifier, model_dir: str | Path, provenance: dict
         **provenance,
     }
     write_json_atomic(model_dir / METADATA_FILE, metadata)
-    # SageMaker's scikit-learn serving stack imports SAGEMAKER_PROGRAM from model.tar.gz's code/ folder; the
-    # handlers themselves come from the tweetops package installed in the image.
-    write_text_atomic(model_dir / "code" / SERVING_PROGRAM, SERVING_SHIM)
+    # No serving code in the model directory: the serving program comes from the image (inference/entry), so a
+    # changed model.tar.gz cannot bring code of its own (docs/security.md).
     return metadata
 
 
-def load_model(model_dir: str | Path) -> tuple[MessageClassifier, dict]:
-    """Load the model and its metadata from a model directory."""
+def load_model(model_dir: str | Path, sha256: str | None) -> tuple[MessageClassifier, dict]:
+    """The model and its metadata from a model directory, if model.joblib has the trusted `sha256`.
+
+    ArtifactIntegrityError (before anything is unpickled) when the digest is absent or does not match, and when
+    metadata.json names another model than the one loaded.
+    """
     model_dir = Path(model_dir)
     if not (model_dir / MODEL_FILE).is_file():
         raise FileNotFoundError(f"{model_dir}: no {MODEL_FILE} (is this a tweetops model directory?)")
-    metadata = json.loads((model_dir / METADATA_FILE).read_text(encoding="utf-8"))
-    return joblib.load(model_dir / MODEL_FILE), metadata
+    metadata = read_model_metadata(model_dir)
+    model = load_artifact(model_dir / MODEL_FILE, sha256, MessageClassifier)
+    if metadata.get("model_sha256") != normalized_digest(sha256, MODEL_FILE):
+        raise ArtifactIntegrityError(f"{model_dir / METADATA_FILE}: describes another model (model_sha256 "
+                                     f"{str(metadata.get('model_sha256'))[:16]}...) than the verified {MODEL_FILE}")
+    return model, metadata
+
+
+def read_model_metadata(model_dir: str | Path) -> dict:
+    """metadata.json of a model directory (JSON only: safe to read before the model is verified)."""
+    path = Path(model_dir) / METADATA_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{Path(model_dir)}: no {METADATA_FILE} (is this a tweetops model directory?)")
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: not a valid metadata file ({type(error).__name__})") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: not a valid metadata file (not a JSON object)")
+    return metadata
 
 
 def read_parquet_dir(path: str | Path) -> pd.DataFrame:

@@ -19,13 +19,13 @@ import sys
 import tarfile
 import threading
 import time
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from pipelines.local.store import LocalStore
+from processing.artifacts import ArtifactIntegrityError, extract_model_archive
 from processing.storage import write_json_atomic
 
 CONTAINER_ROOT = "/opt/ml"
@@ -321,11 +321,9 @@ def extract_model(archive: Path, model_dir: Path, uri: str) -> None:
     if not archive.is_file():
         raise JobFailed(f"model archive {uri} is not one object (a prefix?): ModelDataUrl names a model.tar.gz")
     try:
-        with tarfile.open(archive) as opened:
-            opened.extractall(model_dir, filter="data")
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        cause = " ".join(str(error).split())  # tarfile's messages can span lines: the reason is one line
-        raise JobFailed(f"model archive {uri} cannot be extracted: {type(error).__name__}: {cause}") from None
+        extract_model_archive(archive, model_dir)
+    except ArtifactIntegrityError as error:
+        raise JobFailed(f"model archive {uri} cannot be extracted: {error}") from None
 
 
 def collect_transform(request: dict, instances: list[Instance], store: LocalStore) -> None:

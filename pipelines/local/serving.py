@@ -1,5 +1,6 @@
 """The batch-transform serving container, locally: what SageMaker's scikit-learn serving stack does for a
-transform job, with the model's own handlers (code/<SAGEMAKER_PROGRAM> in model.tar.gz).
+transform job, with the handlers of the image (SAGEMAKER_PROGRAM in SAGEMAKER_SUBMIT_DIRECTORY; here the image is
+the installed tweetops package, and no code is ever taken from the model archive).
 
 Each input object is split (SplitType Line: one record per line), records are packed into payloads of at
 most MaxPayloadInMB (MultiRecord) or sent one by one (SingleRecord), each payload goes through input_fn ->
@@ -18,17 +19,24 @@ from processing.storage import write_text_atomic
 
 
 def load_handlers(model_dir: Path):
-    """The module named by SAGEMAKER_PROGRAM in SAGEMAKER_SUBMIT_DIRECTORY (default: the model's code/)."""
-    program = os.environ.get("SAGEMAKER_PROGRAM", "tweetops_serving.py")
-    code_dir = Path(os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY") or model_dir / "code")
-    path = code_dir / program
-    if not path.is_file():
-        raise FileNotFoundError(f"serving program {path} not found (SAGEMAKER_PROGRAM={program})")
-    sys.path.insert(0, str(code_dir))  # as the serving stack does: code/ first, then import by module name
+    """The tweetops serving program that SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY name in the image.
+
+    Only the image's entry point is served: a model whose environment names other code (e.g. a code/ folder of
+    the model archive, as SageMaker's default would be) is refused, so a changed archive runs nothing of its own.
+    """
+    from inference import IMAGE_SERVING_DIR, SERVING_PROGRAM, installed_serving_dir
+
+    program = os.environ.get("SAGEMAKER_PROGRAM", SERVING_PROGRAM)
+    submit_dir = os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY", IMAGE_SERVING_DIR)
+    if program != SERVING_PROGRAM or submit_dir.rstrip("/") != IMAGE_SERVING_DIR:
+        raise ValueError(f"the model asks to serve {submit_dir}/{program}; only the tweetops image's "
+                         f"{IMAGE_SERVING_DIR}/{SERVING_PROGRAM} is served (docs/security.md)")
+    code_dir = installed_serving_dir()
+    sys.path.insert(0, str(code_dir))  # as the serving stack does: the program's folder first, then import it
     module = importlib.import_module(Path(program).stem)
     missing = [name for name in ("model_fn", "input_fn", "predict_fn", "output_fn") if not hasattr(module, name)]
     if missing:
-        raise AttributeError(f"{path} lacks the serving handlers {missing}")
+        raise AttributeError(f"{code_dir / program} lacks the serving handlers {missing}")
     return module
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from inference.handlers import PREDICTION_COLUMNS, input_fn, model_fn, output_fn, predict_fn
+from processing.artifacts import MODEL_DIGEST_VARIABLE, ArtifactIntegrityError
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,18 @@ def model_dir(trained_model_dir):
 
 @pytest.fixture(scope="module")
 def model(model_dir):
-    return model_fn(str(model_dir))
+    with pytest.MonkeyPatch.context() as patch:  # registration pins the digest in the serving environment
+        patch.setenv(MODEL_DIGEST_VARIABLE, json.loads((model_dir / "metadata.json").read_text())["model_sha256"])
+        return model_fn(str(model_dir))
+
+
+def test_the_model_is_loaded_only_with_the_digest_pinned_in_the_serving_environment(model_dir, monkeypatch):
+    monkeypatch.delenv(MODEL_DIGEST_VARIABLE, raising=False)
+    with pytest.raises(ArtifactIntegrityError, match="no trusted sha256"):
+        model_fn(str(model_dir))
+    monkeypatch.setenv(MODEL_DIGEST_VARIABLE, "0" * 64)
+    with pytest.raises(ArtifactIntegrityError, match="model.joblib: refusing to load it: its sha256 is"):
+        model_fn(str(model_dir))
 
 
 def serve(body: str, content_type: str, accept: str, model) -> str:

@@ -94,6 +94,21 @@ def test_registration_waits_for_approval_and_carries_metrics_and_provenance(defi
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "tweetops_serving.py"
 
 
+def test_the_package_and_every_serving_model_pin_the_digest_evaluate_verified(definition):
+    steps = steps_by_name(definition)
+    evaluated_digest = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                                        "Path": "model.sha256"}}
+    register = steps["RegisterModel"]["Arguments"]
+    assert register["CustomerMetadataProperties"]["model_sha256"] == evaluated_digest
+    assert register["CustomerMetadataProperties"]["featurizer_sha256"]["Std:JsonGet"]["Path"] == "featurizer_sha256"
+    containers = [register["InferenceSpecification"]["Containers"][0],
+                  steps["CreateModel"]["Arguments"]["PrimaryContainer"]]
+    for container in containers:  # the serving code is the image's, and it loads only the pinned model
+        assert container["Environment"] | {"SAGEMAKER_PROGRAM": "tweetops_serving.py",
+                                           "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/tweetops/inference/entry",
+                                           "TWEETOPS_MODEL_SHA256": evaluated_digest} == container["Environment"]
+
+
 def test_parameters_cover_what_operators_change_between_runs(definition):
     parameters = {p["Name"]: p for p in definition["Parameters"]}
     assert {"InputDataUri", "CategoryMapUri", "GoldSetUri", "Seed", "K", "Languages", "Featurizer", "EmbeddingModel",

@@ -2,10 +2,12 @@
 and that its space separates the categories the words describe."""
 from __future__ import annotations
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
+from processing.artifacts import ArtifactIntegrityError, save_artifact
 from processing.features import (TfidfLsaFeaturizer, load_featurizer, make_featurizer, message_texts,
                                  save_featurizer)
 
@@ -46,10 +48,10 @@ def test_empty_text_gives_a_zero_vector():
 def test_saved_featurizer_transforms_identically_and_saves_identical_bytes(demo_messages, tmp_path):
     first = TfidfLsaFeaturizer(n_components=30, seed=3).fit(demo_messages)
     second = TfidfLsaFeaturizer(n_components=30, seed=3).fit(demo_messages)
-    save_featurizer(first, tmp_path / "a.joblib")
-    save_featurizer(second, tmp_path / "b.joblib")
+    digest = save_featurizer(first, tmp_path / "a.joblib")
+    assert save_featurizer(second, tmp_path / "b.joblib") == digest
     assert (tmp_path / "a.joblib").read_bytes() == (tmp_path / "b.joblib").read_bytes()
-    reloaded = load_featurizer(tmp_path / "a.joblib")
+    reloaded = load_featurizer(tmp_path / "a.joblib", digest)
     np.testing.assert_array_equal(reloaded.transform(demo_messages[:50]), first.transform(demo_messages[:50]))
 
 
@@ -73,3 +75,28 @@ def test_make_featurizer_names_the_known_backends():
     assert isinstance(make_featurizer("tfidf", n_components=5), TfidfLsaFeaturizer)
     with pytest.raises(ValueError, match="unknown featurizer 'bert'.*tfidf"):
         make_featurizer("bert")
+
+
+def test_a_tampered_featurizer_is_refused_before_any_code_in_it_runs(demo_messages, tmp_path):
+    digest = save_featurizer(TfidfLsaFeaturizer(n_components=5).fit(demo_messages), tmp_path / "featurizer.joblib")
+    marker = tmp_path / "pwned"
+    joblib.dump(_RunsCodeWhenUnpickled(marker), tmp_path / "featurizer.joblib")
+    with pytest.raises(ArtifactIntegrityError, match="featurizer.joblib: refusing to load it"):
+        load_featurizer(tmp_path / "featurizer.joblib", digest)
+    assert not marker.exists()
+
+
+def test_a_verified_file_that_is_not_a_featurizer_is_refused(tmp_path):
+    digest = save_artifact({"not": "a featurizer"}, tmp_path / "featurizer.joblib")
+    with pytest.raises(ArtifactIntegrityError, match="holds a dict, not a TfidfLsaFeaturizer or"):
+        load_featurizer(tmp_path / "featurizer.joblib", digest)
+
+
+class _RunsCodeWhenUnpickled:
+    """What an attacker puts in featurizer.joblib: unpickling it writes the marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)

@@ -24,6 +24,7 @@ REGION = "eu-west-1"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 MAP_HASH = "3f1c9a7be0d24c55a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8"
 INPUT_HASH = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b"
+MODEL_SHA256 = "5e0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
 
 
 def ticking_clock(start: datetime = T0, step: timedelta = timedelta(minutes=1)):
@@ -50,6 +51,7 @@ def register_request(evaluation_uri: str | None, *, execution: str, reviewed: st
     """A CreateModelPackage request as our RegisterModel step resolves it (metadata values are strings)."""
     metadata = {"category_map_version": "2", "category_map_hash": MAP_HASH, "category_map_reviewed": reviewed,
                 "input_data_hash": INPUT_HASH, "code_version": "0.3.0+g1a2b3c4", "seed": "7",
+                "model_sha256": MODEL_SHA256,
                 "pipeline_execution": execution}
     request = {
         "ModelPackageGroupName": GROUP,
@@ -60,7 +62,8 @@ def register_request(evaluation_uri: str | None, *, execution: str, reviewed: st
             "Containers": [{
                 "Image": f"{account}.dkr.ecr.{region}.amazonaws.com/tweetops:0.3.0",
                 "Environment": {"SAGEMAKER_PROGRAM": "tweetops_serving.py",
-                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"},
+                                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/tweetops/inference/entry",
+                                "TWEETOPS_MODEL_SHA256": MODEL_SHA256},
                 "ModelDataUrl": f"s3://tweetops-data/tweetops/executions/{execution}/model/train/output/model.tar.gz",
             }],
             "SupportedContentTypes": ["text/csv", "application/jsonlines"],

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from register.cli import registry
-from tests.register.conftest import GROUP, MAP_HASH
+from tests.register.conftest import GROUP, MAP_HASH, MODEL_SHA256
 
 ARN = "arn:aws:sagemaker:local:000000000000:model-package/tweetops-message-classifier/{}"
 
@@ -99,8 +99,10 @@ def test_show_tells_an_approver_what_the_package_is(local):
     assert fields["seed"] == "7"
     assert fields["lineage"] == "arn:aws:sagemaker:local:000000000000:pipeline/tweetops-training/execution/exec0001"
     assert fields["evaluation"] == "s3://tweetops-data/tweetops/executions/exec0001/evaluation/evaluation.json"
+    assert fields["model sha256"] == f"{MODEL_SHA256} (serving loads only this model.joblib)"
     assert list(fields) == ["package", "arn", "status", "created", "held-out", "gold set", "category map",
-                            "input data", "code version", "seed", "lineage", "model data", "evaluation"]
+                            "input data", "code version", "seed", "lineage", "model data", "model sha256",
+                            "evaluation"]
 
 
 def test_show_takes_an_arn_and_json(local):

@@ -6,7 +6,7 @@ import pytest
 
 from register import registry as ops
 from register.local import RegistryError
-from tests.register.conftest import GROUP, INPUT_HASH, MAP_HASH, evaluation, make_sagemaker
+from tests.register.conftest import GROUP, INPUT_HASH, MAP_HASH, MODEL_SHA256, evaluation, make_sagemaker, register_request
 
 
 def test_summary_has_metrics_category_map_provenance_and_lineage(backend):
@@ -93,6 +93,21 @@ def test_approve_refuses_an_unreviewed_map_naming_the_flag(backend, reviewed, st
     assert f"the category map of {GROUP} version 1 {state}" in message
     assert "--allow-unreviewed-map" in message and "\n" not in message
     assert backend.registry.describe_model_package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_approve_refuses_a_package_whose_serving_model_pins_no_digest(backend):
+    request = register_request(None, execution="exec-old", region=backend.region, account=backend.account)
+    del request["InferenceSpecification"]["Containers"][0]["Environment"]["TWEETOPS_MODEL_SHA256"]
+    arn = backend.create(request)
+    assert ops.package_summary(backend.registry, arn, backend.read_json)["model_sha256"] is None
+    with pytest.raises(RegistryError, match="pins no model digest .TWEETOPS_MODEL_SHA256 in its serving environment."):
+        ops.approve(backend.registry, arn, by="alice", reason="looks fine", allow_unreviewed_map=True)
+    assert backend.registry.describe_model_package(arn)["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_the_summary_names_the_pinned_model_digest(backend):
+    summary = ops.package_summary(backend.registry, backend.register(), backend.read_json)
+    assert summary["model_sha256"] == MODEL_SHA256
 
 
 def test_the_override_approves_and_the_description_says_the_map_was_unreviewed(backend):

@@ -7,12 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import pandas as pd
 import pytest
 
+from inference import IMAGE_SERVING_DIR, SERVING_PROGRAM, installed_serving_dir
+from pipelines.training_pipeline import SERVING_ENV
+from processing.artifacts import ArtifactIntegrityError
 from processing.jobs import write_parquet
-from training.train import (SERVING_PROGRAM, load_model, read_parquet_dir, read_provenance, run_training, split_holdout,
-                            train_model)
+from training.train import load_model, read_parquet_dir, read_provenance, run_training, split_holdout, train_model
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def test_rows_without_a_category_are_not_trained_on(demo_messages):
 
 def test_training_job_writes_the_model_and_its_provenance(pseudo_labeled, tmp_path):
     metadata = run_training(pseudo_labeled, tmp_path / "model", seed=4)
-    model, saved = load_model(tmp_path / "model")
+    model, saved = load_model(tmp_path / "model", metadata["model_sha256"])
     assert saved == json.loads(json.dumps(metadata))
     assert saved["classes"] == sorted(model.classes_) and len(saved["classes"]) == 8
     assert saved["category_map"] == {"version": 3, "hash": "sha256:abc", "reviewed": True}
@@ -76,7 +79,7 @@ def test_missing_inputs_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no parquet files"):
         read_parquet_dir(tmp_path)
     with pytest.raises(FileNotFoundError, match="no model.joblib"):
-        load_model(tmp_path)
+        load_model(tmp_path, "0" * 64)
     assert read_provenance(tmp_path) == {}
 
 
@@ -86,12 +89,61 @@ def test_sharded_inputs_are_read_in_name_order(tmp_path):
     assert read_parquet_dir(tmp_path)["id"].tolist() == ["1", "2"]
 
 
-def test_the_model_directory_carries_the_serving_entry_point(pseudo_labeled, tmp_path):
+def test_the_serving_program_comes_from_the_image_not_from_the_model_directory(pseudo_labeled, tmp_path):
     run_training(pseudo_labeled, tmp_path / "model")
-    code = tmp_path / "model" / "code"
-    # What the serving stack does: code/ first on sys.path, then import SAGEMAKER_PROGRAM by module name.
-    probe = (f"import sys; sys.path.insert(0, {str(code)!r}); import importlib; "
+    assert sorted(path.name for path in (tmp_path / "model").iterdir()) == ["metadata.json", "model.joblib"]
+    assert SERVING_ENV == {"SAGEMAKER_PROGRAM": SERVING_PROGRAM, "SAGEMAKER_SUBMIT_DIRECTORY": IMAGE_SERVING_DIR}
+    # What the serving stack does with them: the program's folder first on sys.path, then import it by name.
+    probe = (f"import sys; sys.path.insert(0, {str(installed_serving_dir())!r}); import importlib; "
              f"m = importlib.import_module({Path(SERVING_PROGRAM).stem!r}); "
              "print(all(hasattr(m, f) for f in ('model_fn', 'input_fn', 'predict_fn', 'output_fn')))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert result.stdout.strip() == "True", result.stderr
+
+
+def test_the_image_copies_the_serving_program_where_the_serving_environment_names_it():
+    dockerfile = (Path(__file__).resolve().parents[2] / "docker" / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY inference/ inference/" in dockerfile and "WORKDIR /opt/tweetops" in dockerfile
+    assert IMAGE_SERVING_DIR == "/opt/tweetops/inference/entry"
+    assert (installed_serving_dir() / SERVING_PROGRAM).is_file()
+
+
+# ---- a model is a pickle: it is unpickled only when its bytes have the digest a trusted record gives
+
+PAYLOAD = "import os; open({marker!r}, 'w').write('ran')"
+
+
+class _RunsCodeWhenUnpickled:
+    """What an attacker puts in model.joblib: unpickling it calls exec() with the payload."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (PAYLOAD.format(marker=str(self.marker)),)
+
+
+def test_a_tampered_model_is_refused_before_any_code_in_it_runs(pseudo_labeled, tmp_path):
+    metadata = run_training(pseudo_labeled, tmp_path / "model")
+    marker = tmp_path / "pwned"
+    joblib.dump(_RunsCodeWhenUnpickled(marker), tmp_path / "model" / "model.joblib")
+    with pytest.raises(ArtifactIntegrityError, match="model.joblib: refusing to load it: its sha256 is"):
+        load_model(tmp_path / "model", metadata["model_sha256"])
+    assert not marker.exists()
+    # The same file, trusted blindly, would have run the payload: the test's attacker is real.
+    joblib.load(tmp_path / "model" / "model.joblib")
+    assert marker.read_text() == "ran"
+
+
+def test_a_model_without_a_trusted_digest_is_not_loaded(pseudo_labeled, tmp_path):
+    run_training(pseudo_labeled, tmp_path / "model")
+    for digest in (None, "", "not-a-digest"):
+        with pytest.raises(ArtifactIntegrityError, match="refusing to load it"):
+            load_model(tmp_path / "model", digest)
+
+
+def test_metadata_that_describes_another_model_is_refused(pseudo_labeled, tmp_path):
+    metadata = run_training(pseudo_labeled, tmp_path / "model")
+    (tmp_path / "model" / "metadata.json").write_text(json.dumps({**metadata, "model_sha256": "f" * 64}))
+    with pytest.raises(ArtifactIntegrityError, match="describes another model"):
+        load_model(tmp_path / "model", metadata["model_sha256"])
