@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from pipelines.cli_common import echo_json, one_line_errors
+from pipelines.cli_common import echo_json, one_line_errors, unexpected_error_line
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
@@ -54,7 +54,7 @@ def _failure_message(error: Exception) -> str:
     if isinstance(error, (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
                           KeyError, PipelineError)):
         return message
-    return f"{_qualified_name(type(error))}: {error} (a bug? please report it with the command that failed)"
+    return unexpected_error_line(error)
 
 
 def _fail(message: str) -> NoReturn:
@@ -62,11 +62,6 @@ def _fail(message: str) -> NoReturn:
     message = terminal_text(message)
     container.write_failure_reason(message)
     raise click.ClickException(message) from None
-
-
-def _qualified_name(kind: type) -> str:
-    """`ValueError` for a built-in exception, `tarfile.ReadError` for any other."""
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _progress(message: str) -> None:
@@ -538,7 +533,7 @@ def pipeline_status(execution_arn, config_path, as_json, **flags) -> None:
 def _end(execution, lines: list[str]) -> None:
     """Say how a local execution ended; exit 1 unless it succeeded."""
     for line in lines:
-        click.echo(line)
+        click.echo(terminal_text(line))  # failure reasons and log lines quote job output, hence input
     if execution.record["PipelineExecutionStatus"] != "Succeeded":
         sys.exit(1)
 
@@ -576,7 +571,7 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
     """
     from pipelines import operations
     from pipelines.local.executor import LocalExecutor
-    from pipelines.local.run import local_definition, stage_inputs, summary
+    from pipelines.local.run import local_definition, read_definition_file, stage_inputs, summary
     from pipelines.local.terminal import TerminalReport
 
     executor = LocalExecutor(home, report=TerminalReport(), cache=not no_cache)
@@ -588,8 +583,8 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
         else:
             definition, settings = local_definition(_load_settings(config_path, **flags))
             if definition_file:
-                definition = Path(definition_file).read_text(encoding="utf-8")
-            known = [item["Name"] for item in json.loads(definition)["Parameters"]]
+                definition = read_definition_file(definition_file)
+            known = [item.get("Name") for item in json.loads(definition).get("Parameters", []) if isinstance(item, dict)]
             parameters = stage_inputs(executor, settings, input_path=input_path, category_map=category_map,
                                       gold=gold, demo_rows=demo_rows, seed=demo_seed)
             parameters.update(operations.parse_parameters(list(params), known))
@@ -631,15 +626,15 @@ def local_status(execution_id, home, show_all, as_json) -> None:
         status = record["PipelineExecutionStatus"]
         if executor.load(record["PipelineExecutionId"]).interrupted:
             status, reason = "Interrupted", " (killed while running: `tweetops run-local --resume` continues it)"
-        click.echo(f"{record['PipelineExecutionId']}  {record['PipelineName']}  {status}"
-                   f"  started {record['CreationTime'][:19]}{reason}")
+        click.echo(terminal_text(f"{record['PipelineExecutionId']}  {record['PipelineName']}  {status}"
+                                 f"  started {record['CreationTime'][:19]}{reason}"))
         if show_all:
             continue
         for step in record["Steps"]:
             cached = step.get("CacheHitResult", {}).get("SourcePipelineExecutionId")
             detail = f"cache hit from {cached}" if cached else f"{step.get('Seconds', 0):.1f}s"
             failure = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
-            click.echo(f"  {step['StepName']:<24} {step['StepStatus']:<10} {detail}{failure}")
+            click.echo(terminal_text(f"  {step['StepName']:<24} {step['StepStatus']:<10} {detail}{failure}"))
 
 
 @main.command()

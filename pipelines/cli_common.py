@@ -16,8 +16,9 @@ def echo_json(data) -> None:
 
 @contextlib.contextmanager
 def one_line_errors(*expected: type[BaseException]):
-    """The `expected` errors and AWS failures ("AWS: ...") as a one-line message and exit code 1; control
-    characters from input (a name, a file's content) are shown as escapes, never sent to the terminal."""
+    """The `expected` errors and AWS failures ("AWS: ...") as a one-line message and exit code 1, anything
+    unexpected too (named as a possible bug, never a traceback); control characters from input (a name, a file's
+    content) are shown as escapes, never sent to the terminal."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -26,3 +27,14 @@ def one_line_errors(*expected: type[BaseException]):
         raise click.ClickException(terminal_text(error)) from None
     except (ClientError, BotoCoreError) as error:
         raise click.ClickException(terminal_text(f"AWS: {error}")) from None
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise  # click's own ways to exit
+    except Exception as error:  # KeyboardInterrupt and SystemExit are BaseExceptions: they pass as they are
+        raise click.ClickException(terminal_text(unexpected_error_line(error))) from None
+
+
+def unexpected_error_line(error: BaseException) -> str:
+    """An error nobody expected, in one line: its type (`tarfile.ReadError`), message, and that it may be a bug."""
+    kind = type(error)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return f"{name}: {error} (a bug? please report it with the command that failed)"

@@ -214,7 +214,8 @@ class MessageClusterer(BaseEstimator):
         fit_rows = min(n_rows, self.max_fit_rows)
         if fit_rows <= k:
             within = "" if fit_rows == n_rows else f" (the fit sample of max_fit_rows={self.max_fit_rows})"
-            raise ValueError(f"{fit_rows} messages{within} are too few to form {k} clusters: clustering needs at "
+            messages = "1 message is" if fit_rows == 1 else f"{fit_rows} messages{within} are"
+            raise ValueError(f"{messages} too few to form {k} clusters: clustering needs at "
                              f"least {k + 1} messages; give more messages or {self._smaller_k()}")
 
     def _check_distinct(self, sample: np.ndarray) -> None:

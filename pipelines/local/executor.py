@@ -289,7 +289,12 @@ class LocalExecutor:
         if execution_id in ("", ".", "..") or "/" in execution_id or "\0" in execution_id \
                 or not (folder / "execution.json").is_file():
             raise LocalRunError(f"no execution {execution_id!r} under {self.home / 'executions'}")
-        return Execution(folder, json.loads((folder / "execution.json").read_text(encoding="utf-8")))
+        try:
+            record = json.loads((folder / "execution.json").read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise LocalRunError(f"{folder / 'execution.json'}: not a readable execution record "
+                                f"({type(error).__name__}); move the folder away to go on") from None
+        return Execution(folder, record)
 
     def executions(self) -> list[Execution]:
         """Every execution in this home, oldest first."""

@@ -31,6 +31,19 @@ def local_definition(settings: PipelineSettings, which: str = "training") -> tup
         return pipeline.definition(), settings
 
 
+def read_definition_file(path: str | Path) -> str:
+    """A definition JSON file's text, checked to be a JSON object with a Parameters list (LocalRunError naming
+    the file otherwise); `plan` checks the rest before anything runs."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        document = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise LocalRunError(f"{path}: not a pipeline definition JSON ({type(error).__name__})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("Parameters", []), list):
+        raise LocalRunError(f"{path}: not a pipeline definition (expected an object with a Parameters list)")
+    return text
+
+
 def stage_inputs(executor: LocalExecutor, settings: PipelineSettings, *, input_path: str | None,
                  category_map: str | None, gold: str | None, demo_rows: int, seed: int) -> dict[str, str]:
     """Copy the given files into the local store (content-addressed) and return the parameters naming them.

@@ -220,3 +220,40 @@ def test_registry_and_pipeline_errors_show_control_characters_as_escapes(runner)
         result = runner.invoke(_command_raising(error, _registry_errors if isinstance(error, RegistryError)
                                                 else _pipeline_errors))
         assert result.exit_code == 1 and result.output == f"Error: {SHOWN}\n"
+
+
+@pytest.mark.parametrize("wrapper", ["pipeline", "registry"])
+def test_an_unexpected_error_in_a_pipeline_or_registry_command_is_one_line_too(runner, wrapper):
+    from register.cli import _registry_errors
+
+    command = _command_raising(RecursionError("maximum recursion depth exceeded \x1b[2J"),
+                               _pipeline_errors if wrapper == "pipeline" else _registry_errors)
+    result = runner.invoke(command)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output == ("Error: RecursionError: maximum recursion depth exceeded \\x1b[2J (a bug? please report "
+                             "it with the command that failed)\n")
+
+
+def test_run_local_with_a_definition_file_that_is_not_json_names_the_file(runner, tmp_path):
+    definition = tmp_path / "definition.json"
+    for content in ("not json", "[" * 100_000, '{"Parameters": 3}'):
+        definition.write_text(content)
+        result = runner.invoke(main, ["run-local", "--home", str(tmp_path / "home"), "--definition", str(definition)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert result.output.strip().splitlines()[-1].startswith(f"Error: {definition}: not a pipeline definition")
+
+
+def test_local_status_names_an_unreadable_execution_record_and_escapes_what_jobs_wrote(runner, tmp_path):
+    record = {"PipelineExecutionId": "20261201T000000-abcdef", "PipelineName": "tweetops-training",
+              "PipelineExecutionStatus": "Failed", "CreationTime": "2026-12-01T00:00:00+00:00",
+              "FailureReason": "job said \x1b[2Jcleared", "Steps": []}
+    folder = tmp_path / "home" / "executions" / record["PipelineExecutionId"]
+    folder.mkdir(parents=True)
+    (folder / "execution.json").write_text(json.dumps(record))
+    result = runner.invoke(main, ["local-status", "--home", str(tmp_path / "home")])
+    assert result.exit_code == 0 and "(job said \\x1b[2Jcleared)" in result.output and "\x1b" not in result.output
+    (folder / "execution.json").write_text("{truncated")
+    result = runner.invoke(main, ["local-status", "--home", str(tmp_path / "home")])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {folder / 'execution.json'}: not a readable execution record "
+                             "(JSONDecodeError); move the folder away to go on\n")

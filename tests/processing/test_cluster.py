@@ -204,7 +204,8 @@ def test_a_batch_of_one_to_twelve_messages_is_clustered_into_k_or_refused_saying
         for k in range(2, 6):
             clusterer = MessageClusterer(n_clusters=k, seed=0, **settings)
             if n <= k:
-                with pytest.raises(ValueError, match=f"{n} messages are too few to form {k} clusters: clustering "
+                messages = "1 message is" if n == 1 else f"{n} messages are"
+                with pytest.raises(ValueError, match=f"{messages} too few to form {k} clusters: clustering "
                                                      f"needs at least {k + 1} messages"):
                     clusterer.fit(points)
                 continue

@@ -9,6 +9,7 @@ import pytest
 
 from inference.handlers import PREDICTION_COLUMNS
 from pipelines.local import serving
+from processing.artifacts import MODEL_DIGEST_VARIABLE
 from processing.predictions import (PREDICTION_FIELDS, SUMMARY_FILE, read_predictions, summarize_job,
                                     summarize_predictions)
 
@@ -152,10 +153,13 @@ def served(trained_model_dir, tmp_path_factory):
         {"id": "b1", "text": "quiero cancelar mi suscripción y el reembolso"},
         {"text": "no id here"},
     ])
-    code = serving.main(["--model-dir", str(trained_model_dir), "--input", str(root / "batch"),
-                         "--output", str(root / "predictions"), "--split-type", "Line",
-                         "--strategy", "MultiRecord", "--assemble-with", "Line",
-                         "--content-type", "application/jsonlines", "--accept", "application/jsonlines"])
+    digest = json.loads((trained_model_dir / "metadata.json").read_text())["model_sha256"]
+    with pytest.MonkeyPatch.context() as patch:  # as registration pins it in the serving environment
+        patch.setenv(MODEL_DIGEST_VARIABLE, digest)
+        code = serving.main(["--model-dir", str(trained_model_dir), "--input", str(root / "batch"),
+                             "--output", str(root / "predictions"), "--split-type", "Line",
+                             "--strategy", "MultiRecord", "--assemble-with", "Line",
+                             "--content-type", "application/jsonlines", "--accept", "application/jsonlines"])
     assert code == 0
     return root
 
