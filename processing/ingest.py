@@ -36,6 +36,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from processing.sanitize import shown_names
+
 SOURCE_FILE_COLUMN = "_source_file"
 ROW_NUMBER_COLUMN = "_row_number"
 PARSE_ERROR_COLUMN = "_parse_error"
@@ -69,11 +71,6 @@ _BINARY_CONTROL_SHARE = 0.1
 _JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
 _JSON_BRACKET_RE = re.compile(r"[\[\]{}]")
 _OPENING_BRACKETS = np.frombuffer(b"[{", np.uint8)
-# Characters a message about input names shows escaped: controls, bidirectional and zero-width formatting,
-# lone surrogates (undecodable bytes). Everything else, accents included, is shown as is.
-_UNSAFE_CHAR_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
-SHOWN_NAMES = 10
-SHOWN_NAME_CHARS = 40
 
 
 class IngestError(ValueError):
@@ -472,25 +469,6 @@ def _require_schema_columns(columns: list[str], name: str) -> None:
     if missing:
         found = shown_names([str(column) for column in columns]) or "none"
         raise IngestError(f"{name}: no {' or '.join(missing)} column (columns found: {found})")
-
-
-def shown_names(names: list[str], limit: int = SHOWN_NAMES, width: int = SHOWN_NAME_CHARS) -> str:
-    """Input-derived names for a message: at most `limit`, each shortened and escaped, then "... and N more"."""
-    shown = ", ".join(shown_value(name, width) for name in names[:limit])
-    return shown + (f", ... and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def shown_value(value: str, width: int = SHOWN_NAME_CHARS) -> str:
-    """A value from the input, safe inside a one-line message: control and invisible formatting characters
-    escaped (\\x1b, \\u202e), cut to `width` characters."""
-    value = value[:width * 4]  # escaping at most quadruples a character; never scan an unbounded value
-    escaped = _UNSAFE_CHAR_RE.sub(_escape_char, value)
-    return escaped if len(escaped) <= width else escaped[:width - 1] + "…"
-
-
-def _escape_char(match: re.Match) -> str:
-    code_point = ord(match.group())
-    return f"\\x{code_point:02x}" if code_point < 0x100 else f"\\u{code_point:04x}"
 
 
 def _with_lineage(frame: pd.DataFrame, name: str, parse_errors: list, raw_records: list | None = None,

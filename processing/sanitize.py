@@ -13,7 +13,9 @@ interpret what they show:
 * **Terminals.** Control characters in an error message or a relayed log line are commands to the terminal:
   ESC sequences recolour, retitle or rewrite the screen, carriage returns and bidirectional overrides hide
   or reorder what is shown. `terminal_text` writes each such character as a visible escape (`\\x1b`, `\\n`,
-  `\\u202e`) and keeps every other character, accents and emojis included.
+  `\\u202e`) and keeps every other character, accents and emojis included. `shown_value` and `shown_names`
+  quote input-derived names (column names, values) inside a one-line message: escaped the same way, invisible
+  characters too (a column `id\\u200b` must not pass for `id`), shortened, and at most a few of them.
 """
 from __future__ import annotations
 
@@ -29,6 +31,11 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # and isolates (the "Trojan Source" characters). Zero-width joiners are kept: emoji sequences need them.
 _TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Inside a quoted name, also the zero-width and invisible characters terminal_text keeps, and lone surrogates
+# (bytes that were not UTF-8).
+_INVISIBLE = re.compile("[\u200b-\u200d\u2060-\u2065\ufeff\ud800-\udfff]")
+SHOWN_NAMES = 10
+SHOWN_NAME_CHARS = 40
 
 
 def spreadsheet_cell(value):
@@ -55,3 +62,18 @@ def terminal_text(text) -> str:
 def _escape(match: re.Match) -> str:
     char = match.group()
     return _NAMED_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def shown_value(value, width: int = SHOWN_NAME_CHARS) -> str:
+    """A value from the input, safe inside a one-line message: escaped like terminal_text, invisible characters
+    too (\\u200b), cut to `width` characters."""
+    value = str(value)[:width * 6]  # an escape is at most six characters: never scan an unbounded value
+    escaped = _INVISIBLE.sub(_escape, terminal_text(value))
+    return escaped if len(escaped) <= width else escaped[:width - 1] + "…"
+
+
+def shown_names(names, limit: int = SHOWN_NAMES, width: int = SHOWN_NAME_CHARS) -> str:
+    """Input-derived names for a message: at most `limit`, each through shown_value, then "... and N more"."""
+    names = list(names)
+    shown = ", ".join(shown_value(name, width) for name in names[:limit])
+    return shown + (f", ... and {len(names) - limit} more" if len(names) > limit else "")

@@ -62,9 +62,9 @@ from processing.ingest import (
     SOURCE_FILE_COLUMN,
     FileCounts,
     json_kind,
-    shown_names,
 )
 from processing.language import detect_languages
+from processing.sanitize import shown_names
 from processing.storage import atomic_output, write_text_atomic
 
 MESSAGES_FILE = "messages.parquet"

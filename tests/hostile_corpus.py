@@ -62,7 +62,7 @@ def _cases() -> dict[str, tuple[str | bytes, Expected]]:
         "deep.json": (deep, Expected(error="deep.json: JSON nested deeper than 64 levels")),
         "deep_line.jsonl": (_jsonl({"id": "1", "text": GOOD}, deep, {"id": "2", "text": GOOD, "x": [[[1]]]}),
                             Expected(rows_in=3, accepted=2, reasons={"malformed_record": 1})),
-        "gzip.csv": (gzip.compress(_csv("id,text", f"1,{GOOD}").encode()),
+        "gzip.csv": (gzip.compress(_csv("id,text", f"1,{GOOD}").encode(), mtime=0),
                      Expected(error="gzip.csv: looks like gzip data; decompress it")),
         "binary.csv": (bytes(range(256)) * 16, Expected(error="binary.csv: looks like binary data, not text")),
         "twitter_v2.json": (json.dumps({"data": [{"id": "1460323737035677698", "text": GOOD, "author_id": "22",

@@ -22,7 +22,6 @@ from processing.ingest import (
     IngestError,
     input_data_hash,
     read_messages,
-    shown_names,
 )
 
 
@@ -289,8 +288,8 @@ def test_empty_file_gives_no_rows_and_a_warning(tmp_path):
     ("no_text.csv", "id,body\n1,hola\n", "no text column"),
     ("utf16.csv", "id,text\n1,hola\n".encode("utf-16"), "UTF-16"),
     ("utf16-no-bom.csv", "id,text\n1,hola\n".encode("utf-16-le"), "UTF-16 without a byte order mark"),
-    ("zipped.csv", gzip.compress(b"id,text\n1,hola\n"), "looks like gzip data; decompress it"),
-    ("zipped.jsonl", gzip.compress(b'{"id": "1", "text": "hola"}\n'), "looks like gzip data; decompress it"),
+    ("zipped.csv", gzip.compress(b"id,text\n1,hola\n", mtime=0), "looks like gzip data; decompress it"),
+    ("zipped.jsonl", gzip.compress(b'{"id": "1", "text": "hola"}\n', mtime=0), "looks like gzip data; decompress it"),
     ("archive.json", b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "looks like a ZIP archive; extract it"),
     ("image.csv", bytes(range(256)) * 4, "looks like binary data, not text"),
     ("deep.json", "[" * 100_000 + "]" * 100_000, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"),
@@ -317,12 +316,6 @@ def test_column_names_in_errors_are_few_shortened_and_escaped(tmp_path):
     assert message.startswith("wide.csv: no id or text column (columns found: \\x1b]0;pwned\\x07\\x1b[2Jxxx")
     assert message.endswith(", col8, ... and 4991 more)")
     assert "\x1b" not in message and "\x07" not in message and len(message) < 300
-
-
-def test_shown_names_escapes_controls_and_invisible_formatting_but_keeps_accents():
-    assert shown_names(["año", "a\u202eb", "c\u200bd", "e\x00f", "caf\udce9"]) == \
-        "año, a\\u202eb, c\\u200bd, e\\x00f, caf\\udce9"
-    assert shown_names(["n" * 100], width=10) == "nnnnnnnnn…"
 
 
 def test_missing_path_and_unsupported_single_file_raise_ingest_error(tmp_path):

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from processing.sanitize import spreadsheet_cell, spreadsheet_frame, terminal_text
+from processing.sanitize import shown_names, spreadsheet_cell, spreadsheet_frame, terminal_text
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(A1:A9)",
@@ -55,3 +55,14 @@ def test_ordinary_unicode_text_is_shown_as_it_is():
 
 def test_any_object_is_shown_through_its_string():
     assert terminal_text(KeyError("a\x1bb")) == "'a\\x1bb'"
+
+
+def test_shown_names_escapes_controls_and_invisible_formatting_but_keeps_accents():
+    assert shown_names(["año", "a\u202eb", "c\u200bd", "e\x00f", "caf\udce9"]) == \
+        "año, a\\u202eb, c\\u200bd, e\\x00f, caf\\udce9"
+    assert shown_names(["n" * 100], width=10) == "nnnnnnnnn…"
+
+
+def test_shown_names_are_bounded_in_count_and_length_whatever_the_input():
+    shown = shown_names([f"c{i}\x1b[2J" * 1000 for i in range(5000)])
+    assert shown.endswith(", ... and 4990 more") and len(shown) < 500 and "\x1b" not in shown

@@ -1,9 +1,13 @@
 """`tweetops run-local` end to end on generated data: the training pipeline's own definition JSON, executed here."""
+import hashlib
 import json
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from pipelines.local.executor import LocalExecutor
 from pipelines.local.run import local_definition
 from pipelines.settings import load_settings
+from tests.hostile_corpus import EXPECTED, write_hostile_corpus
 
 DEMO = ["--demo-rows", "400"]
 pytestmark = pytest.mark.xdist_group("run-local-home")  # one worker: the module's home is built once
@@ -150,6 +155,88 @@ def test_after_approval_predict_scores_a_new_batch_with_the_latest_approved_pack
     assert {"id", "category", "confidence", "novel", "model_version", "category_map_version"} <= set(predictions[0])
     summary = json.loads((artifacts / "reports" / "predictions" / "summary.json").read_text())
     assert summary["scored"] == len(predictions) and f"rows in 300: scored {len(predictions)}" in result.stdout
+
+
+def predict(home, batch) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "predict", "--home", str(home), "--input", str(batch)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def approved_package(home) -> dict:
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "registry", "approve", "1", "--home", str(home),
+                    "--by", "test", "--reason", "demo", "--allow-unreviewed-map"], check=True, capture_output=True)
+    return LocalExecutor(home).registry.latest_approved("tweetops-message-classifier")
+
+
+def test_the_package_pins_the_digests_of_the_model_and_featurizer_it_was_trained_with(home, tmp_path):
+    package = approved_package(home)
+    container = package["InferenceSpecification"]["Containers"][0]
+    with tarfile.open(LocalExecutor(home).store.path(container["ModelDataUrl"])) as archive:
+        model_bytes = archive.extractfile("model.joblib").read()
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    assert container["Environment"]["TWEETOPS_MODEL_SHA256"] == digest
+    assert package["CustomerMetadataProperties"]["model_sha256"] == digest
+    execution = LocalExecutor(home).executions()[0]  # the run that registered version 1
+    featurizer = execution.folder / "artifacts" / "features" / "featurizer.joblib"
+    assert package["CustomerMetadataProperties"]["featurizer_sha256"] == hashlib.sha256(featurizer.read_bytes()).hexdigest()
+
+
+def test_predict_refuses_a_model_changed_after_registration_before_unpickling_it(home, tmp_path):
+    archive = LocalExecutor(home).store.path(
+        approved_package(home)["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+    original = archive.read_bytes()
+    marker = tmp_path / "payload-ran"
+    unpacked = tmp_path / "model"
+    with tarfile.open(archive) as opened:
+        opened.extractall(unpacked, filter="data")
+    # The attacker's model.joblib: unpickling it writes the marker file.
+    (unpacked / "model.joblib").write_bytes(pickle.dumps(_RunsCodeWhenUnpickled(marker)))
+    batch = tmp_path / "batch.csv"
+    batch.write_text("id,text\n1,my card was charged twice this month\n")
+    try:
+        with tarfile.open(archive, "w:gz") as tampered:
+            for path in sorted(unpacked.iterdir()):
+                tampered.add(path, arcname=path.name)
+        result = predict(home, batch)
+    finally:
+        archive.write_bytes(original)
+    assert result.returncode == 1 and not marker.exists()
+    assert "model.joblib: refusing to load it: its sha256 is" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert latest(home).record["PipelineExecutionStatus"] == "Failed"
+
+
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def test_predict_scores_the_hostile_corpus_or_refuses_a_file_in_one_line(home, tmp_path):
+    approved_package(home)
+    corpus = write_hostile_corpus(tmp_path / "corpus")
+    readable = tmp_path / "readable"
+    readable.mkdir()
+    for name, path in corpus.items():
+        if EXPECTED[name].error is None:
+            shutil.copy(path, readable / name)
+    result = predict(home, readable)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and "\x1b" not in result.stdout + result.stderr
+    artifacts = latest(home).folder / "artifacts"
+    report = json.loads((artifacts / "reports" / "validation" / "quality_report.json").read_text())
+    predictions = [json.loads(line) for path in sorted((artifacts / "predictions").glob("*.out"))
+                   for line in path.read_text().splitlines()]
+    rows_in = sum(EXPECTED[name].rows_in for name in corpus if EXPECTED[name].error is None)
+    assert report["rows_in"] == rows_in == len(predictions) + report["rows_quarantined"]
+    assert all(prediction["category"] for prediction in predictions)
+
+    refused = predict(home, corpus["gzip.csv"])
+    assert refused.returncode == 1 and "Traceback" not in refused.stdout + refused.stderr
+    assert "gzip.csv: looks like gzip data; decompress it" in refused.stdout
+    assert latest(home).record["PipelineExecutionStatus"] == "Failed"
 
 
 def test_predict_says_so_when_no_package_is_approved(tmp_path):
