@@ -816,6 +816,8 @@ OTHER_LANGUAGE_TEXTS = {  # French, Portuguese and German messages: `unsupported
 EMOJI_ONLY_TEXTS = ["😡😡😡", "👍", "🙏🙏🙏", "😤", "💔", "!!!", "???", "😂😂", "👎👎", "🤬🤬🤬", "...",
                     "😭", "❤️❤️", "🔥🔥", ":(", "?!?!", "🙄"]
 WHITESPACE_TEXTS = ["", " ", "   ", "\t", "\n", " \t "]
+# Control characters that reach real exports: a NUL from a binary paste, a terminal colour code, a backspace.
+CONTROL_CHARACTER_INSERTS = ["\x00", "\x1b[31m", "\x08", "\x1b]0;title\x07"]
 BAD_TIMESTAMPS = ["ayer", "yesterday", "15/03/2024 10:22", "03-15-2024", "not a date", "2024-13-45T99:00:00Z"]
 LOG_LINES = ["ERROR 500 PaymentService.charge failed (code=E402, retry=3)",
              "at com.lumo.checkout.CartController.submit(CartController.java:212)",
@@ -1179,6 +1181,9 @@ def _inject_malformed(rng, columns: dict[str, np.ndarray], k: int) -> dict[str, 
                 texts[p] = int(rng.integers(0, 100_000))  # a number where text should be (JSON keeps it)
             else:
                 columns["created_at"][p] = _choice(rng, BAD_TIMESTAMPS)
+        elif reason == "control_characters":  # pasted into the middle of the message
+            cut = int(rng.integers(0, len(texts[p]) + 1))
+            texts[p] = texts[p][:cut] + _choice(rng, CONTROL_CHARACTER_INSERTS) + texts[p][cut:]
         elif reason == "duplicate_id":
             earlier = [q for q in range(max(0, p - 500), p) if q not in malformed]
             ids[p] = ids[earlier[int(rng.integers(len(earlier)))]] if earlier else ids[0]

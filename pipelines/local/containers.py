@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from inference import IMAGE_SERVING_DIR
 from pipelines.local.store import LocalStore
 from processing.artifacts import ArtifactIntegrityError, extract_model_archive
 from processing.storage import write_json_atomic
@@ -39,9 +40,6 @@ ENTRY_POINTS = {
                             ("validate", "featurize", "cluster", "evaluate", "summarize-predictions")),
     "Training": frozenset({TRAINING_COMMAND}),
 }
-# The image's own folder (docker/Dockerfile): the serving code's SAGEMAKER_SUBMIT_DIRECTORY may name it, and the
-# serving stack (serving.load_handlers) decides what it is locally.
-IMAGE_HOME = "/opt/tweetops"
 # Variables that decide which code a process loads: a definition must not set them.
 CODE_LOADING_VARIABLES = re.compile(r"^(PATH|LD_\w*|DYLD_\w*|PYTHON(?!HASHSEED$|UNBUFFERED$|IOENCODING$)\w*|"
                                     r"TWEETOPS_ML_ROOT)$")
@@ -167,7 +165,8 @@ def environment_problems(environment: dict) -> list[str]:
         if isinstance(value, dict):
             continue  # an expression: checked once resolved
         problem = path_problem(str(value))
-        if problem and not (name == "SAGEMAKER_SUBMIT_DIRECTORY" and _under(str(value), IMAGE_HOME)):
+        # The serving program's folder is in the image, not under /opt/ml (serving.load_handlers maps it here).
+        if problem and not (name == "SAGEMAKER_SUBMIT_DIRECTORY" and value == IMAGE_SERVING_DIR):
             found.append(f"Environment {name}={_shown(value)} {problem}")
     return found
 

@@ -65,6 +65,7 @@ def malformed_checks(df: pd.DataFrame) -> dict[str, pd.Series]:
     ids = df["id"].map(lambda v: v if isinstance(v, str) else "")
     bad_time = ~df["created_at"].map(is_iso_utc)
     return {
+        "control_characters": strings.str.contains("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", regex=True),
         "missing_id": ids.str.strip() == "",
         "missing_text": text.isna(),
         "invalid_type": (text.notna() & ~is_str) | bad_time,

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processing.ingest import CSV_DELIMITERS, MAX_JSON_DEPTH, IngestError, read_messages
-from processing.jobs import clean_job, discover, validate_job
+from processing.jobs import clean_job, discover, featurize_job, validate_job
 from processing.validate import validate
 from tests.hostile_corpus import EXPECTED, GOOD, write_hostile_corpus
 
@@ -215,12 +215,15 @@ def test_an_empty_or_header_only_file_gives_a_report_with_a_warning_and_empty_va
     assert (tmp_path / "out" / "quarantine" / "quarantine.jsonl").read_text() == ""
 
 
-def test_cleaning_an_empty_or_all_quarantined_batch_says_no_message_passed_validation(tmp_path):
+def test_an_all_quarantined_shard_cleans_to_an_empty_part_and_featurizing_says_no_message_passed(tmp_path):
     (tmp_path / "in.jsonl").write_text('{"id": "1", "text": ""}\n', encoding="utf-8")
     report = validate_job(tmp_path / "in.jsonl", tmp_path / "out")
     assert "no message passed validation: all 1 rows were quarantined" in report["warnings"]
+    # Another instance of a sharded job may have messages: this one's part is empty, not a failure.
+    cleaned = clean_job(tmp_path / "out" / "ingested", tmp_path / "out" / "processed")
+    assert cleaned.empty and {"id", "text", "clean_text", "feature_text"} <= set(cleaned.columns)
     with pytest.raises(ValueError, match="no message passed validation") as raised:
-        clean_job(tmp_path / "out" / "ingested", tmp_path / "out" / "processed")
+        featurize_job(tmp_path / "out" / "processed", tmp_path / "out" / "features")
     assert "\n" not in str(raised.value)
 
 

@@ -131,7 +131,7 @@ def test_a_failing_job_ends_with_the_step_its_reason_and_last_log_lines(tmp_path
     batch.write_text("id,text\n1,\n2,\n")  # every row is quarantined (empty text)
     result = run_local(tmp_path / "home", "--input", str(batch), check_exit=1)
     assert "step Features failed: Processing job" in result.stdout
-    assert "exit code 1: " in result.stdout and "every input row was quarantined" in result.stdout
+    assert "exit code 1: " in result.stdout and "no message passed validation" in result.stdout
     assert "    | Error: " in result.stdout  # the job's last log lines
     assert "log: " in result.stdout and "resume: tweetops run-local" in result.stdout
 
