@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
-import numbers
 import re
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from processing.record_values import json_kind
 from processing.sanitize import shown_names
 
 SOURCE_FILE_COLUMN = "_source_file"
@@ -491,18 +490,6 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
         columns = dict.fromkeys(column for frame in frames for column in frame.columns if column not in LINEAGE_COLUMNS)
         return _with_lineage(pd.DataFrame(columns=list(columns), dtype=object), "", [])
     return pd.concat(non_empty, ignore_index=True)
-
-
-def json_kind(value: object) -> str:
-    """The JSON name of a value's type ("string", "number", "array", ...), for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, numbers.Number):
-        return "number"
-    kinds = {str: "string", list: "array", dict: "object"}
-    return next((kind for cls, kind in kinds.items() if isinstance(value, cls)), type(value).__name__)
 
 
 def _supported_suffixes() -> str:

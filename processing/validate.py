@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
-import numbers
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -61,9 +59,10 @@ from processing.ingest import (
     ROW_NUMBER_COLUMN,
     SOURCE_FILE_COLUMN,
     FileCounts,
-    json_kind,
 )
 from processing.language import detect_languages
+from processing.record_values import (SURROGATE_RE, as_text, has_valid_type, is_id_like_type, is_missing,
+                                      is_string_type, json_kind, json_safe, printable, shorten)
 from processing.sanitize import shown_names
 from processing.storage import atomic_output, write_text_atomic
 
@@ -71,7 +70,6 @@ MESSAGES_FILE = "messages.parquet"
 QUARANTINE_FILE = "quarantine.jsonl"
 IN_MEMORY_SOURCE = "<dataframe>"  # source_file of rows given without lineage columns
 
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _CONTROL_CHARACTER_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 but tab, LF, CR
 _BIDI_CONTROL_RE = re.compile(f"[{BIDI_CONTROL_CHARACTERS}]")
 _ZERO_WIDTH_RE = re.compile(f"[{ZERO_WIDTH_CHARACTERS}]")
@@ -179,8 +177,8 @@ def _malformed_record(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
 def _invalid_encoding(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
     found = pd.Series(dtype=object)
     for field in FIELDS:
-        strings = rows[field][_has_valid_type(rows[field], _is_string_type)]
-        if not _SURROGATE_RE.search("".join(strings)):  # one scan of the column clears the usual case
+        strings = rows[field][has_valid_type(rows[field], is_string_type)]
+        if not SURROGATE_RE.search("".join(strings)):  # one scan of the column clears the usual case
             continue
         has_surrogate = rows[field].map(_has_surrogate)
         offenders = rows.loc[has_surrogate & ~rows.index.isin(found.index), field]
@@ -189,11 +187,11 @@ def _invalid_encoding(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
 
 
 def _has_surrogate(value: object) -> bool:
-    return isinstance(value, str) and not value.isascii() and _SURROGATE_RE.search(value) is not None
+    return isinstance(value, str) and not value.isascii() and SURROGATE_RE.search(value) is not None
 
 
 def _encoding_detail(field: str, value: str) -> str:
-    match = _SURROGATE_RE.search(value)
+    match = SURROGATE_RE.search(value)
     code_point = ord(match.group())
     if 0xDC80 <= code_point <= 0xDCFF:  # a byte that "surrogateescape" could not decode
         return f"{field}: byte 0x{code_point - 0xDC00:02X} at character {match.start() + 1} is not valid UTF-8"
@@ -201,7 +199,7 @@ def _encoding_detail(field: str, value: str) -> str:
 
 
 def _control_characters(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
-    texts = rows["text"][_has_valid_type(rows["text"], _is_string_type)]
+    texts = rows["text"][has_valid_type(rows["text"], is_string_type)]
     if not _CONTROL_CHARACTER_RE.search("".join(texts)):  # one scan of the column clears the usual case
         return pd.Series(dtype=object)
     found = texts.map(_CONTROL_CHARACTER_RE.search).dropna()
@@ -224,13 +222,13 @@ def _missing_text(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
 
 
 def _invalid_type(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
-    checks = [("id", _is_id_like_type, "a string or an integer"), ("text", _is_string_type, "a string")]
-    checks += [(field, _is_id_like_type, "a string or an integer") for field in _ID_LIKE_FIELDS]
-    checks += [("lang", _is_string_type, "a string")]
+    checks = [("id", is_id_like_type, "a string or an integer"), ("text", is_string_type, "a string")]
+    checks += [(field, is_id_like_type, "a string or an integer") for field in _ID_LIKE_FIELDS]
+    checks += [("lang", is_string_type, "a string")]
     found = pd.Series(dtype=object)
     for field, is_valid_type, expected in checks:
         values = rows[field]
-        wrong = values.notna() & ~_has_valid_type(values, is_valid_type) & ~rows.index.isin(found.index)
+        wrong = values.notna() & ~has_valid_type(values, is_valid_type) & ~rows.index.isin(found.index)
         found = pd.concat([found, values[wrong].map(lambda value, field=field, expected=expected:
                                                     f"{field} is a {json_kind(value)}, expected {expected}")])
     bad_dates = _invalid_created_at(rows["created_at"])
@@ -238,42 +236,28 @@ def _invalid_type(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
     return found
 
 
-def _has_valid_type(values: pd.Series, is_valid_type: Callable[[type], bool]) -> pd.Series:
-    """Per value: does its type pass `is_valid_type`? Checked once per distinct type, for speed."""
-    types = values.map(type)
-    return types.isin([kind for kind in types.unique() if is_valid_type(kind)])
-
-
-def _is_string_type(kind: type) -> bool:
-    return issubclass(kind, str)
-
-
-def _is_id_like_type(kind: type) -> bool:
-    return issubclass(kind, (str, numbers.Integral)) and not issubclass(kind, (bool, np.bool_))
-
-
 def _invalid_created_at(values: pd.Series) -> pd.Series:
     """Details for created_at values that are neither ISO 8601 strings nor timestamps."""
     present = values.dropna()
-    is_timestamp = _has_valid_type(present, lambda kind: issubclass(kind, (dt.datetime, dt.date)))
-    is_string = _has_valid_type(present, _is_string_type)
+    is_timestamp = has_valid_type(present, lambda kind: issubclass(kind, (dt.datetime, dt.date)))
+    is_string = has_valid_type(present, is_string_type)
     strings = present[is_string]
     parsed = pd.to_datetime(strings.astype(str), format="ISO8601", errors="coerce", utc=True)
     wrong_type = present[~is_string & ~is_timestamp]
     unparsable = strings[parsed.isna()]
     return pd.concat([
         wrong_type.map(lambda value: f"created_at is a {json_kind(value)}, expected an ISO 8601 string"),
-        unparsable.map(lambda value: f"created_at {_shorten(value)!r} is not ISO 8601"),
+        unparsable.map(lambda value: f"created_at {shorten(value)!r} is not ISO 8601"),
     ])
 
 
 def _duplicate_id(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
-    ids = _as_text(rows["id"])
+    ids = as_text(rows["id"])
     repeated = ids.duplicated(keep="first")
     first_rows = rows.loc[~repeated]
     first_seen = dict(zip(ids[~repeated], zip(first_rows[SOURCE_FILE_COLUMN], first_rows[ROW_NUMBER_COLUMN])))
     return ids[repeated].map(
-        lambda value: "id {!r} already seen at {} row {}".format(_shorten(value), *first_seen[value]))
+        lambda value: "id {!r} already seen at {} row {}".format(shorten(value), *first_seen[value]))
 
 
 def _empty_text(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
@@ -305,7 +289,7 @@ def _emoji_only(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
 def _unsupported_language(rows: pd.DataFrame, settings: _Settings) -> pd.Series:
     unsupported = rows[~rows[_RESOLVED_LANG].isin(settings.languages)]
     allowed = ", ".join(settings.languages)
-    origins = [f"given {_shorten(given)!r}" if normalize_language_code(given) else "detected"
+    origins = [f"given {shorten(given)!r}" if normalize_language_code(given) else "detected"
                for given in unsupported["lang"]]
     return pd.Series([f"language {language!r} ({origin}) is not one of {allowed}"
                       for language, origin in zip(unsupported[_RESOLVED_LANG], origins)],
@@ -373,23 +357,8 @@ def _accepted_records(rows: pd.DataFrame, present_fields: list[str]) -> pd.DataF
     fields = [field for field in FIELDS if field in present_fields or field in (*REQUIRED_FIELDS, "lang")]
     accepted = pd.DataFrame(index=rows.index)
     for field in fields:
-        accepted[field] = _as_text(rows[_RESOLVED_LANG] if field == "lang" else rows[field])
+        accepted[field] = as_text(rows[_RESOLVED_LANG] if field == "lang" else rows[field])
     return accepted.reset_index(drop=True)
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """Values as text in an object column (pandas' string dtypes differ between 2.x and 3.x)."""
-    texts = values.astype(object)
-    if not _has_valid_type(texts.dropna(), _is_string_type).all():
-        texts = texts.map(_as_text_value, na_action="ignore").astype(object)
-    return texts.where(texts.notna(), None)
-
-
-def _as_text_value(value: object) -> str:
-    """Integers as their digits, timestamps as ISO 8601, strings unchanged."""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return value if isinstance(value, str) else str(value)
 
 
 def _quarantine_records(rows: pd.DataFrame, original: pd.DataFrame, reasons: pd.Series,
@@ -401,10 +370,10 @@ def _quarantine_records(rows: pd.DataFrame, original: pd.DataFrame, reasons: pd.
     quarantine = pd.DataFrame({
         "source_file": rows[SOURCE_FILE_COLUMN].astype(str),
         "row_number": rows[ROW_NUMBER_COLUMN].astype("int64"),
-        "line": pd.Series([None if _is_missing(line) else int(line) for line in rows[LINE_COLUMN]],
+        "line": pd.Series([None if is_missing(line) else int(line) for line in rows[LINE_COLUMN]],
                           index=rows.index, dtype=object),
         "reason": reasons[rows.index],
-        "detail": details[rows.index].map(_printable),
+        "detail": details[rows.index].map(printable),
         "record": [_record_json(values, data_columns, parse_error, raw_record)
                    for values, (parse_error, raw_record) in zip(originals, raw)],
     }, index=rows.index, columns=list(QUARANTINE_COLUMNS))
@@ -413,54 +382,11 @@ def _quarantine_records(rows: pd.DataFrame, original: pd.DataFrame, reasons: pd.
 
 def _record_json(values: tuple, columns: list[str], parse_error: object, raw_record: object) -> str:
     """The original row as a JSON object string: its non-null fields, or {"raw": ...} for an unparsable row."""
-    if parse_error is not None and not _is_missing(parse_error):
+    if parse_error is not None and not is_missing(parse_error):
         record = {"raw": raw_record}
     else:
-        record = {column: value for column, value in zip(columns, values) if not _is_missing(value)}
-    return json.dumps(_json_safe(record), ensure_ascii=False)
-
-
-def _is_missing(value: object) -> bool:
-    """None/NaN/NaT (a field the row did not have), but not a list or dict value."""
-    return value is None or (not isinstance(value, (list, tuple, dict, np.ndarray)) and bool(pd.isna(value)))
-
-
-def _json_safe(value: object) -> object:
-    """A JSON-serialisable copy: NaN -> null, numpy -> Python, timestamps -> ISO, bad bytes -> \\xNN text."""
-    if isinstance(value, str):
-        return _printable(value)
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value) or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return str(value)
-
-
-def _printable(value: object) -> object:
-    """Text with undecodable bytes shown as \\xNN (and other lone surrogates as \\udNNN), so it can be written."""
-    if not isinstance(value, str) or not _SURROGATE_RE.search(value):
-        return value
-    return value.encode("utf-8", "surrogateescape" if _only_escaped_bytes(value) else "backslashreplace") \
-        .decode("utf-8", "backslashreplace")
-
-
-def _only_escaped_bytes(value: str) -> bool:
-    return all(0xDC80 <= ord(char) <= 0xDCFF for char in _SURROGATE_RE.findall(value))
-
-
-def _shorten(value: str, limit: int = 60) -> str:
-    value = _printable(value)
-    return value if len(value) <= limit else value[:limit] + "…"
+        record = {column: value for column, value in zip(columns, values) if not is_missing(value)}
+    return json.dumps(json_safe(record), ensure_ascii=False)
 
 
 def _flagged_texts(accepted: pd.DataFrame) -> dict[str, int]:
