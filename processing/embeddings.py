@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from processing.storage import atomic_output, cache_root
+from processing.storage import atomic_output, cache_root, key_problem
 
 EXTRA_HINT = ("the sentence-embeddings featurizers need the optional extra: pip install 'tweetops[embeddings]' "
               "(from a checkout: pip install -e '.[embeddings]')")
@@ -283,12 +283,11 @@ def local_path_for_key(bucket: str, key: str, prefix: str, folder: Path) -> Path
     rest is absolute or has `..`, `.` or empty parts, a backslash (a separator on Windows) or NUL could lead
     outside `folder`, and is refused with a ValueError naming the object."""
     relative = key[len(prefix):]
-    parts = relative.split("/")
-    if (not key.startswith(prefix) or "\\" in relative or "\0" in relative
-            or any(part in ("", ".", "..") for part in parts)):
+    # An object is a file: no empty relative key, and no trailing / (a prefix), beside the rules for any key.
+    if not key.startswith(prefix) or not relative or relative.endswith("/") or key_problem(relative):
         raise ValueError(f"s3://{bucket}/{key}: refused: this object's key would not stay inside {folder} "
                          "(a key under the prefix may not be absolute or hold '..', '.', '//', a backslash or NUL)")
-    return folder.joinpath(*parts)
+    return folder.joinpath(*relative.split("/"))
 
 
 def _list_objects(s3, bucket: str, prefix: str):

@@ -51,6 +51,23 @@ def cache_root(folder: str | Path | None = None) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tweetops"
 
 
+def key_problem(key: str) -> str | None:
+    """Why an S3 key (or its part below a prefix) cannot name a path inside a folder, or None when it can.
+
+    Keys are untrusted: a key that is absolute or holds '.', '..', empty parts (//), a backslash (a separator on
+    Windows) or NUL could lead outside the folder it is written to. A trailing / names a prefix and is allowed."""
+    if "\0" in key or "\\" in key:
+        return "NUL characters and backslashes are not allowed in keys"
+    if key.startswith("/"):
+        return "the key looks absolute (it starts with /)"
+    parts = key.split("/")
+    if "" in parts[:-1]:
+        return "empty parts (//) are not allowed in keys"
+    if any(part in ("..", ".") for part in parts):
+        return "'.' and '..' are not allowed in keys"
+    return None
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()

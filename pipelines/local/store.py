@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import uuid
-import re
 from pathlib import Path
 
-from processing.storage import sha256_file
+from processing.storage import key_problem, sha256_file
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -36,7 +36,7 @@ class LocalStore:
         bucket, _, key = text[len("s3://"):].partition("/")
         if not BUCKET_NAME.match(bucket) or ".." in bucket:
             raise StoreError(f"{text!r}: {bucket!r} is not an S3 bucket name (3-63 characters of a-z 0-9 . -)")
-        problem = _key_problem(key)
+        problem = key_problem(key)
         if problem:
             raise StoreError(f"{text!r}: {problem}")
         folder = self.root / bucket
@@ -138,20 +138,6 @@ class LocalStore:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(staging, target)
-
-
-def _key_problem(key: str) -> str | None:
-    """Why a key cannot be a file under its bucket's folder (None when it can); a trailing / names a prefix."""
-    if "\0" in key or "\\" in key:
-        return "NUL characters and backslashes are not allowed in keys"
-    if key.startswith("/"):
-        return "the key looks absolute (it starts with /)"
-    parts = key.split("/")
-    if "" in parts[:-1]:
-        return "empty parts (//) are not allowed in keys"
-    if any(part in ("..", ".") for part in parts):
-        return "'.' and '..' are not allowed in keys"
-    return None
 
 
 def _hidden(relative: Path) -> bool:
