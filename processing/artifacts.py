@@ -20,6 +20,7 @@ from pathlib import Path
 
 import joblib
 
+from processing.sanitize import one_line
 from processing.storage import atomic_output, sha256_file
 
 # The serving model's environment carries the digest of the classifier it may load (set at registration).
@@ -83,9 +84,9 @@ def extract_model_archive(archive: str | Path, destination: str | Path) -> Path:
             _check_members(members, archive.name)
             tar.extractall(destination, filter="data")  # "data": no links out, no devices, no absolute paths
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        cause = " ".join(str(error).split())  # tarfile's messages can span lines: the reason is one line
+        # tarfile's messages can span lines: the reason is one line
         raise ArtifactIntegrityError(f"{archive.name}: not a readable model archive (truncated or corrupt: "
-                                     f"{type(error).__name__}: {cause})") from None
+                                     f"{one_line(error)})") from None
     return destination
 
 

@@ -23,17 +23,19 @@ import re
 
 import pandas as pd
 
+from processing.contract import BIDI_CONTROL_CHARACTERS, ZERO_WIDTH_CHARACTERS
+
 # OWASP's list: the characters spreadsheets treat as the start of a formula, plus tab and carriage return.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # C0 controls (newline and tab included: a message stays one line), DEL, C1 controls (0x9b is a one-byte
 # CSI to some terminals), line and paragraph separators, and the bidirectional marks, embeddings, overrides
 # and isolates (the "Trojan Source" characters). Zero-width joiners are kept: emoji sequences need them.
-_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_TERMINAL_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029{BIDI_CONTROL_CHARACTERS}]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Inside a quoted name, also the zero-width and invisible characters terminal_text keeps, and lone surrogates
 # (bytes that were not UTF-8).
-_INVISIBLE = re.compile("[\u200b-\u200d\u2060-\u2065\ufeff\ud800-\udfff]")
+_INVISIBLE = re.compile(f"[{ZERO_WIDTH_CHARACTERS}\u2061-\u2065\ud800-\udfff]")  # + invisible operators
 SHOWN_NAMES = 10
 SHOWN_NAME_CHARS = 40
 
@@ -51,6 +53,12 @@ def spreadsheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of `frame` with `spreadsheet_cell` applied to every text column, ready for `to_csv`."""
     text_columns = [name for name in frame.columns if not pd.api.types.is_numeric_dtype(frame[name])]
     return frame.assign(**{str(name): frame[name].map(spreadsheet_cell) for name in text_columns})
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line of text: its type and message (white space folded), no traceback."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def terminal_text(text) -> str:

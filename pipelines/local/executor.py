@@ -36,6 +36,7 @@ from pipelines.local.expressions import (ExpressionError, Scope, evaluate_condit
                                          resolve, walk)
 from pipelines.local.store import LocalStore, StoreError
 from processing.provenance import code_version
+from processing.sanitize import one_line
 from processing.storage import write_json_atomic
 from register.local import LOCAL_ACCOUNT, LOCAL_REGION, LocalModelRegistry, RegistryError
 
@@ -636,12 +637,6 @@ def _duration(text: str | None) -> timedelta | None:
         raise LocalRunError(f"CacheConfig ExpireAfter {text!r} is not an ISO 8601 duration")
     years, months, weeks, days, hours, minutes = (int(part or 0) for part in match.groups())
     return timedelta(days=365 * years + 30 * months + 7 * weeks + days, hours=hours, minutes=minutes)
-
-
-def one_line(error: BaseException) -> str:
-    """An exception as one line of text: its type and message, no traceback."""
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _arn(kind: str, name: str) -> str:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from processing.container import report_progress, write_failure_reason
+from processing.sanitize import one_line
 from processing.storage import write_text_atomic
 
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"scored {done} records from {len(files)} object(s)")
         return 0
     except Exception as error:  # a model, handler or record can fail in any way: one line, never a traceback
-        message = f"{type(error).__name__}: {' '.join(str(error).split())}"
+        message = one_line(error)
         write_failure_reason(message)
         print(f"Error: {message}", file=sys.stderr)
         return 1
