@@ -200,14 +200,14 @@ def test_featurize_job_without_s3_access_warns_and_embeds_anyway(discovered, tmp
 
 def test_cluster_job_clusters_with_the_settings_the_featurizer_names(discovered, tmp_path):
     from processing.features import HybridFeaturizer, TfidfLsaFeaturizer
-    from processing.jobs import features_clustering_params
+    from processing.jobs import features_info
 
     out, _ = discovered
     assert json.loads((out / "features" / "features.json").read_text())["featurizer"] == "hybrid"
     # Embedding spaces have no variance order (PCA first) and want a finer UMAP graph; LSA: its leading components.
-    assert features_clustering_params(out / "features") == HybridFeaturizer.clustering_params
+    assert features_info(out / "features")["clustering_params"] == HybridFeaturizer.clustering_params
     assert HybridFeaturizer.clustering_params["plain_projection"] == "pca"
     assert TfidfLsaFeaturizer.clustering_params["plain_components"] == 100
     clusterer = joblib.load(out / "clusterer.joblib")
     assert clusterer.get_params()["umap_neighbors"] == HybridFeaturizer.clustering_params["umap_neighbors"]
-    assert features_clustering_params(tmp_path) == {}  # a features folder from before features.json
+    assert features_info(tmp_path) == {}  # a features folder from before features.json
