@@ -1,0 +1,70 @@
+"""Classifier performance estimated without labels, in the manner of CBPE (NannyML's confidence-based
+performance estimation): each prediction is correct with the probability its confidence says, once that
+confidence is recalibrated on the baseline's held-out split.
+
+- accuracy: the mean probability of being right;
+- macro-F1: per category, expected true positives (the probability of being right of the messages predicted
+  as it), false positives (the rest of them) and false negatives (the probability of being wrong of messages
+  predicted as another category, sent to this one in the proportions the held-out errors went).
+Only the predictions are needed (category and confidence), never the full probability vectors.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+
+def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> dict:
+    """Isotonic map from confidence to the chance of being right, fitted on held-out predictions (JSON-able)."""
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    model.fit(np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float))
+    return {"x": [float(v) for v in model.X_thresholds_], "y": [float(v) for v in model.y_thresholds_]}
+
+
+def chance_correct(confidence: np.ndarray, calibration: dict | None) -> np.ndarray:
+    """Each prediction's probability of being right: its recalibrated confidence (the confidence itself
+    when there is no calibration)."""
+    confidence = np.asarray(confidence, dtype=float)
+    if not calibration or not calibration["x"]:
+        return confidence
+    return np.interp(confidence, calibration["x"], calibration["y"])
+
+
+def error_destinations(predicted: np.ndarray, truth: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
+    """For each predicted category, where its held-out errors truly belonged (shares over the other categories,
+    with a add-one prior so that every other category keeps some weight)."""
+    predicted, truth = np.asarray(predicted, dtype=object), np.asarray(truth, dtype=object)
+    result = {}
+    for category in classes:
+        others = [c for c in classes if c != category]
+        wrong = truth[(predicted == category) & (truth != category)]
+        counts = np.array([np.sum(wrong == c) for c in others], dtype=float) + 1.0
+        result[str(category)] = {str(c): float(v) for c, v in zip(others, counts / counts.sum())}
+    return result
+
+
+def estimate_performance(predicted: np.ndarray, confidence: np.ndarray, calibration: dict | None,
+                         destinations: dict[str, dict[str, float]]) -> dict:
+    """Estimated accuracy and macro-F1 of a batch of predictions (None for an empty batch)."""
+    predicted = np.asarray(predicted, dtype=object)
+    if len(predicted) == 0:
+        return {"accuracy": None, "macro_f1": None}
+    right = chance_correct(confidence, calibration)
+    classes = sorted(set(destinations) | set(predicted.tolist()), key=str)
+    true_positive = {c: float(right[predicted == c].sum()) for c in classes}
+    false_positive = {c: float((1 - right[predicted == c]).sum()) for c in classes}
+    false_negative = dict.fromkeys(classes, 0.0)
+    for source in classes:
+        wrong = false_positive[source]
+        shares = destinations.get(source) or {c: 1 / max(len(classes) - 1, 1) for c in classes if c != source}
+        for target, share in shares.items():
+            if target in false_negative:
+                false_negative[target] += wrong * share
+    f1 = []
+    for c in classes:
+        support = true_positive[c] + false_negative[c]
+        if support < 0.5 and not (predicted == c).any():
+            continue  # a category absent from the batch does not count, as in scikit-learn's macro average
+        denominator = 2 * true_positive[c] + false_positive[c] + false_negative[c]
+        f1.append(2 * true_positive[c] / denominator if denominator else 0.0)
+    return {"accuracy": float(right.mean()), "macro_f1": float(np.mean(f1)) if f1 else None}
