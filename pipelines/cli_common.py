@@ -1,11 +1,15 @@
-"""What every command group prints the same way (pipelines.cli and register.cli, which pipelines.cli imports)."""
+"""What every command group prints the same way (pipelines.cli and the groups it imports: register.cli,
+pipelines.monitoring_cli, pipelines.monitor_commands)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from typing import NoReturn
 
 import click
 
+from processing import container
 from processing.sanitize import terminal_text
 
 
@@ -38,3 +42,43 @@ def unexpected_error_line(error: BaseException) -> str:
     kind = type(error)
     name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
     return f"{name}: {error} (a bug? please report it with the command that failed)"
+
+
+def job_errors(command):
+    """Turn expected failures (bad input, missing files, AWS refusing an S3 read or write) into a one-line
+    message and exit code 1; anything unexpected too, named as a possible bug, never as a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own ways to exit
+        except Exception as error:  # KeyboardInterrupt and SystemExit are BaseExceptions: they pass as they are
+            _fail(_failure_message(error))
+    return wrapper
+
+
+def _failure_message(error: Exception) -> str:
+    """The cause, for errors a user can fix; for any other error also its type, and that it may be a bug."""
+    # Imported only on failure: boto3 (under pipelines.operations) alone costs every command 0.3 s.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipelines.operations import PipelineError
+    from processing.category_map import CategoryMapError
+    from processing.embeddings import EmbeddingsUnavailable
+    from processing.ingest import IngestError
+
+    message = str(error).strip("'\"") or type(error).__name__
+    if isinstance(error, (BotoCoreError, ClientError)):
+        return f"AWS: {message}"  # as the pipeline and registry commands say it (cli_common)
+    if isinstance(error, (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
+                          KeyError, PipelineError)):
+        return message
+    return unexpected_error_line(error)
+
+
+def _fail(message: str) -> NoReturn:
+    """Write the failure reason (inside a job) and exit 1 with one line; input may hold terminal escapes."""
+    message = terminal_text(message)
+    container.write_failure_reason(message)
+    raise click.ClickException(message) from None

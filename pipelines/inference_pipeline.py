@@ -1,17 +1,24 @@
 """The batch-inference pipeline: a new batch -> validated -> scored by an approved model package ->
-predictions zone + summary. Reads top to bottom as the DAG it builds.
+predictions zone + summary -> drift check against the package's baseline. Reads top to bottom as the DAG it builds.
 
-ValidateBatch ─► (CreateModel from the package) ─► Predict (batch transform, line split) ─► Summarize
+ValidateBatch ─► (CreateModel from the package) ─► Predict (batch transform, line split) ─► Summarize ─► Monitor
 """
 from __future__ import annotations
 
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
+from sagemaker.core.workflow.functions import Join
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.mlops.workflow import ModelStep, Pipeline, ProcessingStep, TransformStep
 
+from pipelines.monitor_commands import METRICS_SINKS
 from pipelines.settings import PipelineSettings
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri
+from pipelines.training_pipeline import empty_input_uri
 from processing.contract import DEFAULT_LANGUAGES
+
+NOVELTY_ZONE = "novelty-queue"  # s3://bucket/prefix/novelty-queue/<execution>/novel.jsonl: what discovery picks up
 
 
 def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeline:
@@ -26,8 +33,14 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
     transform_type = ParameterString("TransformInstanceType", default_value="ml.m5.xlarge")
     kms_key = ParameterString("KmsKeyId", default_value=settings.kms_key_id)
     image_uri = ParameterString("ImageUri", default_value=settings.image_uri)
+    # The package's monitoring baseline and featurizer digest: the CLI fills both from the package
+    # (register.registry.monitoring_parameters); without a baseline the Monitor step says nothing was judged.
+    baseline_uri = ParameterString("BaselineUri", default_value=empty_input_uri(settings))
+    featurizer_sha256 = ParameterString("FeaturizerSha256", default_value="")
+    metrics_sink = ParameterString("MetricsSink", default_value="cloudwatch", enum_values=list(METRICS_SINKS))
+    min_messages = ParameterInteger("MinMonitoredMessages", default_value=200)
     parameters = [model_package, input_data, languages, low_confidence, processing_type, processing_count,
-                  transform_type, kms_key, image_uri]
+                  transform_type, kms_key, image_uri, baseline_uri, featurizer_sha256, metrics_sink, min_messages]
     jobs = Jobs(settings, session, image_uri=image_uri, kms_key=kms_key, processing_type=processing_type)
 
     # ---------------------------------------------------------------- 1. validate the batch (sharded by file)
@@ -73,8 +86,31 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
                        "--low-confidence", low_confidence.to_string()]),
         retry_policies=JOB_RETRIES)
 
+    # ---------------------------------------------------------------- 5. drift check against the baseline
+    monitor = ProcessingStep(
+        name="Monitor", display_name="Check the batch for drift",
+        description="Data and prediction drift, estimated accuracy, novelty and descriptors against the package's "
+                    "baseline; report, metrics (CloudWatch) and the novelty queue (docs/monitoring.md).",
+        step_args=jobs.processor("monitor").run(
+            inputs=[channel("baseline", baseline_uri), channel("batch", output_uri(validate, "batch")),
+                    channel("predictions", predict.properties.TransformOutput.S3OutputPath),
+                    channel("reports", output_uri(validate, "reports"))],
+            outputs=[jobs.output("monitoring", "monitoring", "monitoring"),
+                     ProcessingOutput(output_name="novelty", s3_output=ProcessingS3Output(
+                         s3_uri=Join(on="/", values=[f"s3://{settings.bucket}/{settings.prefix}/{NOVELTY_ZONE}",
+                                                     ExecutionVariables.PIPELINE_EXECUTION_ID]),
+                         local_path=f"{PROCESSING}/output/novelty", s3_upload_mode="EndOfJob"))],
+            arguments=["--baseline", f"{PROCESSING}/input/baseline", "--batch", f"{PROCESSING}/input/batch",
+                       "--predictions", f"{PROCESSING}/input/predictions", "--reports", f"{PROCESSING}/input/reports",
+                       "--output", f"{PROCESSING}/output/monitoring", "--novelty-output", f"{PROCESSING}/output/novelty",
+                       "--featurizer-sha256", featurizer_sha256, "--model-package", model_package,
+                       "--model-package-group", settings.model_package_group,
+                       "--pipeline", settings.inference_pipeline_name, "--metrics-sink", metrics_sink,
+                       "--min-messages", min_messages.to_string()]),
+        depends_on=[summarize], retry_policies=JOB_RETRIES)
+
     return Pipeline(name=settings.inference_pipeline_name, parameters=parameters,
-                    steps=[validate, create_model, predict, summarize], sagemaker_session=session)
+                    steps=[validate, create_model, predict, summarize, monitor], sagemaker_session=session)
 
 
 class _PackageModel:

@@ -1,5 +1,6 @@
 """The training pipeline: raw messages -> validated, cleaned -> features -> clusters and pseudo-labels ->
-classifier -> evaluation -> quality gate -> registered model + held-out batch scores (or a Fail step).
+classifier -> evaluation -> quality gate -> held-out batch scores -> monitoring baseline -> registered model
+(or a Fail step).
 
 Reads top to bottom as the DAG it builds. Every job runs the tweetops image (docker/Dockerfile), whose
 `tweetops <step>` entry points read and write the /opt/ml container contract; nothing is uploaded at build
@@ -12,6 +13,7 @@ import tempfile
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a client when sagemaker.mlops is imported
 
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines  # noqa: E402
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics  # noqa: E402
 from sagemaker.core.shapes import Tag  # noqa: E402
 from sagemaker.core.training.configs import Compute, InputData, Networking, OutputDataConfig, StoppingCondition  # noqa: E402
@@ -167,7 +169,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     # so serving refuses a model.joblib changed after registration (docs/security.md).
     model_sha256 = JsonGet(step_name=evaluate.name, property_file=evaluation_report, json_path="model.sha256")
 
-    # ---------------------------------------------------------------- 6a. gate holds: register, create model, score
+    # ---------------------------------------------------------------- 6a. gate holds: model, scores, baseline, register
     def provenance_value(path: str) -> JsonGet:
         return JsonGet(step_name=cluster.name, property_file=provenance, json_path=path)
 
@@ -181,6 +183,37 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                                 network=model_network, role_arn=settings.role_arn, sagemaker_session=session,
                                 model_path=os.path.join(scratch, purpose))
 
+        create_model = ModelStep(
+            name="CreateModel", display_name="Create model",
+            description="The SageMaker Model that batch transform runs.",
+            step_args=serving_model("create").build(tags=tags),
+            retry_policies=[THROTTLING_RETRY])
+        score_held_out = TransformStep(
+            name="ScoreHeldOut", display_name="Batch-score the held-out split",
+            description="Predictions on the held-out split: the baseline that monitoring compares production with.",
+            step_args=jobs.batch_transform(create_model.properties.ModelName, output_uri(cluster, "held_out_batch"),
+                                           jobs.zone("predictions", "held-out"), transform_type, "tweetops-score"),
+            # Not cached: CreateModel names a new model every execution, so the cache key never repeats.
+            retry_policies=JOB_RETRIES)
+        baseline = ProcessingStep(
+            name="Baseline", display_name="Monitoring baseline",
+            description="What the held-out split looked like to this model: category shares, confidence, "
+                        "novelty, descriptors, a reference sample of feature vectors (docs/monitoring.md).",
+            step_args=jobs.processor("baseline").run(
+                inputs=[channel("predictions", score_held_out.properties.TransformOutput.S3OutputPath),
+                        channel("test", output_uri(cluster, "test")),
+                        channel("features", output_uri(features, "features")),
+                        channel("reports", output_uri(validate, "reports"))],
+                outputs=[jobs.output("baseline", "baseline", "monitoring", "baseline")],
+                arguments=["--predictions", f"{PROCESSING}/input/predictions", "--test", f"{PROCESSING}/input/test",
+                           "--features", f"{PROCESSING}/input/features", "--reports", f"{PROCESSING}/input/reports",
+                           "--output", f"{PROCESSING}/output/baseline", "--seed", seed.to_string()]),
+            retry_policies=JOB_RETRIES)
+        baseline_uri = output_uri(baseline, "baseline")
+
+        def baseline_file(name: str) -> MetricsSource:
+            return MetricsSource(content_type="application/json", s3_uri=Join(on="/", values=[baseline_uri, name]))
+
         register = ModelStep(
             name="RegisterModel", display_name="Register model package",
             description="Registers the classifier for manual approval, with its metrics and provenance.",
@@ -191,6 +224,9 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                 model_metrics=ModelMetrics(model_statistics=MetricsSource(
                     content_type="application/json",
                     s3_uri=Join(on="/", values=[output_uri(evaluate, "evaluation"), "evaluation.json"]))),
+                # Model Monitor's data-quality baseline (tweetops monitoring attach); our own is the whole folder.
+                drift_check_baselines=DriftCheckBaselines(model_data_statistics=baseline_file("statistics.json"),
+                                                          model_data_constraints=baseline_file("constraints.json")),
                 approval_status=approval_status,
                 description="tweetops message classifier trained on pseudo-labels",
                 customer_metadata_properties={
@@ -201,22 +237,11 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                     "code_version": provenance_value("code_version"),
                     "model_sha256": model_sha256,
                     "featurizer_sha256": provenance_value("featurizer_sha256"),
+                    "monitoring_baseline_uri": baseline_uri,
                     "seed": seed.to_string(),
                     "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ID,
                 }),
             retry_policies=[THROTTLING_RETRY])
-        create_model = ModelStep(
-            name="CreateModel", display_name="Create model",
-            description="The SageMaker Model that batch transform runs.",
-            step_args=serving_model("create").build(tags=tags),
-            retry_policies=[THROTTLING_RETRY])
-    score_held_out = TransformStep(
-        name="ScoreHeldOut", display_name="Batch-score the held-out split",
-        description="Predictions on the held-out split: the baseline that monitoring compares production with.",
-        step_args=jobs.batch_transform(create_model.properties.ModelName, output_uri(cluster, "held_out_batch"),
-                                       jobs.zone("predictions", "held-out"), transform_type, "tweetops-score"),
-        # Not cached: CreateModel names a new model every execution, so the cache key never repeats.
-        retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 6b. gate fails: say why
     below_threshold = FailStep(
@@ -227,9 +252,9 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
 
     quality_gate = ConditionStep(
         name="QualityGate", display_name="Macro-F1 quality gate",
-        description="Register and score the model only when held-out macro-F1 >= MacroF1Threshold.",
+        description="Score, baseline and register the model only when held-out macro-F1 >= MacroF1Threshold.",
         conditions=[ConditionGreaterThanOrEqualTo(left=macro_f1, right=macro_f1_threshold)],
-        if_steps=[register, create_model, score_held_out], else_steps=[below_threshold])
+        if_steps=[create_model, score_held_out, baseline, register], else_steps=[below_threshold])
 
     return Pipeline(name=settings.pipeline_name, parameters=parameters,
                     steps=[validate, features, cluster, train, evaluate, quality_gate],

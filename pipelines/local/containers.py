@@ -37,7 +37,8 @@ TRAINING_COMMAND = ("tweetops", "train")
 # always runs pipelines.local.serving. A definition naming anything else is refused before any step runs.
 ENTRY_POINTS = {
     "Processing": frozenset(("tweetops", command) for command in
-                            ("validate", "featurize", "cluster", "evaluate", "summarize-predictions")),
+                            ("validate", "featurize", "cluster", "evaluate", "summarize-predictions",
+                                                  "baseline", "monitor")),
     "Training": frozenset({TRAINING_COMMAND}),
 }
 # Variables that decide which code a process loads: a definition must not set them.

@@ -201,7 +201,7 @@ def test_validate_job_writes_the_batch_for_transform_only_when_asked(tmp_path):
     validate_job(tmp_path / "in.csv", tmp_path / "plain")
     validate_job(tmp_path / "in.csv", tmp_path / "for-transform", batch=True)
     assert not (tmp_path / "plain" / "batch").exists()
-    assert json.loads((tmp_path / "for-transform" / "batch" / "messages.jsonl").read_text()) == {"id": "1", "text": GOOD}
+    assert json.loads((tmp_path / "for-transform" / "batch" / "messages.jsonl").read_text()) == {"id": "1", "text": GOOD, "lang": "es"}
 
 
 @pytest.mark.parametrize("content", ["", "id,text\n", "id,text,lang\n\n\n"])

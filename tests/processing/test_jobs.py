@@ -71,7 +71,8 @@ def test_the_held_out_split_is_also_written_as_a_batch_transform_input(discovere
     out, _ = discovered
     test = read_parquet_dir(out / "pseudo-labeled" / "test")
     batch = pd.read_json(out / "pseudo-labeled" / "held-out-batch" / "messages.jsonl", lines=True, dtype=str)
-    assert list(batch.columns) == ["id", "text"]
+    assert list(batch.columns) == ["id", "text", "lang"]
+    assert batch["lang"].tolist() == test["lang"].tolist()
     assert batch["id"].tolist() == test["id"].tolist() and batch["text"].tolist() == test["text"].tolist()
 
 

@@ -1,0 +1,92 @@
+"""The monitoring jobs' entry points: `tweetops baseline` (the training pipeline's Baseline step) and
+`tweetops monitor` (the inference pipeline's Monitor step). Paths default to the SageMaker container contract,
+as every step command's do; the work is in processing/monitoring/jobs.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipelines.cli_common import job_errors
+from processing import container
+
+METRICS_SINKS = ("cloudwatch", "file")
+
+
+def _processing(*parts: str):
+    """A lazily computed default under /opt/ml/processing (so TWEETOPS_ML_ROOT is honoured)."""
+    return lambda: str(container.processing_path(*parts))
+
+
+@click.command("baseline")
+@click.option("--predictions", type=click.Path(), default=_processing("input", "predictions"),
+              show_default="/opt/ml/processing/input/predictions", help="ScoreHeldOut's batch-transform output.")
+@click.option("--test", "test_path", type=click.Path(), default=_processing("input", "test"),
+              show_default="/opt/ml/processing/input/test", help="The held-out pseudo-labelled split.")
+@click.option("--features", type=click.Path(), default=_processing("input", "features"),
+              show_default="/opt/ml/processing/input/features", help="The Features step's output.")
+@click.option("--reports", type=click.Path(), default=_processing("input", "reports"),
+              show_default="/opt/ml/processing/input/reports", help="The validation reports (quarantine shares).")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing("output", "baseline"),
+              show_default="/opt/ml/processing/output/baseline", help="Folder for the baseline files.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reference sample.")
+@job_errors
+def baseline(predictions, test_path, features, reports, output, seed) -> None:
+    """Make the monitoring baseline a model package is watched against (docs/monitoring.md)."""
+    from processing.monitoring.jobs import baseline_job
+
+    summary = baseline_job(predictions, test_path, features, reports, output, seed=seed)
+    click.echo(f"baseline of {summary['messages']} held-out messages ({summary['reference']['size']} in the "
+               f"reference sample) in {output}")
+
+
+@click.command("monitor")
+@click.option("--baseline", "baseline_path", type=click.Path(), default=_processing("input", "baseline"),
+              show_default="/opt/ml/processing/input/baseline", help="The package's baseline folder.")
+@click.option("--batch", type=click.Path(), default=_processing("input", "batch"),
+              show_default="/opt/ml/processing/input/batch", help="The batch-transform input (id, text, lang).")
+@click.option("--predictions", type=click.Path(), default=_processing("input", "predictions"),
+              show_default="/opt/ml/processing/input/predictions", help="The batch-transform output.")
+@click.option("--reports", type=click.Path(), default=_processing("input", "reports"),
+              show_default="/opt/ml/processing/input/reports", help="The batch's validation reports.")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing("output", "monitoring"),
+              show_default="/opt/ml/processing/output/monitoring",
+              help="Folder for report.json, report.html and metrics.json.")
+@click.option("--novelty-output", type=click.Path(file_okay=False), default=_processing("output", "novelty"),
+              show_default="/opt/ml/processing/output/novelty", help="Folder for novel.jsonl: the novelty queue.")
+@click.option("--featurizer-sha256", default="", help="The package's featurizer digest (the featurizer is a pickle: "
+              "it is loaded only if its bytes match).")
+@click.option("--model-package", default="", help="The scoring package's ARN (recorded in the report).")
+@click.option("--model-package-group", default="", help="Dimension of the published metrics.")
+@click.option("--pipeline", "pipeline_name", default="", help="Dimension of the published metrics.")
+@click.option("--metrics-sink", type=click.Choice(METRICS_SINKS), default="cloudwatch", show_default=True,
+              help="cloudwatch: PutMetricData from the job; file: metrics.json only (the local home records it).")
+@click.option("--min-messages", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Smaller batches are described, not judged.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Data drift test level: the false-alarm rate on batches like the baseline.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drift sample and permutations.")
+@job_errors
+def monitor(baseline_path, batch, predictions, reports, output, novelty_output, featurizer_sha256, model_package,
+            model_package_group, pipeline_name, metrics_sink, min_messages, alpha, seed) -> None:
+    """Check a scored batch for drift against its package's baseline; publish the figures (docs/monitoring.md)."""
+    from processing.monitoring.check import MonitorSettings
+    from processing.monitoring.jobs import METRICS_FILE, monitor_job
+
+    context = {"model_package": model_package or None, "model_package_group": model_package_group or None,
+               "pipeline": pipeline_name or None}
+    report = monitor_job(baseline_path, batch, predictions, reports, output, featurizer_sha256=featurizer_sha256,
+                         novelty_dir=novelty_output, settings=MonitorSettings(alpha=alpha, min_messages=min_messages, seed=seed), context=context)
+    click.echo(f"monitoring: {report['verdict']} ({Path(output) / 'report.json'})")
+    for alarm in report["alarms"]:
+        click.echo(f"alarm {alarm['alarm']}: {alarm['message']}")
+    if metrics_sink == "cloudwatch":
+        import json
+
+        import boto3
+
+        from pipelines.monitoring_aws import publish_metrics
+
+        data = json.loads((Path(output) / METRICS_FILE).read_text(encoding="utf-8"))
+        publish_metrics(boto3.client("cloudwatch"), data)
+        click.echo(f"published {len(data)} metrics to CloudWatch")
