@@ -27,9 +27,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["pipelines*", "processing*", "training*", "inference*", "register*"]),
+    packages=find_packages(include=["pipelines*", "processing*", "training*", "inference*", "register*", "reports*"]),
     # inference/entry holds the serving program the image points SageMaker's serving stack at (not a package).
-    package_data={"processing": ["*.json"], "inference": ["entry/*.py"]},
+    package_data={"processing": ["*.json"], "inference": ["entry/*.py"], "reports": ["templates/*.j2"]},
     install_requires=[
         "numpy>=1.26",
         "pandas>=2.2",
@@ -43,6 +43,8 @@ setup(
         "jsonschema>=4.20",
         "click>=8.1",
         "tqdm>=4.66",
+        "jinja2>=3.1",  # reports/: HTML reports (autoescaped templates)
+        "matplotlib>=3.8",  # reports/ and the monitoring history: charts as PNG
         *SAGEMAKER,
     ],
     extras_require={
