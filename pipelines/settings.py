@@ -44,6 +44,10 @@ class PipelineSettings:
     transform_instance_count: int = 2    # build-time: the SDK refuses a parameter here (notes)
     cost_centre: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Monitoring (docs/monitoring.md): alarm threshold overrides by rule or setting name (e.g.
+    # {"min_estimated_accuracy": 0.8}); model_monitor lets `tweetops monitoring attach` create Model Monitor schedules.
+    alarm_thresholds: Mapping[str, float] = field(default_factory=dict)
+    model_monitor: bool = False
 
     def __post_init__(self) -> None:
         if bool(self.subnets) != bool(self.security_group_ids):
@@ -53,6 +57,7 @@ class PipelineSettings:
         if self.role_arn and not ROLE_ARN.match(self.role_arn):
             raise SettingsError(f"role_arn {self.role_arn!r} is not an IAM role ARN "
                                 "(arn:aws:iam::<12-digit account>:role/<name>)")
+        _check_alarm_thresholds(self.alarm_thresholds)
 
     def require_role(self) -> str:
         """The execution role, or a clear error saying how to give one."""
@@ -66,6 +71,18 @@ class PipelineSettings:
         tags = {"project": "tweetops", **({"cost-centre": self.cost_centre} if self.cost_centre else {}),
                 **dict(self.tags)}
         return [{"Key": key, "Value": str(value)} for key, value in sorted(tags.items())]
+
+
+def _check_alarm_thresholds(overrides: Mapping[str, float]) -> None:
+    """Refuse a threshold override that names no alarm rule (a typo would silently keep the default) or is no number."""
+    from processing.monitoring.alarms import BATCH_RULES
+
+    known = sorted({rule.name for rule in BATCH_RULES} | {rule.setting for rule in BATCH_RULES if rule.setting})
+    for name, value in dict(overrides).items():
+        if name not in known:
+            raise SettingsError(f"alarm_thresholds: no alarm rule {name!r}; known: {', '.join(known)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"alarm_thresholds: {name} must be a number, got {value!r}")
 
 
 def load_settings(config_path: str | Path | None = None, environ: Mapping[str, str] | None = None,
