@@ -30,6 +30,14 @@ ALARM_FIELDS = ("AlarmDescription", "ActionsEnabled", "AlarmActions", "MetricNam
                 "Dimensions", "Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ComparisonOperator",
                 "TreatMissingData")
 
+# SNS's own AWS managed key has a key policy nobody can change, so it cannot grant CloudWatch the kms:Decrypt and
+# kms:GenerateDataKey* that publishing to an encrypted topic needs (SNS guide, "Enable compatibility between event
+# sources from AWS services and encrypted topics").
+AWS_MANAGED_KEY_WARNING = (
+    "the topic is encrypted with the AWS managed key alias/aws/sns, which CloudWatch cannot use: alarm "
+    "notifications will not be delivered. Set kms_key_id to a customer managed key whose policy grants "
+    "cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey* (docs/monitoring.md)")
+
 # Model Monitor: the schedule's cron expressions (SageMaker accepts hourly and daily ones for data quality).
 SCHEDULES = {"hourly": "cron(0 * ? * * *)", "daily": "cron(0 0 ? * * *)"}
 MONITOR_INSTANCE_TYPE = "ml.m5.xlarge"
@@ -42,7 +50,7 @@ _ENTITY_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 # --- metrics ---------------------------------------------------------------------------------------------------
 
 def publish_metrics(cloudwatch, metric_data: list[dict], namespace: str = NAMESPACE) -> int:
-    """PutMetricData of every datum in `namespace`, in as few calls as CloudWatch's limits allow; the number of calls."""
+    """PutMetricData of every datum in `namespace`, in as few calls as CloudWatch's limits allow; returns the calls."""
     calls = 0
     for chunk in metric_chunks(metric_data):
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=chunk)
@@ -71,7 +79,8 @@ def metric_chunks(metric_data: Iterable[dict], max_datums: int = MAX_DATUMS_PER_
 def encoded_size(datum: dict) -> int:
     """An upper bound of one datum's bytes in a PutMetricData request: its size in the query protocol (the most
     verbose of CloudWatch's wire formats: every field repeats its full path), at the highest member index."""
-    return sum(len(key) + len(quote(value, safe="")) + 2 for key, value in _query_fields(datum, "MetricData.member.1000"))
+    fields = _query_fields(datum, "MetricData.member.1000")
+    return sum(len(key) + len(quote(value, safe="")) + 2 for key, value in fields)  # "&key=value"
 
 
 def _query_fields(value, path: str) -> Iterator[tuple[str, str]]:
@@ -140,7 +149,8 @@ def setup_alarms(boto_session, settings: PipelineSettings, email: str | None = N
     """Create or update the KMS-encrypted SNS topic, the optional email subscription and every alarm.
 
     Idempotent: what already matches is left alone and reported "unchanged". `overrides` default to the
-    settings' alarm_thresholds. Returns {"topic": {...}, "subscription": {...} | None, "alarms": [{name, status}]}.
+    settings' alarm_thresholds. Returns {"topic", "subscription" (None without `email`), "alarms": [{name, status,
+    ...}], "warnings"}.
     """
     sns, cloudwatch = boto_session.client("sns"), boto_session.client("cloudwatch")
     topic = ensure_topic(sns, topic_name(settings), settings.kms_key_id or "alias/aws/sns", settings.all_tags())
@@ -156,7 +166,8 @@ def setup_alarms(boto_session, settings: PipelineSettings, email: str | None = N
             cloudwatch.put_metric_alarm(**request, Tags=settings.all_tags())
         alarms.append({"name": request["AlarmName"], "status": status, "metric": request["MetricName"],
                        "threshold": request["Threshold"], "comparison": request["ComparisonOperator"]})
-    return {"topic": topic, "subscription": subscription, "alarms": alarms}
+    return {"topic": topic, "subscription": subscription, "alarms": alarms,
+            "warnings": [] if settings.kms_key_id else [AWS_MANAGED_KEY_WARNING]}
 
 
 def alarm_status(described: dict | None, request: dict) -> str:
@@ -188,7 +199,8 @@ def _described_alarms(cloudwatch, names: list[str]) -> dict[str, dict]:
 
 
 def ensure_topic(sns, name: str, kms_key_id: str, tags: list[dict]) -> dict:
-    """The topic `name` with server-side encryption under `kms_key_id`: {"arn", "status"} (created/updated/unchanged)."""
+    """The topic `name`, encrypted under `kms_key_id`: {"arn", "name", "kms_key_id", "status"} (created, updated
+    or unchanged)."""
     arn = _find_topic(sns, name)
     if arn is None:
         arn = sns.create_topic(Name=name, Attributes={"KmsMasterKeyId": kms_key_id}, Tags=tags)["TopicArn"]
@@ -256,12 +268,14 @@ def data_quality_job_definition(settings: PipelineSettings, baseline: dict[str, 
     kms = {"KmsKeyId": settings.kms_key_id} if settings.kms_key_id else {}
     network = {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": settings.network_isolation}
     if settings.subnets:
-        network["VpcConfig"] = {"Subnets": list(settings.subnets), "SecurityGroupIds": list(settings.security_group_ids)}
+        network["VpcConfig"] = {"Subnets": list(settings.subnets),
+                                "SecurityGroupIds": list(settings.security_group_ids)}
     request = {
         "DataQualityBaselineConfig": {"StatisticsResource": {"S3Uri": baseline["statistics"]},
                                       "ConstraintsResource": {"S3Uri": baseline["constraints"]}},
         # publish_cloudwatch_metrics: the analyzer puts its per-feature figures and drift in CloudWatch.
-        "DataQualityAppSpecification": {"ImageUri": image_uri, "Environment": {"publish_cloudwatch_metrics": "Enabled"}},
+        "DataQualityAppSpecification": {"ImageUri": image_uri,
+                                        "Environment": {"publish_cloudwatch_metrics": "Enabled"}},
         "DataQualityJobInput": {"BatchTransformInput": {
             "DataCapturedDestinationS3Uri": f"{root}/data-capture/",
             "DatasetFormat": {"Json": {"Line": True}},

@@ -61,6 +61,8 @@ def setup(config_path, email, as_json, **flags) -> None:
 
     settings = _load_settings(config_path, **flags)
     result = setup_alarms(boto3.Session(region_name=settings.region), settings, email=email)
+    for warning in result["warnings"]:
+        click.echo(terminal_text(f"warning: {warning}"), err=True)
     if as_json:
         echo_json(result)
         return

@@ -16,9 +16,9 @@ from botocore.serialize import create_serializer
 from botocore.validate import validate_parameters
 from moto import mock_aws
 
-from pipelines.monitoring_aws import (ALARM_PERIOD_SECONDS, MAX_DATUMS_PER_CALL, MAX_PAYLOAD_BYTES, SCHEDULES,
-                                      alarm_requests, attach_schedule, encoded_size, metric_chunks, publish_metrics,
-                                      setup_alarms)
+from pipelines.monitoring_aws import (ALARM_PERIOD_SECONDS, AWS_MANAGED_KEY_WARNING, MAX_DATUMS_PER_CALL,
+                                      MAX_PAYLOAD_BYTES, SCHEDULES, alarm_requests, attach_schedule, encoded_size,
+                                      metric_chunks, publish_metrics, setup_alarms)
 from pipelines.operations import PipelineError
 from pipelines.settings import PipelineSettings, SettingsError
 from processing.monitoring.alarms import BATCH_RULES, PIPELINE_FAILED, PIPELINE_NAMESPACE, thresholds
@@ -151,10 +151,12 @@ def test_setup_creates_a_kms_encrypted_topic_and_one_alarm_per_rule_notifying_it
     assert {a["status"] for a in result["alarms"]} == {"created"}
 
 
-def test_without_a_kms_key_setting_the_topic_is_encrypted_with_the_aws_managed_sns_key(aws, settings):
+def test_without_a_kms_key_the_topic_uses_the_aws_managed_sns_key_and_setup_warns_it_blocks_alarms(aws, settings):
     result = setup_alarms(aws, dataclasses.replace(settings, kms_key_id=""))
     attributes = aws.client("sns").get_topic_attributes(TopicArn=result["topic"]["arn"])["Attributes"]
     assert attributes["KmsMasterKeyId"] == "alias/aws/sns"
+    assert result["warnings"] == [AWS_MANAGED_KEY_WARNING]
+    assert setup_alarms(aws, settings)["warnings"] == []  # a customer managed key: nothing to warn about
 
 
 def test_a_second_setup_changes_nothing_and_reports_every_alarm_unchanged(aws, settings):
@@ -289,7 +291,8 @@ def seed_package(session, *, baseline: bool = True, files: bool = True, status: 
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     except ClientError:
         pass  # the second package of a test
-    prefix = f"s3://{BUCKET}/tweetops/executions/exec{len(client.list_model_packages(ModelPackageGroupName=GROUP)['ModelPackageSummaryList'])}/baseline"
+    execution = len(client.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
+    prefix = f"s3://{BUCKET}/tweetops/executions/exec{execution:04d}/baseline"
     request = {"ModelPackageGroupName": GROUP, "ModelApprovalStatus": status, "InferenceSpecification": {
         "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/tweetops:0.1.0"}],
         "SupportedContentTypes": ["application/jsonlines"], "SupportedResponseMIMETypes": ["application/jsonlines"]}}
@@ -318,7 +321,8 @@ def test_attach_creates_a_data_quality_definition_from_the_package_baseline_and_
         "StatisticsResource": {"S3Uri": baseline["Statistics"]["S3Uri"]},
         "ConstraintsResource": {"S3Uri": baseline["Constraints"]["S3Uri"]}}
     assert definition["DataQualityJobInput"] == {"BatchTransformInput": {
-        "DataCapturedDestinationS3Uri": f"s3://{BUCKET}/tweetops/data-capture/", "DatasetFormat": {"Json": {"Line": True}},
+        "DataCapturedDestinationS3Uri": f"s3://{BUCKET}/tweetops/data-capture/",
+        "DatasetFormat": {"Json": {"Line": True}},
         "LocalPath": "/opt/ml/processing/input"}}
     assert definition["DataQualityAppSpecification"] == {
         "ImageUri": ANALYZER_EU_WEST_1, "Environment": {"publish_cloudwatch_metrics": "Enabled"}}
@@ -366,7 +370,7 @@ def test_a_baseline_file_missing_from_s3_is_refused_before_anything_is_created(a
 
 def test_the_stub_refuses_a_request_sagemaker_would_refuse(aws, model_monitor):
     client = aws.client("sagemaker")
-    with pytest.raises(ParamValidationError, match='Missing required parameter in MonitoringScheduleConfig.ScheduleConfig'):
+    with pytest.raises(ParamValidationError, match="Missing required parameter in MonitoringScheduleConfig"):
         client.create_monitoring_schedule(MonitoringScheduleName="tweetops", MonitoringScheduleConfig={
             "ScheduleConfig": {}, "MonitoringJobDefinitionName": "d", "MonitoringType": "DataQuality"})
     assert not model_monitor.schedules

@@ -57,6 +57,14 @@ def test_setup_creates_the_alarms_then_reports_them_unchanged(runner, aws):
     assert {alarm["status"] for alarm in document["alarms"]} == {"unchanged"}
 
 
+def test_setup_without_a_customer_managed_key_warns_that_alarms_cannot_notify(aws):
+    result = CliRunner().invoke(main, ["monitoring", "setup", "--region", REGION])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: the topic is encrypted with the AWS managed key alias/aws/sns, which "
+                                    "CloudWatch cannot use: alarm notifications will not be delivered.")
+    assert "(KMS key alias/aws/sns): created" in result.stdout
+
+
 def test_thresholds_come_from_the_config_file_and_a_change_updates_that_alarm(runner, aws, tmp_path):
     runner.invoke(main, ["monitoring", "setup", *SETTINGS])
     (tmp_path / "tweetops.yaml").write_text("alarm_thresholds:\n  max_novel_share: 0.12\n")
@@ -123,7 +131,8 @@ def test_the_model_monitor_setting_switches_attach_on_for_a_version_number(runne
     (tmp_path / "tweetops.yaml").write_text("model_monitor: true\n")
     result = runner.invoke(main, ["monitoring", "attach", "1", *ATTACH])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "schedule tweetops-batch-inference-data-quality (cron(0 0 ? * * *)): created"
+    assert result.output.splitlines()[0] == \
+        "schedule tweetops-batch-inference-data-quality (cron(0 0 ? * * *)): created"
     assert f"baseline of {first['ModelPackageArn']}: " in result.output
 
 
