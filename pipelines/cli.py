@@ -21,6 +21,7 @@ from pipelines.cli_common import echo_json, one_line_errors, unexpected_error_li
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
+from processing.demo_scenarios import SCENARIOS
 from processing.sanitize import terminal_text
 
 
@@ -155,21 +156,31 @@ def main() -> None:
     """tweetops: discover categories in short user messages, train and run a classifier on SageMaker."""
 
 
-@main.command("demo-data")
+@main.command("demo-data", help="Write seeded synthetic Spanish/English messages with realistic noise and a hidden "
+              "gold label.\n\n\b\nScenarios (--scenario), to see monitoring at work:\n"
+              + "\n".join(f"  {name:<16}{what}" for name, what in SCENARIOS.items()))
 @click.option("--rows", type=click.IntRange(min=1), default=5000, show_default=True, help="Number of messages.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Output file; the format follows the extension (.csv, .jsonl, .json, .parquet).")
 @seed_option
 @click.option("--malformed-share", type=click.FloatRange(0, 1), default=0.03, show_default=True,
               help="Share of rows made malformed on purpose (to exercise the quarantine).")
+@click.option("--scenario", type=click.Choice(list(SCENARIOS)), default="normal", show_default=True,
+              help="What moves against the training mix (listed above).")
+@click.option("--shift-share", type=click.FloatRange(0, 1), default=None,
+              help="Share of the messages in the group that moves: the new category, Spanish, or delivery.")
 @_user_errors
-def demo_data(rows: int, out: str, seed: int, malformed_share: float) -> None:
-    """Write seeded synthetic Spanish/English messages with realistic noise and a hidden gold label."""
-    from processing.demo_data import generate_messages, write_demo_data
+def demo_data(rows: int, out: str, seed: int, malformed_share: float, scenario: str, shift_share: float | None) -> None:
+    """Write a seeded demo batch, normal or shifted (its help, above, lists the scenarios)."""
+    from processing.demo_data import write_demo_data
+    from processing.demo_scenarios import generate_scenario, scenario_summary
 
-    frame = generate_messages(rows, seed=seed, malformed_share=malformed_share)
+    if scenario == "normal" and shift_share is not None:
+        raise click.UsageError("--shift-share needs a shifted --scenario (new-topic, language-shift, category-shift)")
+    frame = generate_scenario(scenario, rows, seed, malformed_share, shift_share)
     info = write_demo_data(frame, out, raw_defects=True)
-    click.echo(f"wrote {info['rows']} messages to {out} ({info['format']})")
+    summary = scenario_summary(frame.attrs, len(frame))
+    click.echo(f"wrote {info['rows']} messages to {out} ({info['format']})" + (f"; {summary}" if summary else ""))
 
 
 @main.command()

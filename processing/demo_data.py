@@ -849,11 +849,13 @@ def generate_messages(
     *,
     noise: Mapping[str, float] | None = None,
     include_lang: bool = False,
+    languages: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Return exactly `rows` synthetic messages (columns in contract.FIELDS order; `lang` only if asked).
 
     `categories`: a subset of CATEGORIES names (weights from CATEGORY_WEIGHTS) or a {name: weight} mapping.
-    `noise`: overrides for NOISE_RATES entries. The same arguments always give an identical frame.
+    `noise`: overrides for NOISE_RATES entries. `languages`: {es|en: weight} instead of LANGUAGE_SHARES.
+    The same arguments always give an identical frame.
     `df.attrs["malformed_counts"]` holds how many rows were made malformed per reason.
     """
     if rows < 0:
@@ -862,6 +864,7 @@ def generate_messages(
         raise ValueError(f"malformed_share must be within [0, 1], got {malformed_share}")
     rates = _noise_rates(noise)
     cat_names, cat_probs = _category_weights(categories)
+    lang_names, lang_probs = _language_weights(languages)
     # One child generator per stage: switching one noise kind off leaves every other choice as it was.
     rng = {stage: np.random.default_rng(child)
            for stage, child in zip(_STAGES, np.random.SeedSequence(seed).spawn(len(_STAGES)))}
@@ -869,8 +872,7 @@ def generate_messages(
 
     # 1. compose
     cats = np.array(cat_names, dtype=object)[rng["compose"].choice(len(cat_names), size=n, p=cat_probs)]
-    langs = np.array(list(LANGUAGE_SHARES), dtype=object)[
-        rng["compose"].choice(len(LANGUAGE_SHARES), size=n, p=list(LANGUAGE_SHARES.values()))]
+    langs = np.array(lang_names, dtype=object)[rng["compose"].choice(len(lang_names), size=n, p=lang_probs)]
     texts = _compose(rng["compose"], cats, langs)
     tones = np.array([CATEGORY_TONE[c] for c in cats], dtype=object)
     sources = np.array(list(SOURCE_SHARES), dtype=object)[
@@ -878,26 +880,8 @@ def generate_messages(
     labels = cats.copy()
     lang_col = langs.copy()
 
-    # 2-3. noise, each on its own rows; copies (retweets, duplicates) come last so they carry earlier noise
-    everyone = np.ones(n, dtype=bool)
-    tweets = sources == "twitter"
-    switched = _pick(rng["code_switch"], everyone, rates["code_switch"])
-    _code_switch(rng["code_switch"], texts, langs, tones, switched)
-    _add_mentions(rng["mention"], texts, _pick(rng["mention"], tweets, rates["mention"]))
-    _add_hashtags(rng["hashtag"], texts, cats, tones, _pick(rng["hashtag"], tweets, rates["hashtag"]))
-    _add_emojis(rng["emoji"], texts, tones, _pick(rng["emoji"], everyone, rates["emoji"]))
-    _add_urls(rng["url"], texts, _pick(rng["url"], everyone, rates["url"]))
-    _elongate(rng["elongation"], texts, _pick(rng["elongation"], everyone, rates["elongation"]))
-    _shout(rng["caps"], texts, _pick(rng["caps"], tones == "negative", rates["caps"]))
-    _add_typos(rng["typo"], texts, _pick(rng["typo"], everyone, rates["typo"]))
-    not_first = np.arange(n) > 0  # a copy needs an earlier message
-    copies = {
-        "retweet": _pick(rng["retweet"], tweets & not_first, rates["retweet"]),
-        "exact_duplicate": _pick(rng["exact_duplicate"], not_first, rates["exact_duplicate"]),
-        "near_duplicate": _pick(rng["near_duplicate"], not_first, rates["near_duplicate"]),
-    }
-    for kind, targets in copies.items():
-        _copy_earlier(rng[kind], kind, texts, [labels, lang_col], targets)
+    # 2-3. noise
+    _add_noise(rng, rates, texts, cats, langs, tones, sources, [labels, lang_col])
 
     # record fields
     seconds = np.sort(rng["meta"].integers(0, SPAN_DAYS * 86400, size=n))
@@ -918,6 +902,32 @@ def generate_messages(
     df = pd.DataFrame({f: columns[f] for f in fields})
     df.attrs["malformed_counts"] = counts
     return df
+
+
+def _add_noise(rng: dict[str, np.random.Generator], rates: Mapping[str, float], texts, cats, langs, tones, sources,
+               carried: list[np.ndarray], hashtags: Mapping[str, list[str]] = HASHTAGS["category"]) -> None:
+    """Stages 2-3 on `texts`, in place: each noise kind on its own rows (one generator per stage in `rng`); copies
+    (retweets, duplicates) come last so they carry earlier noise, and copy the `carried` columns too."""
+    n = len(texts)
+    everyone = np.ones(n, dtype=bool)
+    tweets = sources == "twitter"
+    switched = _pick(rng["code_switch"], everyone, rates["code_switch"])
+    _code_switch(rng["code_switch"], texts, langs, tones, switched)
+    _add_mentions(rng["mention"], texts, _pick(rng["mention"], tweets, rates["mention"]))
+    _add_hashtags(rng["hashtag"], texts, cats, tones, _pick(rng["hashtag"], tweets, rates["hashtag"]), hashtags)
+    _add_emojis(rng["emoji"], texts, tones, _pick(rng["emoji"], everyone, rates["emoji"]))
+    _add_urls(rng["url"], texts, _pick(rng["url"], everyone, rates["url"]))
+    _elongate(rng["elongation"], texts, _pick(rng["elongation"], everyone, rates["elongation"]))
+    _shout(rng["caps"], texts, _pick(rng["caps"], tones == "negative", rates["caps"]))
+    _add_typos(rng["typo"], texts, _pick(rng["typo"], everyone, rates["typo"]))
+    not_first = np.arange(n) > 0  # a copy needs an earlier message
+    copies = {
+        "retweet": _pick(rng["retweet"], tweets & not_first, rates["retweet"]),
+        "exact_duplicate": _pick(rng["exact_duplicate"], not_first, rates["exact_duplicate"]),
+        "near_duplicate": _pick(rng["near_duplicate"], not_first, rates["near_duplicate"]),
+    }
+    for kind, targets in copies.items():
+        _copy_earlier(rng[kind], kind, texts, carried, targets)
 
 
 def _noise_rates(overrides: Mapping[str, float] | None) -> dict[str, float]:
@@ -946,6 +956,16 @@ def _category_weights(categories) -> tuple[list[str], np.ndarray]:
     probs = np.array(list(weights.values()), dtype=float)
     if (probs < 0).any() or probs.sum() <= 0:
         raise ValueError(f"category weights must be >= 0 with a positive sum, got {weights}")
+    return list(weights), probs / probs.sum()
+
+
+def _language_weights(languages: Mapping[str, float] | None) -> tuple[list[str], np.ndarray]:
+    """Language codes and normalised probabilities for the `languages` argument of generate_messages."""
+    weights = {lang: float(w) for lang, w in (LANGUAGE_SHARES if languages is None else languages).items()}
+    probs = np.array(list(weights.values()), dtype=float)
+    if set(weights) - set(LANGUAGE_SHARES) or not weights or (probs < 0).any() or probs.sum() <= 0:
+        raise ValueError(f"languages must weigh {sorted(LANGUAGE_SHARES)} with weights >= 0 and a positive sum, "
+                         f"got {dict(languages or {})}")
     return list(weights), probs / probs.sum()
 
 
@@ -985,8 +1005,10 @@ def _slot_columns(rng: np.random.Generator, langs: np.ndarray) -> dict[str, np.n
     return cols
 
 
-def _compose(rng: np.random.Generator, cats: np.ndarray, langs: np.ndarray) -> np.ndarray:
-    """Fill a random template per row; add end punctuation and optionally a follow-up, an opener and a closer."""
+def _compose(rng: np.random.Generator, cats: np.ndarray, langs: np.ndarray, templates=_TEMPLATE_TABLE,
+             follow_ups=FOLLOW_UPS, tone_of=CATEGORY_TONE) -> np.ndarray:
+    """Fill a random template per row; add end punctuation and optionally a follow-up, an opener and a closer.
+    The tables default to the known categories' (demo_scenarios passes a new topic's)."""
     n = len(cats)
     slots = _slot_columns(rng, langs)
     u_template, u_end, u_open, u_close = rng.random(n), rng.random(n), rng.random(n), rng.random(n)
@@ -997,8 +1019,8 @@ def _compose(rng: np.random.Generator, cats: np.ndarray, langs: np.ndarray) -> n
     follow_up_sep = rng.choice([", ", ". ", " - "], n)
     texts = np.empty(n, dtype=object)
     for i in range(n):
-        lang, tone = langs[i], CATEGORY_TONE[cats[i]]
-        options = _TEMPLATE_TABLE[cats[i]][lang]
+        lang, tone = langs[i], tone_of[cats[i]]
+        options = templates[cats[i]][lang]
         template, fields = options[int(u_template[i] * len(options))]
         text = template.format_map({f: slots[f][i] for f in fields})
         if lang == "es" and fields:  # "de" + "el plan" -> "del plan", "a" + "el" -> "al"
@@ -1007,8 +1029,8 @@ def _compose(rng: np.random.Generator, cats: np.ndarray, langs: np.ndarray) -> n
             ends = END_PUNCTUATION[tone]
             text += ends[int(u_end[i] * len(ends))]
         if has_follow_up[i]:
-            follow_ups = FOLLOW_UPS[cats[i]][lang]
-            text = text + _joiner(text, follow_up_sep[i]) + follow_ups[int(u_follow_up[i] * len(follow_ups))]
+            clauses = follow_ups[cats[i]][lang]
+            text = text + _joiner(text, follow_up_sep[i]) + clauses[int(u_follow_up[i] * len(clauses))]
         if has_opener[i]:
             openers = OPENERS[lang]
             text = openers[int(u_open[i] * len(openers))] + opener_sep[i] + text
@@ -1047,10 +1069,10 @@ def _add_mentions(rng, texts, rows) -> None:
         texts[i] = f"{handle} {texts[i]}" if rng.random() < 0.6 else f"{texts[i]} {handle}"
 
 
-def _add_hashtags(rng, texts, cats, tones, rows) -> None:
+def _add_hashtags(rng, texts, cats, tones, rows, by_category=HASHTAGS["category"]) -> None:
     """Append one or two hashtags matching the category or the tone (CamelCase ones included)."""
     for i in rows:
-        pool = HASHTAGS["category"][cats[i]] + HASHTAGS["tone"][tones[i]]
+        pool = by_category[cats[i]] + HASHTAGS["tone"][tones[i]]
         tags = rng.choice(pool, size=int(rng.integers(1, 3)), replace=False)
         texts[i] = texts[i] + " " + " ".join(tags)
 
