@@ -17,52 +17,12 @@ from typing import NoReturn
 
 import click
 
-from pipelines.cli_common import echo_json, one_line_errors, unexpected_error_line
+from pipelines.cli_common import echo_json, job_errors as _user_errors, one_line_errors
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
 from processing.demo_scenarios import SCENARIOS
 from processing.sanitize import terminal_text
-
-
-def _user_errors(command):
-    """Turn expected failures (bad input, missing files, AWS refusing an S3 read or write) into a one-line
-    message and exit code 1; anything unexpected too, named as a possible bug, never as a traceback."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise  # click's own ways to exit
-        except Exception as error:  # KeyboardInterrupt and SystemExit are BaseExceptions: they pass as they are
-            _fail(_failure_message(error))
-    return wrapper
-
-
-def _failure_message(error: Exception) -> str:
-    """The cause, for errors a user can fix; for any other error also its type, and that it may be a bug."""
-    # Imported only on failure: boto3 (under pipelines.operations) alone costs every command 0.3 s.
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from pipelines.operations import PipelineError
-    from processing.category_map import CategoryMapError
-    from processing.embeddings import EmbeddingsUnavailable
-    from processing.ingest import IngestError
-
-    message = str(error).strip("'\"") or type(error).__name__
-    if isinstance(error, (BotoCoreError, ClientError)):
-        return f"AWS: {message}"  # as the pipeline and registry commands say it (cli_common)
-    if isinstance(error, (IngestError, CategoryMapError, EmbeddingsUnavailable, FileNotFoundError, ValueError,
-                          KeyError, PipelineError)):
-        return message
-    return unexpected_error_line(error)
-
-
-def _fail(message: str) -> NoReturn:
-    """Write the failure reason (inside a job) and exit 1 with one line; input may hold terminal escapes."""
-    message = terminal_text(message)
-    container.write_failure_reason(message)
-    raise click.ClickException(message) from None
 
 
 def _progress(message: str) -> None:
@@ -668,21 +628,24 @@ def predict(input_path, package_arn, params, home, config_path, **flags) -> None
     """
     from pipelines import operations
     from pipelines.local.executor import LocalExecutor
-    from pipelines.local.run import approved_package, local_definition, prediction_summary
+    from pipelines.local.run import approved_package, local_definition, prediction_summary, record_monitoring
     from pipelines.local.terminal import TerminalReport
+    from register.registry import monitoring_parameters
 
     executor = LocalExecutor(home, report=TerminalReport())
     try:
         definition, settings = local_definition(_load_settings(config_path, **flags), which="inference")
         known = [item["Name"] for item in json.loads(definition)["Parameters"]]
-        parameters = {"ModelPackageArn": approved_package(executor, settings.model_package_group, package_arn),
-                      "InputDataUri": executor.store.stage(input_path, f"s3://{settings.bucket}/{settings.prefix}/incoming")}
+        package = approved_package(executor, settings.model_package_group, package_arn)
+        parameters = {"ModelPackageArn": package, "MetricsSink": "file",  # the home records the metrics
+                      "InputDataUri": executor.store.stage(input_path, f"s3://{settings.bucket}/{settings.prefix}/incoming"),
+                      **monitoring_parameters(executor.registry.describe_model_package(package))}
         parameters.update(operations.parse_parameters(list(params), known))
         _progress(f"scoring {input_path} with {parameters['ModelPackageArn']}")
         execution = executor.start(definition, parameters, pipeline_name=settings.inference_pipeline_name)
     except KeyboardInterrupt:
         sys.exit(130)
-    _end(execution, prediction_summary(executor, execution))
+    _end(execution, prediction_summary(executor, execution) + record_monitoring(executor, execution))
 
 
 def _add_registry_commands() -> None:
@@ -701,6 +664,16 @@ def _add_monitoring_commands() -> None:
 
 
 _add_monitoring_commands()
+
+
+def _add_monitoring_jobs() -> None:
+    from pipelines.monitor_commands import baseline, monitor
+
+    main.add_command(baseline)
+    main.add_command(monitor)
+
+
+_add_monitoring_jobs()
 
 
 if __name__ == "__main__":

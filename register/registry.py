@@ -156,7 +156,17 @@ def summarize(package: dict, read_json: ReadJson) -> dict:
         "model_data_url": containers[0].get("ModelDataUrl") if containers else None,
         "model_sha256": pinned_model_digest(package),
         "featurizer_sha256": metadata.get("featurizer_sha256"),
+        "monitoring_baseline_uri": metadata.get("monitoring_baseline_uri"),
     }
+
+
+def monitoring_parameters(package: dict) -> dict[str, str]:
+    """The inference pipeline's BaselineUri and FeaturizerSha256 for a package (none for a package registered
+    before monitoring existed: its Monitor step then says nothing was judged)."""
+    metadata = package.get("CustomerMetadataProperties", {})
+    if not metadata.get("monitoring_baseline_uri"):
+        return {}
+    return {"BaselineUri": metadata["monitoring_baseline_uri"], "FeaturizerSha256": metadata.get("featurizer_sha256", "")}
 
 
 def pinned_model_digest(package: dict) -> str | None:

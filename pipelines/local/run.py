@@ -170,8 +170,34 @@ def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[st
     return lines
 
 
+def record_monitoring(executor: LocalExecutor, execution: Execution) -> list[str]:
+    """Record a batch-inference execution's drift check in the home (metrics log, a notification per fired alarm,
+    as CloudWatch and SNS would) and say what it found: verdict, alarms, what changed, where the page is."""
+    from pipelines.local.monitoring import record_batch
+
+    steps = {step["StepName"]: step for step in execution.record["Steps"]}
+    report_path = execution.folder / "artifacts" / "monitoring" / "report.json"
+    if steps.get("Monitor", {}).get("StepStatus") != "Succeeded" or not report_path.is_file():
+        return []
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    notifications = record_batch(executor.home, report, execution.id)
+    lines = [f"  monitoring: {report['verdict']} (page: {report_path.with_name('report.html')})"]
+    lines += [f"  ALARM {alarm['alarm']}: {alarm['message']}" for alarm in report["alarms"]]
+    drift = report.get("data_drift") or {}
+    more = [item["term"] for item in (drift.get("changed_terms") or {}).get("more_frequent", [])[:6]]
+    if drift.get("detected") and more:
+        lines.append(f"    terms more frequent than in the baseline: {', '.join(more)}")
+    shares = [item for item in (report.get("prediction_drift") or {}).get("categories", []) if item["significant"]]
+    lines += [f"    {item['category']}: {_share(item['baseline_share'])} of the baseline -> {_share(item['batch_share'])}"
+              for item in shares[:4]]
+    if notifications:
+        lines.append(f"  {len(notifications)} notification(s) recorded in {executor.home / 'monitoring'}")
+    return lines
+
+
 def _share(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-__all__ = ["LocalRunError", "local_definition", "stage_inputs", "summary", "approved_package", "prediction_summary"]
+__all__ = ["LocalRunError", "local_definition", "stage_inputs", "summary", "approved_package", "prediction_summary",
+           "record_monitoring"]

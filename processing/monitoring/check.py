@@ -97,6 +97,7 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
                            "method": "confidence-based (CBPE-style), recalibrated on the held-out split"}
     report["novel_share"] = round(float(novel.mean()), 6)
     report["novelty"] = {"baseline_share": summary["novel"]["share"], "batch_share": report["novel_share"],
+                         "increase": round(report["novel_share"] - summary["novel"]["share"], 6),
                          "count": int(novel.sum()), "queued": int(novel.sum()),
                          "p_value": two_proportion_p_value(int(novel.sum()), n, summary["novel"]["count"],
                                                            summary["messages"], alternative="greater")}

@@ -17,6 +17,7 @@ METRICS = {
     "EstimatedMacroF1": ("None", "estimated.macro_f1"),
     "MeanConfidence": ("None", "confidence.batch_mean"),
     "NovelShare": ("None", "novel_share"),
+    "NovelShareIncrease": ("None", "novelty.increase"),
     "QuarantineShare": ("None", "descriptors.quarantine.share"),
     "MeanTextLength": ("None", "descriptors.text_length.batch_mean"),
     "ScoredMessages": ("Count", "batch.messages"),

@@ -43,7 +43,7 @@ def report() -> dict:
             {"category": "billing", "batch_share": 0.55}, {"category": "delivery", "batch_share": 0.45}]},
         "estimated": {"accuracy": 0.71, "macro_f1": 0.66},
         "confidence": {"batch_mean": 0.74},
-        "novel_share": 0.08,
+        "novel_share": 0.08, "novelty": {"increase": 0.07},
         "descriptors": {"quarantine": {"share": 0.02}, "text_length": {"batch_mean": 61.5}},
     }
 
@@ -195,17 +195,17 @@ def test_a_changed_kms_key_re_encrypts_the_same_topic(aws, settings):
 
 def test_alarm_requests_are_valid_put_metric_alarm_requests(settings):
     operation = botocore.session.get_session().get_service_model("cloudwatch").operation_model("PutMetricAlarm")
-    for request in alarm_requests(settings, f"arn:aws:sns:{REGION}:{ACCOUNT}:t", {"max_novel_share": 0.2}):
+    for request in alarm_requests(settings, f"arn:aws:sns:{REGION}:{ACCOUNT}:t", {"max_novel_share_increase": 0.2}):
         validate_parameters(request, operation.input_shape)
-    novel = [r for r in alarm_requests(settings, "t", {"max_novel_share": 0.2}) if r["MetricName"] == "NovelShare"]
+    novel = [r for r in alarm_requests(settings, "t", {"max_novel_share_increase": 0.2}) if r["MetricName"] == "NovelShareIncrease"]
     assert [r["Threshold"] for r in novel] == [0.2]
 
 
 def test_a_threshold_override_naming_no_rule_is_refused():
     with pytest.raises(SettingsError, match="alarm_thresholds: no alarm rule 'min_accuracy'; known: "):
         PipelineSettings(alarm_thresholds={"min_accuracy": 0.8})
-    with pytest.raises(SettingsError, match="alarm_thresholds: max_novel_share must be a number"):
-        PipelineSettings(alarm_thresholds={"max_novel_share": "high"})
+    with pytest.raises(SettingsError, match="alarm_thresholds: max_novel_share_increase must be a number"):
+        PipelineSettings(alarm_thresholds={"max_novel_share_increase": "high"})
 
 
 def test_an_address_that_is_no_email_is_refused_before_any_subscription(aws, settings):

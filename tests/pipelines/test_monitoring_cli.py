@@ -67,11 +67,11 @@ def test_setup_without_a_customer_managed_key_warns_that_alarms_cannot_notify(aw
 
 def test_thresholds_come_from_the_config_file_and_a_change_updates_that_alarm(runner, aws, tmp_path):
     runner.invoke(main, ["monitoring", "setup", *SETTINGS])
-    (tmp_path / "tweetops.yaml").write_text("alarm_thresholds:\n  max_novel_share: 0.12\n")
+    (tmp_path / "tweetops.yaml").write_text("alarm_thresholds:\n  max_novel_share_increase: 0.12\n")
     result = runner.invoke(main, ["monitoring", "setup", *SETTINGS])
     assert result.exit_code == 0, result.output
     updated = [line for line in result.output.splitlines() if line.endswith(": updated")]
-    assert updated == ["alarm tweetops-tweetops-batch-inference-novel-share (NovelShare GreaterThanThreshold 0.12): "
+    assert updated == ["alarm tweetops-tweetops-batch-inference-novel-share (NovelShareIncrease GreaterThanThreshold 0.12): "
                        "updated"]
     alarm = boto3.client("cloudwatch", region_name=REGION).describe_alarms(
         AlarmNames=["tweetops-tweetops-batch-inference-novel-share"])["MetricAlarms"][0]

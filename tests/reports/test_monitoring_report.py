@@ -49,7 +49,7 @@ def full_report() -> dict:
         "estimated": {"accuracy": 0.71, "macro_f1": 0.66, "baseline_accuracy": 0.86, "baseline_macro_f1": 0.83,
                       "method": "CBPE from calibrated confidence"},
         "novel_share": 0.09,
-        "novelty": {"baseline_share": 0.02, "batch_share": 0.09, "count": 180, "p_value": 1e-9, "queued": 180},
+        "novelty": {"baseline_share": 0.02, "batch_share": 0.09, "increase": 0.07, "count": 180, "p_value": 1e-9, "queued": 180},
         "descriptors": {
             "text_length": {"baseline_mean": 61.0, "batch_mean": 64.5, "ks_p_value": 0.3,
                             "histogram": {"edges": [0, 20, 40, 60, 80, 100, 120, 140, 160, 200, 280],

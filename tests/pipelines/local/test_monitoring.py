@@ -131,11 +131,11 @@ def test_the_history_plot_is_a_png_with_one_panel_per_metric_and_the_alarm_thres
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
     assert plot_history(history, tmp_path / "again.png").read_bytes() == data  # same history, same bytes
 
-    figure = history_figure(history, ["EstimatedAccuracy", "NovelShare", "MeanConfidence"],
-                            overrides={"max_novel_share": 0.2})
+    figure = history_figure(history, ["EstimatedAccuracy", "NovelShareIncrease", "MeanConfidence"],
+                            overrides={"max_novel_share_increase": 0.2})
     dashed = {axis.get_title(loc="left"): [line.get_ydata()[0] for line in axis.get_lines()
                                            if line.get_linestyle() == "--"] for axis in figure.axes}
-    assert dashed == {"EstimatedAccuracy": [0.75], "NovelShare": [0.2], "MeanConfidence": []}
+    assert dashed == {"EstimatedAccuracy": [0.75], "NovelShareIncrease": [0.2], "MeanConfidence": []}
     series = figure.axes[0].get_lines()[0]
     assert list(series.get_xdata()) == [1, 2] and list(series.get_ydata()) == [0.85, 0.71]
 
