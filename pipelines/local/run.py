@@ -184,9 +184,10 @@ def record_monitoring(executor: LocalExecutor, execution: Execution) -> list[str
     lines = [f"  monitoring: {report['verdict']} (page: {report_path.with_name('report.html')})"]
     lines += [f"  ALARM {alarm['alarm']}: {alarm['message']}" for alarm in report["alarms"]]
     drift = report.get("data_drift") or {}
-    more = [item["term"] for item in (drift.get("changed_terms") or {}).get("more_frequent", [])[:6]]
-    if drift.get("detected") and more:
-        lines.append(f"    terms more frequent than in the baseline: {', '.join(more)}")
+    distinctive = [item["term"] for item in drift.get("distinctive_terms") or []][:8]
+    if drift.get("detected") and distinctive:
+        lines.append(f"    words of the messages most unlike the baseline: {', '.join(distinctive)}")
+        lines.append(f"    e.g. {drift['examples'][0]['text'][:100]!r}")
     shares = [item for item in (report.get("prediction_drift") or {}).get("categories", []) if item["significant"]]
     lines += [f"    {item['category']}: {_share(item['baseline_share'])} of the baseline -> {_share(item['batch_share'])}"
               for item in shares[:4]]

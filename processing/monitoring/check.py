@@ -24,6 +24,7 @@ SCHEMA = "tweetops.monitoring.report/1"
 Embed = Callable[[pd.DataFrame], tuple[list[str], np.ndarray]]
 CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
 EXAMPLES = 8
+DISTINCTIVE_Z = 5.0  # a tenth of the sample is compared with the reference: a stricter bar than the whole batch's
 
 
 @dataclass(frozen=True)
@@ -130,15 +131,22 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
                         settings.seed)
         top = np.lexsort((sample["id"].astype(str).to_numpy(), -test["witness"]))[:EXAMPLES]
         reference_texts = baseline.messages["feature_text"].fillna("").astype(str).tolist()
+        detected = bool(test["p_value"] < settings.alpha)
+        # What the drift is made of: the words of the tenth of the sample the witness ranks most unlike the
+        # baseline (only when drift was detected: in any batch some tenth is "most unlike", by construction).
+        unlike = np.argsort(-test["witness"], kind="stable")[:max(len(sample) // 10, 1)]
+        distinctive = changed_terms(reference_texts, [feature_texts[i] for i in unlike], min_z=DISTINCTIVE_Z) \
+            if detected else {"more_frequent": []}
         report["batch"]["sampled"] = int(len(sample))
         report["data_drift"] = {
-            "detected": bool(test["p_value"] < settings.alpha),
+            "detected": detected,
             "method": "MMD two-sample permutation test (Gaussian kernel, median-distance bandwidth) "
                       "in the model's feature space",
             "statistic": test["statistic"], "p_value": test["p_value"], "alpha": settings.alpha,
             "permutations": settings.permutations, "reference_size": int(len(baseline.vectors)),
             "batch_sample": int(len(sample)),
             "changed_terms": changed_terms(reference_texts, feature_texts),
+            "distinctive_terms": distinctive["more_frequent"],
             "examples": [{"id": str(sample["id"].iloc[i]), "text": str(sample["text"].iloc[i]),
                           "score": round(float(test["witness"][i]), 6)} for i in top],
         }

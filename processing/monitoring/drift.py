@@ -68,8 +68,8 @@ def mmd_test(reference: np.ndarray, batch: np.ndarray, bandwidth: float, permuta
 
 
 def changed_terms(reference_texts: list[str], batch_texts: list[str], top: int = 12, min_z: float = 3.0) -> dict:
-    """Words whose share of messages changed most, by the log-odds ratio with an informative Dirichlet prior
-    (Monroe, Colaresi and Quinn 2008), on document frequencies: more_frequent and less_frequent in the batch."""
+    """Words whose share of messages changed most between the baseline's reference sample and the batch sample:
+    a two-proportion z-test per word on document frequencies, |z| >= min_z. more_frequent and less_frequent in the batch, strongest first."""
     empty = {"more_frequent": [], "less_frequent": []}
     if not reference_texts or not batch_texts:
         return empty
@@ -78,24 +78,19 @@ def changed_terms(reference_texts: list[str], batch_texts: list[str], top: int =
         counts = vectorizer.fit_transform(list(reference_texts) + list(batch_texts))
     except ValueError:  # no word at all (e.g. only emoji)
         return empty
-    n_ref = len(reference_texts)
-    ref = np.asarray(counts[:n_ref].sum(axis=0)).ravel().astype(float)
-    bat = np.asarray(counts[n_ref:].sum(axis=0)).ravel().astype(float)
-    prior = ref + bat + 0.01  # the pooled counts as prior: rare words cannot dominate
-    a0, n_b, n_r = prior.sum(), bat.sum(), ref.sum()
-    log_odds_b = np.log((bat + prior) / (n_b + a0 - bat - prior))
-    log_odds_r = np.log((ref + prior) / (n_r + a0 - ref - prior))
-    z = (log_odds_b - log_odds_r) / np.sqrt(1.0 / (bat + prior) + 1.0 / (ref + prior))
+    n_ref, n_batch = len(reference_texts), len(batch_texts)
+    ref_share = np.asarray(counts[:n_ref].sum(axis=0)).ravel() / n_ref
+    batch_share = np.asarray(counts[n_ref:].sum(axis=0)).ravel() / n_batch
+    pooled = (ref_share * n_ref + batch_share * n_batch) / (n_ref + n_batch)
+    z = (batch_share - ref_share) / np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_batch) + 1e-12)
     terms = vectorizer.get_feature_names_out()
 
-    def listed(order) -> list[dict]:
-        return [{"term": str(terms[i]), "z": round(float(z[i]), 3),
-                 "batch_share": round(float(bat[i] / len(batch_texts)), 6),
-                 "baseline_share": round(float(ref[i] / n_ref), 6)}
-                for i in order if abs(z[i]) >= min_z][:top]
+    def listed(order, keep) -> list[dict]:
+        return [{"term": str(terms[i]), "z": round(float(z[i]), 3), "batch_share": round(float(batch_share[i]), 6),
+                 "baseline_share": round(float(ref_share[i]), 6)} for i in order if keep(z[i])][:top]
 
-    order = np.lexsort((terms, -z))  # by z, ties by term: deterministic
-    return {"more_frequent": listed(order), "less_frequent": listed(np.lexsort((terms, z)))}
+    return {"more_frequent": listed(np.lexsort((terms, -z)), lambda value: value >= min_z),  # ties by term
+            "less_frequent": listed(np.lexsort((terms, z)), lambda value: value <= -min_z)}
 
 
 def newcombe_interval(x1: int, n1: int, x0: int, n0: int, z: float = 1.959964) -> tuple[float, float]:
