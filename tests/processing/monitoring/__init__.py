@@ -47,8 +47,9 @@ def synthetic_predictions(messages: pd.DataFrame, seed: int, known: list[str] = 
 
 
 def fitted_embedding(texts: list[str], dimensions: int = 40, seed: int = 0):
-    """An `embed` function (frame of id, text, lang -> feature_text, unit vectors) fitted on some texts."""
-    vectorizer = TfidfVectorizer(token_pattern=r"(?u)\b\w+\b", sublinear_tf=True).fit(texts)
+    """An `embed` function (frame of id, text, lang -> feature_text, unit vectors) fitted on some texts.
+    Character n-grams, as in the product's TF-IDF featurizer: words unseen at fitting still move the vector."""
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(texts)
     svd = TruncatedSVD(dimensions, random_state=seed).fit(vectorizer.transform(texts))
 
     def embed(frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
