@@ -18,6 +18,7 @@ from typing import NoReturn
 import click
 
 from pipelines.cli_common import echo_json, job_errors as _user_errors, one_line_errors
+from pipelines.cli_common import load_settings as _load_settings, settings_options as _settings_options
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
@@ -379,30 +380,6 @@ def summarize_predictions(predictions, output, low_confidence) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- pipeline
-def _settings_options(command):
-    """Deployment settings as flags; they override the environment (TWEETOPS_*) and the config file."""
-    options = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                     help="Settings file (YAML/JSON); default $TWEETOPS_CONFIG, else ./tweetops.yaml if present."),
-        click.option("--role-arn", help="SageMaker execution role ARN."),
-        click.option("--region", help="AWS region."),
-        click.option("--bucket", help="S3 bucket for artifacts (default sagemaker-<region>-<account>)."),
-        click.option("--pipeline-name", help="Pipeline name."),
-        click.option("--image-uri", help="tweetops image URI (default <account>.dkr.ecr.<region>.amazonaws.com/"
-                                         "tweetops:<version>)."),
-        click.option("--kms-key-id", help="KMS key for every job's volumes and outputs."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _load_settings(config_path, **flags):
-    from pipelines.settings import load_settings
-
-    return load_settings(config_path, **flags)
-
-
 def _pipeline_errors(command):
     """Settings and AWS failures as one line and exit code 1 (on top of the input errors of _user_errors)."""
     @functools.wraps(command)

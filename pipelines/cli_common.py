@@ -82,3 +82,28 @@ def _fail(message: str) -> NoReturn:
     message = terminal_text(message)
     container.write_failure_reason(message)
     raise click.ClickException(message) from None
+
+
+def settings_options(command):
+    """Deployment settings as flags; they override the environment (TWEETOPS_*) and the config file."""
+    options = [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                     help="Settings file (YAML/JSON); default $TWEETOPS_CONFIG, else ./tweetops.yaml if present."),
+        click.option("--role-arn", help="SageMaker execution role ARN."),
+        click.option("--region", help="AWS region."),
+        click.option("--bucket", help="S3 bucket for artifacts (default sagemaker-<region>-<account>)."),
+        click.option("--pipeline-name", help="Pipeline name."),
+        click.option("--image-uri", help="tweetops image URI (default <account>.dkr.ecr.<region>.amazonaws.com/"
+                                         "tweetops:<version>)."),
+        click.option("--kms-key-id", help="KMS key for every job's volumes and outputs."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load_settings(config_path, **flags):
+    """The deployment settings from defaults < config file < environment < flags (docs/pipeline.md)."""
+    from pipelines.settings import load_settings
+
+    return load_settings(config_path, **flags)

@@ -1,8 +1,8 @@
 """`tweetops monitoring`: CloudWatch alarms to SNS (`setup`), Model Monitor schedules (`attach`) and the local
 home's monitoring records across batches (`history`). docs/monitoring.md.
 
-pipelines.cli registers this group (import that module, not this one, first: this one reuses its settings
-options). Errors are one line and exit 1, as every other group's.
+pipelines.cli registers this group; the settings options are the pipeline commands' (cli_common). Errors are one
+line and exit 1, as every other group's.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli import _load_settings, _settings_options
 from pipelines.cli_common import echo_json, one_line_errors
+from pipelines.cli_common import load_settings as _load_settings, settings_options as _settings_options
 from processing.sanitize import terminal_text
 
 # The columns of read_history that say which batch a row is, as the table shows them (--json has every one).

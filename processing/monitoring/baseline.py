@@ -98,6 +98,10 @@ def build_baseline(messages: pd.DataFrame, predictions: pd.DataFrame, vectors: n
     if len(messages) != len(vectors):
         raise ValueError(f"{len(messages)} held-out messages but {len(vectors)} feature vectors")
     scored = predictions[predictions["error"].isna()] if "error" in predictions else predictions
+    for name, frame in (("held-out messages", messages), ("held-out predictions", scored)):
+        if frame["id"].duplicated().any():
+            raise ValueError(f"the {name} repeat ids (e.g. {frame['id'][frame['id'].duplicated()].iloc[0]!r}): "
+                             "a baseline pairs each message with its one prediction")
     joined = messages.reset_index(drop=True).merge(
         scored[["id", "category", "confidence", "novel"]].rename(columns={"category": "predicted"}),
         on="id", how="inner", validate="one_to_one")

@@ -3,7 +3,7 @@
 - data drift: a kernel two-sample test (maximum mean discrepancy, Gaussian kernel with the baseline's median
   distance as bandwidth) in the model's feature space, its p-value from label permutations, so that batches drawn
   from the baseline's own distribution alarm at rate alpha; the MMD witness function ranks the batch messages
-  that are most unlike the baseline, and a log-odds test on words says which terms changed;
+  that are most unlike the baseline, and a two-proportion test per word says which terms changed;
 - prediction drift: a chi-square test of the category shares, the Jensen-Shannon distance, and per category a
   two-proportion test (Holm-adjusted) with a Newcombe interval for the change;
 - one-dimensional descriptors (confidence, text length): Kolmogorov-Smirnov; languages: chi-square.

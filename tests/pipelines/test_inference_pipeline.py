@@ -31,11 +31,13 @@ def definition(settings) -> dict:
         return json.loads(operations.definition(settings, which="inference"))
 
 
-def test_the_dag_validates_creates_the_model_scores_and_summarizes(definition):
+def test_the_dag_validates_creates_the_model_scores_summarizes_and_checks_for_drift(definition):
     steps = steps_by_name(definition)
-    assert list(steps) == ["ValidateBatch", "CreateModel", "Predict", "Summarize"]
+    assert list(steps) == ["ValidateBatch", "CreateModel", "Predict", "Summarize", "Monitor"]
     assert references(steps["Predict"]["Arguments"]) == {"ValidateBatch", "CreateModel"}
     assert references(steps["Summarize"]["Arguments"]) == {"Predict"}
+    assert references(steps["Monitor"]["Arguments"]) == {"ValidateBatch", "Predict"}
+    assert steps["Monitor"]["DependsOn"] == ["Summarize"]
     validate = steps["ValidateBatch"]["Arguments"]
     assert validate["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "validate"]
     assert "--batch" in validate["AppSpecification"]["ContainerArguments"]
@@ -65,7 +67,7 @@ def test_parameters_and_defaults(definition):
 
 
 def test_every_step_is_a_valid_request_of_its_sagemaker_api(definition):
-    assert sorted(validate_requests(definition)) == ["CreateModel", "Predict", "Summarize", "ValidateBatch"]
+    assert sorted(validate_requests(definition)) == ["CreateModel", "Monitor", "Predict", "Summarize", "ValidateBatch"]
 
 
 def test_two_builds_are_byte_identical(settings):

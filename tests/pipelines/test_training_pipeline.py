@@ -68,7 +68,7 @@ def test_the_gate_compares_evaluation_macro_f1_with_the_threshold_parameter(defi
         "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
         "Path": "multiclass_classification_metrics.macro_f1.value"}
     assert condition["RightValue"] == {"Get": "Parameters.MacroF1Threshold"}
-    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel", "CreateModel", "ScoreHeldOut"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["CreateModel", "ScoreHeldOut", "Baseline", "RegisterModel"]
     [fail] = gate["ElseSteps"]
     assert fail["Type"] == "Fail"
     message = json.dumps(fail["Arguments"]["ErrorMessage"])
@@ -286,6 +286,20 @@ def test_building_without_a_role_says_how_to_give_one():
 def test_every_step_is_a_valid_request_of_its_sagemaker_api(definition):
     """Checked against botocore's SageMaker service model: required fields, types, enums, lengths."""
     checked = validate_requests(definition)
-    assert sorted(checked) == sorted([*JOB_STEPS, "RegisterModel", "CreateModel", "ScoreHeldOut"])
+    assert sorted(checked) == sorted([*JOB_STEPS, "RegisterModel", "CreateModel", "ScoreHeldOut", "Baseline"])
     for name, step in steps_by_name(definition).items():
         assert re.fullmatch(r"[A-Za-z0-9\-_]{1,64}", name) and len(step.get("DisplayName", "")) <= 82
+
+
+def test_the_baseline_is_made_from_the_held_out_scores_and_registered_with_the_package(definition):
+    gate = steps_by_name(definition)["QualityGate"]["Arguments"]
+    inner = {step["Name"]: step for step in gate["IfSteps"]}
+    baseline = inner["Baseline"]["Arguments"]
+    assert baseline["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "baseline"]
+    assert references(baseline) == {"ScoreHeldOut", "Cluster", "Features", "ValidateClean"}
+    register = inner["RegisterModel"]["Arguments"]
+    quality = register["DriftCheckBaselines"]["ModelDataQuality"]
+    assert [quality[part]["S3Uri"]["Std:Join"]["Values"][1] for part in ("Statistics", "Constraints")] == [
+        "statistics.json", "constraints.json"]
+    assert register["CustomerMetadataProperties"]["monitoring_baseline_uri"] == {
+        "Get": "Steps.Baseline.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}

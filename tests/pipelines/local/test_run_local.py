@@ -155,6 +155,31 @@ def test_after_approval_predict_scores_a_new_batch_with_the_latest_approved_pack
     assert {"id", "category", "confidence", "novel", "model_version", "category_map_version"} <= set(predictions[0])
     summary = json.loads((artifacts / "reports" / "predictions" / "summary.json").read_text())
     assert summary["scored"] == len(predictions) and f"rows in 300: scored {len(predictions)}" in result.stdout
+    # The drift check ran against the package's baseline: a batch like the training data fires no alarm.
+    monitoring = json.loads((artifacts / "monitoring" / "report.json").read_text())
+    assert monitoring["judged"] and monitoring["alarms"] == [] and "monitoring: no drift" in result.stdout
+    assert (artifacts / "monitoring" / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_batch_with_a_new_topic_fires_the_drift_alarms_and_the_report_names_it(home, tmp_path):
+    approved_package(home)
+    batch = tmp_path / "new-topic.csv"
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "demo-data", "--rows", "600", "--seed", "6", "--scenario",
+                    "new-topic", "--shift-share", "0.3", "--out", str(batch)], check=True, capture_output=True)
+    result = predict(home, batch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    execution = latest(home)
+    artifacts = execution.folder / "artifacts"
+    report = json.loads((artifacts / "monitoring" / "report.json").read_text())
+    assert {alarm["alarm"] for alarm in report["alarms"]} >= {"data-drift", "novel-share"}
+    assert "ALARM data-drift" in result.stdout and "ALARM novel-share" in result.stdout
+    words = {item["term"] for item in report["data_drift"]["distinctive_terms"]}
+    assert words & {"fraud", "fraude", "scam", "estafa", "fake", "falso", "phishing", "link", "enlace", "sms"}, words
+    queue = home / "s3" / "tweetops-local" / "tweetops" / "novelty-queue" / execution.id / "novel.jsonl"
+    novel = [json.loads(line) for line in queue.read_text().splitlines()]  # the zone discovery picks up
+    assert len(novel) == report["novelty"]["count"] > 0 and all(item["text"] for item in novel)
+    notifications = (home / "monitoring" / "notifications.jsonl").read_text().splitlines()
+    assert {json.loads(line)["alarm"] for line in notifications} >= {"data-drift", "novel-share"}
 
 
 def predict(home, batch) -> subprocess.CompletedProcess:
