@@ -453,6 +453,9 @@ def pipeline_start(config_path, which, params, wait, poll_seconds, **flags) -> N
     settings = _load_settings(config_path, **flags)
     pipeline, _ = operations.build(settings, which=which)
     parameters = operations.parse_parameters(list(params), [parameter.name for parameter in pipeline.parameters])
+    if which == "inference" and parameters.get("ModelPackageArn") and "BaselineUri" not in parameters:
+        parameters = {**operations.package_monitoring_parameters(settings, parameters["ModelPackageArn"]),
+                      **parameters}
     result = operations.start(settings, parameters, wait=wait, poll_seconds=poll_seconds, report=_progress,
                               which=which)
     click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")

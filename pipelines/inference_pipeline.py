@@ -8,6 +8,8 @@ from __future__ import annotations
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+import json
+
 from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.mlops.workflow import ModelStep, Pipeline, ProcessingStep, TransformStep
@@ -72,7 +74,8 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
         name="Predict", display_name="Batch-score the messages",
         description="Predictions (id, category, confidence, novel, versions) into the predictions zone.",
         step_args=jobs.batch_transform(create_model.properties.ModelName, output_uri(validate, "batch"),
-                                       jobs.zone("predictions"), transform_type, "tweetops-predict"),
+                                       jobs.zone("predictions"), transform_type, "tweetops-predict",
+                                       capture=settings.model_monitor),
         retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 4. summarize
@@ -106,7 +109,9 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
                        "--featurizer-sha256", featurizer_sha256, "--model-package", model_package,
                        "--model-package-group", settings.model_package_group,
                        "--pipeline", settings.inference_pipeline_name, "--metrics-sink", metrics_sink,
-                       "--min-messages", min_messages.to_string()]),
+                       "--min-messages", min_messages.to_string(),
+                       # the thresholds `tweetops monitoring setup` gives the CloudWatch alarms: one judgement
+                       "--alarm-thresholds", json.dumps(dict(settings.alarm_thresholds), sort_keys=True)]),
         depends_on=[summarize], retry_policies=JOB_RETRIES)
 
     return Pipeline(name=settings.inference_pipeline_name, parameters=parameters,

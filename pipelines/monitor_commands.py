@@ -3,6 +3,7 @@
 as every step command's do; the work is in processing/monitoring/jobs.py."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
@@ -65,24 +66,34 @@ def baseline(predictions, test_path, features, reports, output, seed) -> None:
               help="Smaller batches are described, not judged.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="Data drift test level: the false-alarm rate on batches like the baseline.")
+@click.option("--alarm-thresholds", default="{}", show_default=True,
+              help="JSON object of alarm threshold overrides by rule or setting name (settings.alarm_thresholds).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drift sample and permutations.")
 @job_errors
 def monitor(baseline_path, batch, predictions, reports, output, novelty_output, featurizer_sha256, model_package,
-            model_package_group, pipeline_name, metrics_sink, min_messages, alpha, seed) -> None:
+            model_package_group, pipeline_name, metrics_sink, min_messages, alpha, alarm_thresholds, seed) -> None:
     """Check a scored batch for drift against its package's baseline; publish the figures (docs/monitoring.md)."""
     from processing.monitoring.check import MonitorSettings
     from processing.monitoring.jobs import METRICS_FILE, monitor_job
 
+    import json
+
+    thresholds = json.loads(alarm_thresholds)
+    if not isinstance(thresholds, dict):
+        raise ValueError(f"--alarm-thresholds must be a JSON object, got: {alarm_thresholds}")
     context = {"model_package": model_package or None, "model_package_group": model_package_group or None,
                "pipeline": pipeline_name or None}
+    if not (Path(baseline_path) / "baseline.json").is_file() and model_package.startswith("arn:aws"):
+        # Started with only the package (the model-approved rule): its baseline comes from its own metadata.
+        baseline_path = tempfile.mkdtemp(prefix="tweetops-baseline-")
+        featurizer_sha256 = _package_baseline(model_package, baseline_path) or featurizer_sha256
     report = monitor_job(baseline_path, batch, predictions, reports, output, featurizer_sha256=featurizer_sha256,
-                         novelty_dir=novelty_output, settings=MonitorSettings(alpha=alpha, min_messages=min_messages, seed=seed), context=context)
+                         novelty_dir=novelty_output, settings=MonitorSettings(alpha=alpha, min_messages=min_messages, seed=seed, thresholds=thresholds),
+                         context=context)
     click.echo(f"monitoring: {report['verdict']} ({Path(output) / 'report.json'})")
     for alarm in report["alarms"]:
         click.echo(f"alarm {alarm['alarm']}: {alarm['message']}")
     if metrics_sink == "cloudwatch":
-        import json
-
         import boto3
 
         from pipelines.monitoring_aws import publish_metrics
@@ -90,3 +101,12 @@ def monitor(baseline_path, batch, predictions, reports, output, novelty_output, 
         data = json.loads((Path(output) / METRICS_FILE).read_text(encoding="utf-8"))
         publish_metrics(boto3.client("cloudwatch"), data)
         click.echo(f"published {len(data)} metrics to CloudWatch")
+
+
+def _package_baseline(package_arn: str, folder: str) -> str | None:
+    """Download the package's baseline into `folder`; the featurizer digest the package pins."""
+    import boto3
+
+    from pipelines.monitoring_aws import download_package_baseline
+
+    return download_package_baseline(boto3.Session(region_name=package_arn.split(":")[3]), package_arn, folder)

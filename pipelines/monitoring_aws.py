@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import quote, urlparse
 
 from botocore.exceptions import ClientError
 
 from pipelines.operations import PipelineError, package_version
-from pipelines.settings import PipelineSettings, SettingsError, resolved
+from pipelines.settings import DATA_CAPTURE_PREFIX, PipelineSettings, SettingsError, resolved
 from processing.monitoring.alarms import BATCH_RULES, PIPELINE_FAILED, AlarmRule, thresholds
 from processing.monitoring.metrics import NAMESPACE
 
@@ -277,7 +278,7 @@ def data_quality_job_definition(settings: PipelineSettings, baseline: dict[str, 
         "DataQualityAppSpecification": {"ImageUri": image_uri,
                                         "Environment": {"publish_cloudwatch_metrics": "Enabled"}},
         "DataQualityJobInput": {"BatchTransformInput": {
-            "DataCapturedDestinationS3Uri": f"{root}/data-capture/",
+            "DataCapturedDestinationS3Uri": f"{root}/{DATA_CAPTURE_PREFIX}/",
             "DatasetFormat": {"Json": {"Line": True}},
             "LocalPath": f"{PROCESSING}/input",
         }},
@@ -383,3 +384,24 @@ def _schedule_exists(client, name: str) -> bool:
         if error.response["Error"].get("Code") != "ResourceNotFound":
             raise
         return False
+
+
+def download_package_baseline(boto_session, package_arn: str, folder: str | Path) -> str | None:
+    """Copy the scoring package's monitoring baseline from S3 into `folder`; return the featurizer digest the
+    package pins (None when the package has no baseline). For executions that were given only ModelPackageArn,
+    as the model-approved EventBridge rule starts them (pipelines/events.py)."""
+    from register.registry import monitoring_parameters
+
+    package = boto_session.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
+    parameters = monitoring_parameters(package)
+    if not parameters:
+        return None
+    parsed = urlparse(parameters["BaselineUri"])
+    prefix = parsed.path.lstrip("/").rstrip("/") + "/"
+    s3 = boto_session.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
+        for item in page.get("Contents", []):
+            name = item["Key"][len(prefix):]
+            if name and "/" not in name and name not in (".", ".."):  # the baseline folder is flat
+                s3.download_file(parsed.netloc, item["Key"], str(Path(folder) / name))
+    return parameters["FeaturizerSha256"] or None

@@ -131,6 +131,15 @@ def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
     return parameters
 
 
+def package_monitoring_parameters(settings: PipelineSettings, package_arn: str,
+                                  boto_session: boto3.Session | None = None) -> dict[str, str]:
+    """The inference pipeline's BaselineUri and FeaturizerSha256 from the scoring package (register.registry)."""
+    from register.registry import monitoring_parameters
+
+    client = (boto_session or boto3.Session(region_name=settings.region)).client("sagemaker")
+    return monitoring_parameters(client.describe_model_package(ModelPackageName=package_arn))
+
+
 def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bool = False,
           poll_seconds: float = 30, report: Callable[[str], None] = lambda message: None,
           boto_session: boto3.Session | None = None, which: str = "training") -> dict:

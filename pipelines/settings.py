@@ -25,6 +25,8 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and where it came from."""
 
+DATA_CAPTURE_PREFIX = "data-capture"  # where batch transforms capture inputs and outputs for Model Monitor
+
 
 @dataclass(frozen=True)
 class PipelineSettings:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the SDK builds a client when sagemaker.mlops is imported
 
+from sagemaker.core.inputs import BatchDataCaptureConfig  # noqa: E402
 from sagemaker.core.network import NetworkConfig  # noqa: E402
 from sagemaker.core.processing import Processor  # noqa: E402
 from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output  # noqa: E402
@@ -20,7 +21,7 @@ from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E4
 from sagemaker.mlops.workflow import (ProcessingStep, SageMakerJobExceptionTypeEnum,  # noqa: E402
                                       SageMakerJobStepRetryPolicy, StepExceptionTypeEnum, StepRetryPolicy)
 
-from pipelines.settings import PipelineSettings  # noqa: E402
+from pipelines.settings import DATA_CAPTURE_PREFIX, PipelineSettings  # noqa: E402
 
 PROCESSING = "/opt/ml/processing"
 THROTTLING_RETRY = StepRetryPolicy(
@@ -67,16 +68,22 @@ class Jobs:
                                          encrypt_inter_container_traffic=True, **self.vpc),
             tags=self.settings.all_tags(), sagemaker_session=self.session)
 
-    def batch_transform(self, model_name, data, output_path, instance_type, base_name: str):
+    def batch_transform(self, model_name, data, output_path, instance_type, base_name: str, capture: bool = False):
         """Step arguments of a batch transform over JSON Lines: split by line, packed into 6 MB payloads,
-        assembled by line, on `transform_instance_count` instances (a build-time setting: see docs)."""
+        assembled by line, on `transform_instance_count` instances (a build-time setting: see docs). With
+        `capture`, inputs and outputs are also captured where a Model Monitor schedule reads them
+        (settings.model_monitor; docs/monitoring.md)."""
+        capture_config = BatchDataCaptureConfig(
+            destination_s3_uri=f"s3://{self.settings.bucket}/{self.settings.prefix}/{DATA_CAPTURE_PREFIX}/",
+            kms_key_id=self.kms_key, generate_inference_id=True) if capture else None
         return Transformer(
             model_name=model_name, instance_count=self.settings.transform_instance_count,
             instance_type=instance_type, strategy="MultiRecord", assemble_with="Line",
             accept="application/jsonlines", max_payload=6, output_path=output_path,
             output_kms_key=self.kms_key, volume_kms_key=self.kms_key, base_transform_job_name=base_name,
             tags=self.settings.all_tags(), sagemaker_session=self.session,
-        ).transform(data=data, data_type="S3Prefix", content_type="application/jsonlines", split_type="Line")
+        ).transform(data=data, data_type="S3Prefix", content_type="application/jsonlines", split_type="Line",
+                    batch_data_capture_config=capture_config)
 
     def output(self, name: str, local: str, *zone_parts: str) -> ProcessingOutput:
         """Output `name` from /opt/ml/processing/output/<local> to the execution's zone."""

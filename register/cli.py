@@ -228,9 +228,26 @@ def approve_command(package, by, reason, allow_unreviewed_map, backend, home, re
     from register import registry as operations
 
     registry_, _, group = _open(backend, home, region, group, package)
-    result = operations.approve(registry_, operations.resolve_package(registry_, package, group), by, reason,
-                                allow_unreviewed_map=allow_unreviewed_map)
+    arn = operations.resolve_package(registry_, package, group)
+    result = operations.approve(registry_, arn, by, reason, allow_unreviewed_map=allow_unreviewed_map)
     _echo_decision(result)
+    if backend == "sagemaker":
+        _attach_model_monitor(registry_.describe_model_package(arn), region)
+
+
+def _attach_model_monitor(package: dict, region: str | None) -> None:
+    """With settings.model_monitor on, an approved package gets its data-quality schedule at once (docs/monitoring.md)."""
+    from pipelines.settings import load_settings
+
+    settings = load_settings(region=region or package["ModelPackageArn"].split(":")[3])
+    if not settings.model_monitor:
+        return
+    import boto3
+
+    from pipelines.monitoring_aws import attach_schedule
+
+    attached = attach_schedule(boto3.Session(region_name=settings.region), settings, package)
+    click.echo(f"Model Monitor schedule {attached['schedule']} {attached['status']} ({attached['cron']})")
 
 
 @registry.command("reject")

@@ -17,8 +17,9 @@ from botocore.validate import validate_parameters
 from moto import mock_aws
 
 from pipelines.monitoring_aws import (ALARM_PERIOD_SECONDS, AWS_MANAGED_KEY_WARNING, MAX_DATUMS_PER_CALL,
-                                      MAX_PAYLOAD_BYTES, SCHEDULES, alarm_requests, attach_schedule, encoded_size,
-                                      metric_chunks, publish_metrics, setup_alarms)
+                                      MAX_PAYLOAD_BYTES, SCHEDULES, alarm_requests, attach_schedule,
+                                      download_package_baseline, encoded_size, metric_chunks, publish_metrics,
+                                      setup_alarms)
 from pipelines.operations import PipelineError
 from pipelines.settings import PipelineSettings, SettingsError
 from processing.monitoring.alarms import BATCH_RULES, PIPELINE_FAILED, PIPELINE_NAMESPACE, thresholds
@@ -374,3 +375,28 @@ def test_the_stub_refuses_a_request_sagemaker_would_refuse(aws, model_monitor):
         client.create_monitoring_schedule(MonitoringScheduleName="tweetops", MonitoringScheduleConfig={
             "ScheduleConfig": {}, "MonitoringJobDefinitionName": "d", "MonitoringType": "DataQuality"})
     assert not model_monitor.schedules
+
+
+# --- the baseline of a package, for executions started with only its ARN (the model-approved rule) -------------
+
+def test_the_baseline_a_package_names_is_downloaded_with_the_featurizer_digest_it_pins(aws, tmp_path):
+    client, s3 = aws.client("sagemaker"), aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    client.create_model_package_group(ModelPackageGroupName=GROUP)
+    prefix = "tweetops/executions/exec0001/monitoring/baseline"
+    for key in ("baseline.json", "reference.npz", "featurizer.joblib", "nested/ignored.json"):
+        s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{key}", Body=key.encode())
+    specification = {"Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/tweetops:0.1.0"}],
+                     "SupportedContentTypes": ["application/jsonlines"],
+                     "SupportedResponseMIMETypes": ["application/jsonlines"]}
+    with_baseline = client.create_model_package(
+        ModelPackageGroupName=GROUP, InferenceSpecification=specification,
+        CustomerMetadataProperties={"monitoring_baseline_uri": f"s3://{BUCKET}/{prefix}",
+                                    "featurizer_sha256": "ab" * 32})["ModelPackageArn"]
+    without = client.create_model_package(ModelPackageGroupName=GROUP,
+                                          InferenceSpecification=specification)["ModelPackageArn"]
+
+    assert download_package_baseline(aws, with_baseline, tmp_path) == "ab" * 32
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["baseline.json", "featurizer.joblib", "reference.npz"]
+    assert (tmp_path / "baseline.json").read_bytes() == b"baseline.json"
+    assert download_package_baseline(aws, without, tmp_path / "none") is None

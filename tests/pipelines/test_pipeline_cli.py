@@ -67,6 +67,27 @@ def test_upsert_then_start_with_parameters(runner):
     assert {p["Name"]: p["Value"] for p in parameters} == {"K": "20", "InputDataUri": "s3://data/raw/"}
 
 
+def test_starting_inference_with_a_package_passes_the_baseline_and_featurizer_digest_it_pins(runner):
+    assert runner.invoke(main, ["pipeline", "upsert", "--role-arn", ROLE, "--pipeline-type", "inference"]).exit_code == 0
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    client.create_model_package_group(ModelPackageGroupName="tweetops-message-classifier")
+    package = client.create_model_package(
+        ModelPackageGroupName="tweetops-message-classifier", InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tweetops:0.1.0"}],
+            "SupportedContentTypes": ["application/jsonlines"], "SupportedResponseMIMETypes": ["application/jsonlines"]},
+        CustomerMetadataProperties={"monitoring_baseline_uri": "s3://b/tweetops/executions/e1/monitoring/baseline",
+                                    "featurizer_sha256": "cd" * 32})["ModelPackageArn"]
+    started = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--pipeline-type", "inference",
+                                   "--param", f"ModelPackageArn={package}"])
+    assert started.exit_code == 0, started.output
+    arn = client.list_pipeline_executions(PipelineName="tweetops-batch-inference")["PipelineExecutionSummaries"][0][
+        "PipelineExecutionArn"]
+    parameters = client.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in parameters} == {
+        "ModelPackageArn": package, "BaselineUri": "s3://b/tweetops/executions/e1/monitoring/baseline",
+        "FeaturizerSha256": "cd" * 32}
+
+
 def test_a_parameter_the_pipeline_does_not_have_is_refused_before_starting(runner):
     runner.invoke(main, ["pipeline", "upsert", "--role-arn", ROLE])
     result = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--param", "Kay=3"])
