@@ -16,7 +16,8 @@ import pandas as pd
 
 from processing.monitoring import alarms, metrics
 from processing.monitoring.baseline import Baseline, quarantine_figures, text_lengths
-from processing.monitoring.drift import (changed_terms, distinct_rows, distribution_shift, mmd_test, prediction_drift,
+from processing.monitoring.drift import (changed_terms, distinct_rows, distribution_shift, drift_test,
+                                         prediction_drift,
                                          share_test, two_proportion_p_value)
 from processing.monitoring.estimate import estimate_performance
 
@@ -90,12 +91,14 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
     novel = scored["novel"].fillna(False).astype(bool).to_numpy()
     estimator = summary["estimator"]
     estimated = estimate_performance(scored["category"].astype(str).to_numpy(dtype=object), confidence,
-                                     estimator["calibration"], estimator["error_destinations"])
+                                     estimator["calibration"], estimator["error_destinations"],
+                                     novel=novel, baseline_novel_share=summary["novel"]["share"])
     report["prediction_drift"] = drift if judged else {**drift, "detected": None}
     report["confidence"] = distribution_shift(baseline.confidences, confidence, CONFIDENCE_EDGES)
     report["estimated"] = {**estimated, "baseline_accuracy": summary["performance"]["accuracy"],
                            "baseline_macro_f1": summary["performance"]["macro_f1"],
-                           "method": "confidence-based (CBPE-style), recalibrated on the held-out split"}
+                           "method": "confidence-based (CBPE-style), recalibrated on the held-out split, "
+                                     "novel messages above the baseline's share counted as wrong"}
     report["novel_share"] = round(float(novel.mean()), 6)
     report["novelty"] = {"baseline_share": summary["novel"]["share"], "batch_share": report["novel_share"],
                          "increase": round(report["novel_share"] - summary["novel"]["share"], 6),
@@ -127,8 +130,8 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
         keep = distinct_rows(vectors)
         sample, vectors = sample.iloc[keep].reset_index(drop=True), vectors[keep]
         feature_texts = [feature_texts[i] for i in keep]
-        test = mmd_test(baseline.vectors, vectors, summary["reference"]["bandwidth"], settings.permutations,
-                        settings.seed)
+        test = drift_test(baseline.vectors, vectors, summary["reference"]["bandwidth"], settings.permutations,
+                          settings.seed)
         top = np.lexsort((sample["id"].astype(str).to_numpy(), -test["witness"]))[:EXAMPLES]
         reference_texts = baseline.messages["feature_text"].fillna("").astype(str).tolist()
         detected = bool(test["p_value"] < settings.alpha)
@@ -140,9 +143,11 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
         report["batch"]["sampled"] = int(len(sample))
         report["data_drift"] = {
             "detected": detected,
-            "method": "MMD two-sample permutation test (Gaussian kernel, median-distance bandwidth) "
-                      "in the model's feature space",
+            "method": "MMD and k-nearest-neighbour permutation tests in the model's feature space, "
+                      "Bonferroni-combined",
             "statistic": test["statistic"], "p_value": test["p_value"], "alpha": settings.alpha,
+            "mmd_p_value": test["mmd_p_value"], "knn_statistic": test["knn_statistic"],
+            "knn_p_value": test["knn_p_value"],
             "permutations": settings.permutations, "reference_size": int(len(baseline.vectors)),
             "batch_sample": int(len(sample)),
             "changed_terms": changed_terms(reference_texts, feature_texts),

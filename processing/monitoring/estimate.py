@@ -6,7 +6,9 @@ confidence is recalibrated on the baseline's held-out split.
 - macro-F1: per category, expected true positives (the probability of being right of the messages predicted
   as it), false positives (the rest of them) and false negatives (the probability of being wrong of messages
   predicted as another category, sent to this one in the proportions the held-out errors went).
-Only the predictions are needed (category and confidence), never the full probability vectors.
+Only the predictions are needed (category, confidence, novel), never the full probability vectors. Messages of a
+category the model never saw are wrong whatever their confidence: the novel-flagged messages in excess of the
+baseline's novel share are counted as such.
 """
 from __future__ import annotations
 
@@ -43,13 +45,26 @@ def error_destinations(predicted: np.ndarray, truth: np.ndarray, classes: list[s
     return result
 
 
+def novelty_adjustment(novel: np.ndarray, baseline_novel_share: float) -> float:
+    """The factor on a novel-flagged message's chance of being right: of the batch's flagged messages, the share
+    the baseline's own rate explains keeps its chance; the excess is taken to belong to no known category (always
+    wrong), the one shift that confidence cannot see (CBPE assumes no new classes)."""
+    share = float(np.mean(novel)) if len(novel) else 0.0
+    return min(1.0, baseline_novel_share / share) if share > baseline_novel_share else 1.0
+
+
 def estimate_performance(predicted: np.ndarray, confidence: np.ndarray, calibration: dict | None,
-                         destinations: dict[str, dict[str, float]]) -> dict:
-    """Estimated accuracy and macro-F1 of a batch of predictions (None for an empty batch)."""
+                         destinations: dict[str, dict[str, float]], novel: np.ndarray | None = None,
+                         baseline_novel_share: float | None = None) -> dict:
+    """Estimated accuracy and macro-F1 of a batch of predictions (None for an empty batch); with `novel` and the
+    baseline's novel share, flagged messages in excess of that share count as wrong (novelty_adjustment)."""
     predicted = np.asarray(predicted, dtype=object)
     if len(predicted) == 0:
         return {"accuracy": None, "macro_f1": None}
     right = chance_correct(confidence, calibration)
+    if novel is not None and baseline_novel_share is not None:
+        novel = np.asarray(novel, dtype=bool)
+        right = np.where(novel, right * novelty_adjustment(novel, baseline_novel_share), right)
     classes = sorted(set(destinations) | set(predicted.tolist()), key=str)
     true_positive = {c: float(right[predicted == c].sum()) for c in classes}
     false_positive = {c: float((1 - right[predicted == c]).sum()) for c in classes}
