@@ -19,17 +19,18 @@ def _processing(*parts: str):
     return lambda: str(container.processing_path(*parts))
 
 
+def _path(flag: str, *parts: str, help: str, dest: str | None = None, folder: bool = False):
+    """A path option defaulting to /opt/ml/processing/<parts> (the job's container contract)."""
+    return click.option(flag, *([dest] if dest else []), type=click.Path(file_okay=not folder),
+                        default=_processing(*parts), show_default="/opt/ml/processing/" + "/".join(parts), help=help)
+
+
 @click.command("baseline")
-@click.option("--predictions", type=click.Path(), default=_processing("input", "predictions"),
-              show_default="/opt/ml/processing/input/predictions", help="ScoreHeldOut's batch-transform output.")
-@click.option("--test", "test_path", type=click.Path(), default=_processing("input", "test"),
-              show_default="/opt/ml/processing/input/test", help="The held-out pseudo-labelled split.")
-@click.option("--features", type=click.Path(), default=_processing("input", "features"),
-              show_default="/opt/ml/processing/input/features", help="The Features step's output.")
-@click.option("--reports", type=click.Path(), default=_processing("input", "reports"),
-              show_default="/opt/ml/processing/input/reports", help="The validation reports (quarantine shares).")
-@click.option("--output", type=click.Path(file_okay=False), default=_processing("output", "baseline"),
-              show_default="/opt/ml/processing/output/baseline", help="Folder for the baseline files.")
+@_path("--predictions", "input", "predictions", help="ScoreHeldOut's batch-transform output.")
+@_path("--test", "input", "test", help="The held-out pseudo-labelled split.", dest="test_path")
+@_path("--features", "input", "features", help="The Features step's output.")
+@_path("--reports", "input", "reports", help="The validation reports (quarantine shares).")
+@_path("--output", "output", "baseline", help="Folder for the baseline files.", folder=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reference sample.")
 @job_errors
 def baseline(predictions, test_path, features, reports, output, seed) -> None:
@@ -42,19 +43,12 @@ def baseline(predictions, test_path, features, reports, output, seed) -> None:
 
 
 @click.command("monitor")
-@click.option("--baseline", "baseline_path", type=click.Path(), default=_processing("input", "baseline"),
-              show_default="/opt/ml/processing/input/baseline", help="The package's baseline folder.")
-@click.option("--batch", type=click.Path(), default=_processing("input", "batch"),
-              show_default="/opt/ml/processing/input/batch", help="The batch-transform input (id, text, lang).")
-@click.option("--predictions", type=click.Path(), default=_processing("input", "predictions"),
-              show_default="/opt/ml/processing/input/predictions", help="The batch-transform output.")
-@click.option("--reports", type=click.Path(), default=_processing("input", "reports"),
-              show_default="/opt/ml/processing/input/reports", help="The batch's validation reports.")
-@click.option("--output", type=click.Path(file_okay=False), default=_processing("output", "monitoring"),
-              show_default="/opt/ml/processing/output/monitoring",
-              help="Folder for report.json, report.html and metrics.json.")
-@click.option("--novelty-output", type=click.Path(file_okay=False), default=_processing("output", "novelty"),
-              show_default="/opt/ml/processing/output/novelty", help="Folder for novel.jsonl: the novelty queue.")
+@_path("--baseline", "input", "baseline", help="The package's baseline folder.", dest="baseline_path")
+@_path("--batch", "input", "batch", help="The batch-transform input (id, text, lang).")
+@_path("--predictions", "input", "predictions", help="The batch-transform output.")
+@_path("--reports", "input", "reports", help="The batch's validation reports.")
+@_path("--output", "output", "monitoring", help="Folder for report.json, report.html and metrics.json.", folder=True)
+@_path("--novelty-output", "output", "novelty", help="Folder for novel.jsonl: the novelty queue.", folder=True)
 @click.option("--featurizer-sha256", default="", help="The package's featurizer digest (the featurizer is a pickle: "
               "it is loaded only if its bytes match).")
 @click.option("--model-package", default="", help="The scoring package's ARN (recorded in the report).")

@@ -322,9 +322,11 @@ def attach_schedule(boto_session, settings: PipelineSettings, package: dict, sch
     role = settings.require_role()
     settings = resolved(settings, account=role.split(":")[4], version=package_version())
     baseline = baseline_uris(package)
-    s3 = boto_session.client("s3")
+    from register.registry import sagemaker_backend
+
+    _, read_json = sagemaker_backend(boto_session)
     for uri in baseline.values():
-        _require_json_object(s3, uri)
+        _require_json_object(read_json, uri)
     client = boto_session.client("sagemaker")
     definition = data_quality_job_definition(settings, baseline, analyzer_image(settings.region))
     definition_status = _ensure_job_definition(client, definition)
@@ -344,20 +346,12 @@ def attach_schedule(boto_session, settings: PipelineSettings, package: dict, sch
             "output": definition["DataQualityJobOutputConfig"]["MonitoringOutputs"][0]["S3Output"]["S3Uri"]}
 
 
-def _require_json_object(s3, uri: str) -> None:
-    """PipelineError unless `uri` is an S3 object holding a JSON object."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise PipelineError(f"baseline {uri!r} is not an s3://bucket/key URI")
+def _require_json_object(read_json, uri: str) -> None:
+    """PipelineError unless `uri` is an S3 object holding a JSON object (read by the registry's S3 reader)."""
     try:
-        body = s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
-    except ClientError as error:
-        raise PipelineError(f"baseline {uri}: {error.response['Error'].get('Code')}: "
-                            f"{error.response['Error'].get('Message', '')}".rstrip(": ")) from None
-    try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
+        document = read_json(uri)
+    except (OSError, ValueError) as error:  # the reader names the object
+        raise PipelineError(f"baseline {error}") from None
     if not isinstance(document, dict):
         raise PipelineError(f"baseline {uri}: not a JSON object (expected Model Monitor's statistics.json or "
                             "constraints.json)")
