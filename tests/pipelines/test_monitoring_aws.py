@@ -295,7 +295,8 @@ def seed_package(session, *, baseline: bool = True, files: bool = True, status: 
     execution = len(client.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) + 1
     prefix = f"s3://{BUCKET}/tweetops/executions/exec{execution:04d}/baseline"
     request = {"ModelPackageGroupName": GROUP, "ModelApprovalStatus": status, "InferenceSpecification": {
-        "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/tweetops:0.1.0"}],
+        "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/tweetops:0.1.0",
+                        "Environment": {"TWEETOPS_MODEL_SHA256": "ab" * 32}}],  # pinned, as registration pins it
         "SupportedContentTypes": ["application/jsonlines"], "SupportedResponseMIMETypes": ["application/jsonlines"]}}
     if baseline:
         request["DriftCheckBaselines"] = {"ModelDataQuality": {

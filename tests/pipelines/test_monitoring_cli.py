@@ -209,3 +209,22 @@ def test_an_unknown_metric_is_one_line_and_exit_1(runner, tmp_path):
     assert result.output.startswith("Error: no metric 'Accuracy'; known: DataDriftDetected, ")
     assert len(result.output.strip().splitlines()) == 1
 
+
+
+def test_approving_on_sagemaker_attaches_the_schedule_when_model_monitor_is_on(runner, aws, model_monitor,
+                                                                              monkeypatch):
+    pending = seed_package(aws, status="PendingManualApproval")
+    monkeypatch.setenv("TWEETOPS_ROLE_ARN", ROLE)
+    approve = ["registry", "approve", pending["ModelPackageArn"], "--backend", "sagemaker", "--by", "ml-engineer",
+               "--reason", "reviewed", "--allow-unreviewed-map"]
+    result = runner.invoke(main, approve)
+    assert result.exit_code == 0, result.output
+    assert not model_monitor.calls  # off by default: approving attaches nothing
+
+    second = seed_package(aws, status="PendingManualApproval")
+    monkeypatch.setenv("TWEETOPS_MODEL_MONITOR", "true")
+    result = runner.invoke(main, [*approve[:2], second["ModelPackageArn"], *approve[3:]])
+    assert result.exit_code == 0, result.output
+    assert "Model Monitor schedule tweetops-batch-inference-data-quality created" in result.output
+    config = model_monitor.schedules["tweetops-batch-inference-data-quality"]
+    assert config["MonitoringJobDefinitionName"].startswith("tweetops-data-quality-")
