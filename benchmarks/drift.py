@@ -151,7 +151,8 @@ def prepare(name: str, featurizer_name: str, seed: int) -> Setup:
     held = messages.iloc[rows["held_out"]]
     baseline = build_baseline(held[["id", "text", "lang", "feature_text"]].assign(category=held["label"]),
                               held[["id", "category", "confidence", "novel"]], vectors[rows["held_out"]],
-                              seed=seed, featurizer={"name": featurizer_name})
+                              seed=seed, featurizer={"name": featurizer_name},
+                              vocabulary=frozenset(w for w in classifier.word_vocabulary() if " " not in w))
     n_dataset = len(dataset)
     setup = Setup(name, messages, vectors, {id_: i for i, id_ in enumerate(messages["id"])}, baseline, featurizer,
                   rows["pool"], rows["absent"], np.arange(n_dataset, len(messages)), "",

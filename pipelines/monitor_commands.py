@@ -30,14 +30,16 @@ def _path(flag: str, *parts: str, help: str, dest: str | None = None, folder: bo
 @_path("--test", "input", "test", help="The held-out pseudo-labelled split.", dest="test_path")
 @_path("--features", "input", "features", help="The Features step's output.")
 @_path("--reports", "input", "reports", help="The validation reports (quarantine shares).")
+@_path("--model", "input", "model", help="The trained model (folder or model.tar.gz): its vocabulary.")
 @_path("--output", "output", "baseline", help="Folder for the baseline files.", folder=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reference sample.")
 @job_errors
-def baseline(predictions, test_path, features, reports, output, seed) -> None:
+def baseline(predictions, test_path, features, reports, model, output, seed) -> None:
     """Make the monitoring baseline a model package is watched against (docs/monitoring.md)."""
     from processing.monitoring.jobs import baseline_job
 
-    summary = baseline_job(predictions, test_path, features, reports, output, seed=seed)
+    summary = baseline_job(predictions, test_path, features, reports, output, seed=seed,
+                           model_path=model if Path(model).exists() else None)
     click.echo(f"baseline of {summary['messages']} held-out messages ({summary['reference']['size']} in the "
                f"reference sample) in {output}")
 

@@ -203,10 +203,11 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                 inputs=[channel("predictions", score_held_out.properties.TransformOutput.S3OutputPath),
                         channel("test", output_uri(cluster, "test")),
                         channel("features", output_uri(features, "features")),
-                        channel("reports", output_uri(validate, "reports"))],
+                        channel("reports", output_uri(validate, "reports")), channel("model", model_data)],
                 outputs=[jobs.output("baseline", "baseline", "monitoring", "baseline")],
                 arguments=["--predictions", f"{PROCESSING}/input/predictions", "--test", f"{PROCESSING}/input/test",
                            "--features", f"{PROCESSING}/input/features", "--reports", f"{PROCESSING}/input/reports",
+                           "--model", f"{PROCESSING}/input/model",
                            "--output", f"{PROCESSING}/output/baseline", "--seed", seed.to_string()]),
             retry_policies=JOB_RETRIES)
         baseline_uri = output_uri(baseline, "baseline")

@@ -78,6 +78,10 @@ class MessageClassifier(ClassifierMixin, BaseEstimator):
         similarity = self._vectors(list(texts)) @ self.centroids_.T
         return np.asarray(similarity.max(axis=1)).ravel() < self.novelty_threshold_
 
+    def word_vocabulary(self) -> list[str]:
+        """The word n-grams the classifier knows (its word TF-IDF's vocabulary), sorted."""
+        return sorted(self.pipeline_.named_steps["features"].transformer_list[0][1].vocabulary_)
+
     def _vectors(self, texts: list[str]):
         # Words only: character n-grams of any sentence in the same language overlap with every category.
         words = self.pipeline_.named_steps["features"].transformer_list[0][1]

@@ -8,24 +8,26 @@ reference it is watched against. Files (no pickle but the featurizer, which is v
     reference.npz       a seeded sample of the held-out feature vectors (the model's feature space), and the
                         held-out confidences and text lengths
     reference.parquet   the sampled messages (id, text, lang, feature_text): what "changed terms" compare with
+    vocabulary.json     the classifier's words: how many words of a message it never saw is a drift signal
     featurizer.joblib   the featurizer that made the vectors (a monitored batch is featurized with it)
     statistics.json, constraints.json   the tabular descriptors in SageMaker Model Monitor's formats
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from processing.monitoring.drift import distinct_rows, median_bandwidth
+from processing.monitoring.drift import distinct_rows, median_bandwidth, unknown_word_shares
 from processing.monitoring.estimate import error_destinations, estimate_performance, fit_calibration
 
 BASELINE_FILE = "baseline.json"
 REFERENCE_VECTORS = "reference.npz"
 REFERENCE_MESSAGES = "reference.parquet"
+VOCABULARY_FILE = "vocabulary.json"
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
 REFERENCE_SIZE = 2000  # rows of the reference sample: the two-sample test's cost grows with its square
@@ -40,6 +42,8 @@ class Baseline:
     messages: pd.DataFrame
     confidences: np.ndarray
     text_lengths: np.ndarray
+    vocabulary: frozenset[str] = frozenset()  # the classifier's words (empty: no unknown-words test)
+    unknown_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per held-out message
 
     def save(self, folder: str | Path) -> None:
         """Write baseline.json, reference.npz, reference.parquet and the Model Monitor files (atomically each)."""
@@ -49,7 +53,8 @@ class Baseline:
         with atomic_output(folder / REFERENCE_VECTORS) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, vectors=self.vectors.astype(np.float32), confidences=self.confidences,
-                         text_lengths=self.text_lengths)
+                         text_lengths=self.text_lengths, unknown_shares=self.unknown_shares)
+        write_json_atomic(folder / VOCABULARY_FILE, sorted(self.vocabulary))
         with atomic_output(folder / REFERENCE_MESSAGES) as tmp:
             self.messages.to_parquet(tmp, index=False)
         write_json_atomic(folder / STATISTICS_FILE, model_monitor_statistics(self))
@@ -66,10 +71,15 @@ class Baseline:
                 raise ValueError(f"not a {SCHEMA} document")
             with np.load(folder / REFERENCE_VECTORS, allow_pickle=False) as arrays:
                 vectors, confidences, lengths = arrays["vectors"], arrays["confidences"], arrays["text_lengths"]
+                unknown = arrays["unknown_shares"] if "unknown_shares" in arrays else np.zeros(0)
             messages = pd.read_parquet(folder / REFERENCE_MESSAGES)
+            words = json.loads((folder / VOCABULARY_FILE).read_text(encoding="utf-8")) \
+                if (folder / VOCABULARY_FILE).is_file() else []
+            if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+                raise ValueError(f"{VOCABULARY_FILE} is not a list of words")
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"{folder}: not a monitoring baseline ({error})") from None
-        return cls(summary, vectors, messages, confidences, lengths)
+        return cls(summary, vectors, messages, confidences, lengths, frozenset(words), unknown)
 
 
 def text_lengths(texts: pd.Series) -> np.ndarray:
@@ -91,7 +101,8 @@ def quarantine_figures(reports: list[dict]) -> dict:
 
 def build_baseline(messages: pd.DataFrame, predictions: pd.DataFrame, vectors: np.ndarray,
                    quality_reports: list[dict] | None = None, *, seed: int = 0,
-                   reference_size: int = REFERENCE_SIZE, featurizer: dict | None = None) -> Baseline:
+                   reference_size: int = REFERENCE_SIZE, featurizer: dict | None = None,
+                   vocabulary: frozenset[str] = frozenset()) -> Baseline:
     """The baseline of a held-out split: `messages` (id, text, lang, feature_text and the `category` label it
     was trained against), its `predictions` (id, category, confidence, novel) and its feature `vectors`
     (rows aligned with `messages`)."""
@@ -144,8 +155,10 @@ def build_baseline(messages: pd.DataFrame, predictions: pd.DataFrame, vectors: n
                       "bandwidth": median_bandwidth(reference, seed=seed), "seed": seed},
         "featurizer": featurizer or {},
     }
+    unknown = unknown_word_shares(joined["feature_text"].fillna("").tolist(), vocabulary) if vocabulary \
+        else np.zeros(0)
     return Baseline(summary, reference, messages.iloc[sample][columns].reset_index(drop=True),
-                    confidence, text_lengths(joined["text"]))
+                    confidence, text_lengths(joined["text"]), frozenset(vocabulary), unknown)
 
 
 # ---- SageMaker Model Monitor's formats (for accounts that have it: `tweetops monitoring attach`)

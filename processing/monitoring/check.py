@@ -17,7 +17,7 @@ import pandas as pd
 from processing.monitoring import alarms, metrics
 from processing.monitoring.baseline import Baseline, quarantine_figures, text_lengths
 from processing.monitoring.drift import (changed_terms, distinct_rows, distribution_shift, drift_test,
-                                         prediction_drift,
+                                         prediction_drift, unknown_word_shares, unknown_words_test,
                                          share_test, two_proportion_p_value)
 from processing.monitoring.estimate import estimate_performance
 
@@ -132,9 +132,14 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
         feature_texts = [feature_texts[i] for i in keep]
         test = drift_test(baseline.vectors, vectors, summary["reference"]["bandwidth"], settings.permutations,
                           settings.seed)
+        p_values = {"mmd_p_value": test["mmd_p_value"], "knn_p_value": test["knn_p_value"]}
+        if baseline.vocabulary and len(baseline.unknown_shares):
+            p_values["unknown_words_p_value"] = unknown_words_test(
+                baseline.unknown_shares, unknown_word_shares(feature_texts, baseline.vocabulary))
+        p_value = min(1.0, len(p_values) * min(p_values.values()))  # Bonferroni: at most alpha when nothing changed
         top = np.lexsort((sample["id"].astype(str).to_numpy(), -test["witness"]))[:EXAMPLES]
         reference_texts = baseline.messages["feature_text"].fillna("").astype(str).tolist()
-        detected = bool(test["p_value"] < settings.alpha)
+        detected = bool(p_value < settings.alpha)
         # What the drift is made of: the words of the tenth of the sample the witness ranks most unlike the
         # baseline (only when drift was detected: in any batch some tenth is "most unlike", by construction).
         unlike = np.argsort(-test["witness"], kind="stable")[:max(len(sample) // 10, 1)]
@@ -143,11 +148,10 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
         report["batch"]["sampled"] = int(len(sample))
         report["data_drift"] = {
             "detected": detected,
-            "method": "MMD and k-nearest-neighbour permutation tests in the model's feature space, "
-                      "Bonferroni-combined",
-            "statistic": test["statistic"], "p_value": test["p_value"], "alpha": settings.alpha,
-            "mmd_p_value": test["mmd_p_value"], "knn_statistic": test["knn_statistic"],
-            "knn_p_value": test["knn_p_value"],
+            "method": "MMD and k-nearest-neighbour permutation tests in the model's feature space and the share "
+                      "of messages made mostly of words the classifier never saw, Bonferroni-combined",
+            "statistic": test["statistic"], "p_value": p_value, "alpha": settings.alpha, **p_values,
+            "knn_statistic": test["knn_statistic"],
             "permutations": settings.permutations, "reference_size": int(len(baseline.vectors)),
             "batch_sample": int(len(sample)),
             "changed_terms": changed_terms(reference_texts, feature_texts),

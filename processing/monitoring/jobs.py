@@ -51,10 +51,23 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def classifier_vocabulary(model_path: str | Path) -> frozenset[str]:
+    """The words (unigrams) of the classifier's word TF-IDF: a model folder or model.tar.gz, verified against
+    the digest its training job recorded (as Evaluate loads it; in the pipeline it comes from this execution)."""
+    from processing.jobs import _model_directory
+    from training.train import load_model, read_model_metadata
+
+    with _model_directory(model_path) as model_dir:
+        model, _ = load_model(model_dir, read_model_metadata(model_dir).get("model_sha256"))
+    return frozenset(word for word in model.word_vocabulary() if " " not in word)
+
+
 def baseline_job(predictions_path: str | Path, test_path: str | Path, features_path: str | Path,
-                 reports_path: str | Path | None, output_dir: str | Path, seed: int = 0) -> dict:
+                 reports_path: str | Path | None, output_dir: str | Path, seed: int = 0,
+                 model_path: str | Path | None = None) -> dict:
     """Held-out split (pseudo-labeled/test) + its batch predictions + the Features step's output + validation
-    reports -> output_dir: the baseline files and a copy of the featurizer (checked against features.json)."""
+    reports (+ the model, for its vocabulary) -> output_dir: the baseline files and a copy of the featurizer
+    (checked against features.json)."""
     from processing.jobs import FEATURIZER_FILE as FEATURES_FEATURIZER, features_info
     from training.train import read_parquet_dir
 
@@ -66,7 +79,8 @@ def baseline_job(predictions_path: str | Path, test_path: str | Path, features_p
         raise ArtifactIntegrityError(f"{featurizer}: sha256 differs from the digest in features.json")
     baseline = build_baseline(held_out, read_predictions(predictions_path), features_of(features_path, held_out["id"]),
                               read_quality_reports(reports_path), seed=seed,
-                              featurizer={"name": info.get("featurizer"), "sha256": info["featurizer_sha256"]})
+                              featurizer={"name": info.get("featurizer"), "sha256": info["featurizer_sha256"]},
+                              vocabulary=classifier_vocabulary(model_path) if model_path else frozenset())
     output_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(featurizer, output_dir / FEATURIZER_FILE)
     baseline.save(output_dir)

@@ -296,7 +296,7 @@ def test_the_baseline_is_made_from_the_held_out_scores_and_registered_with_the_p
     inner = {step["Name"]: step for step in gate["IfSteps"]}
     baseline = inner["Baseline"]["Arguments"]
     assert baseline["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "baseline"]
-    assert references(baseline) == {"ScoreHeldOut", "Cluster", "Features", "ValidateClean"}
+    assert references(baseline) == {"ScoreHeldOut", "Cluster", "Features", "ValidateClean", "Train"}
     register = inner["RegisterModel"]["Arguments"]
     quality = register["DriftCheckBaselines"]["ModelDataQuality"]
     assert [quality[part]["S3Uri"]["Std:Join"]["Values"][1] for part in ("Statistics", "Constraints")] == [

@@ -97,7 +97,7 @@ def test_save_and_load_round_trip(baseline, tmp_path):
     assert np.array_equal(loaded.text_lengths, baseline.text_lengths)
     pd.testing.assert_frame_equal(loaded.messages, baseline.messages)
     assert {path.name for path in tmp_path.iterdir()} == {"baseline.json", "reference.npz", "reference.parquet",
-                                                          "statistics.json", "constraints.json"}
+                                                          "statistics.json", "constraints.json", "vocabulary.json"}
 
 
 def test_a_seeded_baseline_is_saved_byte_for_byte_the_same(held_out, baseline, tmp_path):

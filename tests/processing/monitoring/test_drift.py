@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from processing.monitoring.drift import (changed_terms, distinct_rows, holm, median_bandwidth, mmd_test,
-                                         newcombe_interval, prediction_drift, two_proportion_p_value)
+                                         newcombe_interval, prediction_drift, two_proportion_p_value, unknown_word_shares,
+                                         unknown_words_test)
 
 SEEDS = range(100)
 
@@ -193,3 +194,17 @@ def test_two_proportion_p_value_two_sided_and_one_sided():
 def test_two_proportion_p_value_of_empty_or_constant_samples_is_one():
     assert two_proportion_p_value(0, 0, 5, 10) == 1.0
     assert two_proportion_p_value(0, 10, 0, 10) == 1.0
+
+
+def test_unknown_word_shares_count_the_words_a_vocabulary_lacks():
+    shares = unknown_word_shares(["cobrar tarjeta", "phishing enlace tarjeta", "", "a"], frozenset({"cobrar", "tarjeta"}))
+    assert shares.tolist() == [0.0, 2 / 3, 0.0, 0.0]  # one-letter tokens are not words, as for the classifier
+
+
+def test_the_unknown_words_test_sees_a_batch_with_more_unseen_words_and_not_the_reverse():
+    rng = np.random.default_rng(0)
+    reference = rng.beta(1, 20, size=800)
+    assert unknown_words_test(reference, rng.beta(1, 20, size=800)) > 0.01
+    shifted = np.concatenate([rng.beta(1, 20, size=720), rng.beta(5, 5, size=80)])  # 10% mostly unseen words
+    assert unknown_words_test(reference, shifted) < 1e-6
+    assert unknown_words_test(shifted, reference) > 0.5  # one-sided: fewer unseen words is no drift

@@ -79,7 +79,7 @@ def test_baseline_job_writes_the_baseline_and_the_verified_featurizer(zones):
     baseline = root / "baseline"
     assert {path.name for path in baseline.iterdir()} == {
         "baseline.json", "reference.npz", "reference.parquet", "statistics.json", "constraints.json",
-        "featurizer.joblib"}
+        "featurizer.joblib", "vocabulary.json"}
     summary = json.loads((baseline / "baseline.json").read_text())
     assert summary["messages"] == HELD_OUT and summary["featurizer"]["sha256"] == digest(root)
     assert hashlib.sha256((baseline / "featurizer.joblib").read_bytes()).hexdigest() == digest(root)
