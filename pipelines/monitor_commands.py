@@ -84,7 +84,8 @@ def monitor(baseline_path, batch, predictions, reports, output, novelty_output, 
         baseline_path = tempfile.mkdtemp(prefix="tweetops-baseline-")
         featurizer_sha256 = _package_baseline(model_package, baseline_path) or featurizer_sha256
     report = monitor_job(baseline_path, batch, predictions, reports, output, featurizer_sha256=featurizer_sha256,
-                         novelty_dir=novelty_output, settings=MonitorSettings(alpha=alpha, min_messages=min_messages, seed=seed, thresholds=thresholds),
+                         novelty_dir=novelty_output, settings=MonitorSettings(
+                             alpha=alpha, min_messages=min_messages, seed=seed, thresholds=thresholds),
                          context=context)
     click.echo(f"monitoring: {report['verdict']} ({Path(output) / 'report.json'})")
     for alarm in report["alarms"]:

@@ -44,6 +44,7 @@ class Baseline:
     text_lengths: np.ndarray
     vocabulary: frozenset[str] = frozenset()  # the classifier's words (empty: no unknown-words test)
     unknown_shares: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per held-out message
+    novel_flags: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per held-out message
 
     def save(self, folder: str | Path) -> None:
         """Write baseline.json, reference.npz, reference.parquet and the Model Monitor files (atomically each)."""
@@ -53,7 +54,8 @@ class Baseline:
         with atomic_output(folder / REFERENCE_VECTORS) as tmp:
             with open(tmp, "wb") as handle:
                 np.savez(handle, vectors=self.vectors.astype(np.float32), confidences=self.confidences,
-                         text_lengths=self.text_lengths, unknown_shares=self.unknown_shares)
+                         text_lengths=self.text_lengths, unknown_shares=self.unknown_shares,
+                         novel_flags=self.novel_flags)
         write_json_atomic(folder / VOCABULARY_FILE, sorted(self.vocabulary))
         with atomic_output(folder / REFERENCE_MESSAGES) as tmp:
             self.messages.to_parquet(tmp, index=False)
@@ -72,6 +74,7 @@ class Baseline:
             with np.load(folder / REFERENCE_VECTORS, allow_pickle=False) as arrays:
                 vectors, confidences, lengths = arrays["vectors"], arrays["confidences"], arrays["text_lengths"]
                 unknown = arrays["unknown_shares"] if "unknown_shares" in arrays else np.zeros(0)
+                novel = arrays["novel_flags"] if "novel_flags" in arrays else np.zeros(0, dtype=bool)
             messages = pd.read_parquet(folder / REFERENCE_MESSAGES)
             words = json.loads((folder / VOCABULARY_FILE).read_text(encoding="utf-8")) \
                 if (folder / VOCABULARY_FILE).is_file() else []
@@ -79,7 +82,7 @@ class Baseline:
                 raise ValueError(f"{VOCABULARY_FILE} is not a list of words")
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"{folder}: not a monitoring baseline ({error})") from None
-        return cls(summary, vectors, messages, confidences, lengths, frozenset(words), unknown)
+        return cls(summary, vectors, messages, confidences, lengths, frozenset(words), unknown, novel)
 
 
 def text_lengths(texts: pd.Series) -> np.ndarray:
@@ -158,7 +161,8 @@ def build_baseline(messages: pd.DataFrame, predictions: pd.DataFrame, vectors: n
     unknown = unknown_word_shares(joined["feature_text"].fillna("").tolist(), vocabulary) if vocabulary \
         else np.zeros(0)
     return Baseline(summary, reference, messages.iloc[sample][columns].reset_index(drop=True),
-                    confidence, text_lengths(joined["text"]), frozenset(vocabulary), unknown)
+                    confidence, text_lengths(joined["text"]), frozenset(vocabulary), unknown,
+                    joined["novel"].fillna(False).astype(bool).to_numpy())
 
 
 # ---- SageMaker Model Monitor's formats (for accounts that have it: `tweetops monitoring attach`)

@@ -19,12 +19,13 @@ from processing.monitoring.baseline import Baseline, quarantine_figures, text_le
 from processing.monitoring.drift import (changed_terms, distinct_rows, distribution_shift, drift_test,
                                          prediction_drift, unknown_word_shares, unknown_words_test,
                                          share_test, two_proportion_p_value)
-from processing.monitoring.estimate import estimate_performance
+from processing.monitoring.estimate import chance_correct, estimate_performance, unknown_words_correction
 
 SCHEMA = "tweetops.monitoring.report/1"
 Embed = Callable[[pd.DataFrame], tuple[list[str], np.ndarray]]
 CONFIDENCE_EDGES = np.linspace(0.0, 1.0, 11)
 EXAMPLES = 8
+UNKNOWN_WORDS_QUANTILE = 0.95  # as drift.unknown_words_test: "mostly unseen words" = above the 95th percentile
 DISTINCTIVE_Z = 3.0  # as for the whole batch; the words are ranked by z, strongest first
 
 
@@ -58,6 +59,23 @@ def _verdict(report: dict) -> str:
         return report["verdict"]
     fired = [alarm["alarm"] for alarm in report["alarms"]]
     return f"drift: {', '.join(fired)}" if fired else "no drift"
+
+
+def _correct_for_unknown_words(estimated: dict, baseline: Baseline, unknown: np.ndarray, sample: pd.DataFrame,
+                               scored: pd.DataFrame, estimator: dict) -> None:
+    """Lower the estimated accuracy by the sampled messages made mostly of unseen words beyond the baseline's
+    share of them (estimate.unknown_words_correction); novel-flagged ones are already counted."""
+    limit = float(np.quantile(baseline.unknown_shares, UNKNOWN_WORDS_QUANTILE))
+    flags = sample[["id"]].merge(scored[["id", "confidence", "novel"]], on="id", how="left")
+    novel = flags["novel"].fillna(False).astype(bool).to_numpy()
+    suspect = (unknown > limit) & ~novel
+    held_out_novel = baseline.novel_flags if len(baseline.novel_flags) == len(baseline.unknown_shares) else False
+    baseline_share = float(((baseline.unknown_shares > limit) & ~held_out_novel).mean())
+    right = chance_correct(flags["confidence"].astype(float).to_numpy(), estimator["calibration"])
+    correction = unknown_words_correction(right, suspect, baseline_share)
+    estimated["unknown_words_correction"] = round(correction, 6)
+    if estimated["accuracy"] is not None:
+        estimated["accuracy"] = max(0.0, estimated["accuracy"] - correction)
 
 
 def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.DataFrame, embed: Embed,
@@ -98,7 +116,8 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
     report["estimated"] = {**estimated, "baseline_accuracy": summary["performance"]["accuracy"],
                            "baseline_macro_f1": summary["performance"]["macro_f1"],
                            "method": "confidence-based (CBPE-style), recalibrated on the held-out split, "
-                                     "novel messages above the baseline's share counted as wrong"}
+                                     "novel messages and messages of unseen words above the baseline's shares "
+                                     "counted as wrong"}
     report["novel_share"] = round(float(novel.mean()), 6)
     report["novelty"] = {"baseline_share": summary["novel"]["share"], "batch_share": report["novel_share"],
                          "increase": round(report["novel_share"] - summary["novel"]["share"], 6),
@@ -134,8 +153,9 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
                           settings.seed)
         p_values = {"mmd_p_value": test["mmd_p_value"], "knn_p_value": test["knn_p_value"]}
         if baseline.vocabulary and len(baseline.unknown_shares):
-            p_values["unknown_words_p_value"] = unknown_words_test(
-                baseline.unknown_shares, unknown_word_shares(feature_texts, baseline.vocabulary))
+            unknown = unknown_word_shares(feature_texts, baseline.vocabulary)
+            p_values["unknown_words_p_value"] = unknown_words_test(baseline.unknown_shares, unknown)
+            _correct_for_unknown_words(report["estimated"], baseline, unknown, sample, scored, estimator)
         p_value = min(1.0, len(p_values) * min(p_values.values()))  # Bonferroni: at most alpha when nothing changed
         top = np.lexsort((sample["id"].astype(str).to_numpy(), -test["witness"]))[:EXAMPLES]
         reference_texts = baseline.messages["feature_text"].fillna("").astype(str).tolist()

@@ -1,10 +1,10 @@
 """Two-sample tests between a scored batch and its package's baseline, and what changed.
 
-- data drift: two permutation two-sample tests in the model's feature space, combined: the maximum mean
-  discrepancy (Gaussian kernel, the baseline's median distance as bandwidth) and the k-nearest-neighbour test, so
-  that batches drawn from the baseline's own distribution alarm at rate alpha at most; with them, the share of
-  messages made mostly of words the classifier never saw, all three Bonferroni-combined; the MMD witness function ranks the batch messages
-  that are most unlike the baseline, and a two-proportion test per word says which terms changed;
+- data drift: two permutation two-sample tests in the model's feature space (the maximum mean discrepancy with a
+  Gaussian kernel of the baseline's median distance as bandwidth, and the k-nearest-neighbour test) and a test of
+  the share of messages made mostly of words the classifier never saw, Bonferroni-combined so that batches drawn
+  from the baseline's own distribution alarm at rate alpha at most; the MMD witness function ranks the batch
+  messages most unlike the baseline, and a two-proportion test per word says which terms changed;
 - prediction drift: a chi-square test of the category shares, the Jensen-Shannon distance, and per category a
   two-proportion test (Holm-adjusted) with a Newcombe interval for the change;
 - one-dimensional descriptors (confidence, text length): Kolmogorov-Smirnov; languages: chi-square.
@@ -157,7 +157,8 @@ def newcombe_interval(x1: int, n1: int, x0: int, n0: int, z: float = 1.959964) -
         if n == 0:
             return 0.0, 1.0
         p = x / n
-        centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        scale = 1 + z * z / n
+        centre, half = (p + z * z / (2 * n)) / scale, z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / scale
         return centre - half, centre + half
 
     p1, p0 = (x1 / n1 if n1 else 0.0), (x0 / n0 if n0 else 0.0)

@@ -83,3 +83,15 @@ def estimate_performance(predicted: np.ndarray, confidence: np.ndarray, calibrat
         denominator = 2 * true_positive[c] + false_positive[c] + false_negative[c]
         f1.append(2 * true_positive[c] / denominator if denominator else 0.0)
     return {"accuracy": float(right.mean()), "macro_f1": float(np.mean(f1)) if f1 else None}
+
+
+def unknown_words_correction(right: np.ndarray, suspect: np.ndarray, baseline_suspect_share: float) -> float:
+    """What to take off an estimated accuracy for messages made mostly of words the classifier never saw (and
+    not already flagged novel), measured on the drift sample: their share above the baseline's is taken to
+    belong to no known category, so that part of their chance of being right is removed."""
+    suspect = np.asarray(suspect, dtype=bool)
+    share = float(suspect.mean()) if len(suspect) else 0.0
+    if share <= baseline_suspect_share:
+        return 0.0
+    excess = (share - baseline_suspect_share) / share
+    return float(excess * np.sum(np.asarray(right, dtype=float)[suspect]) / len(suspect))

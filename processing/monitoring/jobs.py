@@ -101,7 +101,8 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
                 novelty_dir: str | Path | None = None, settings: MonitorSettings = MonitorSettings(),
                 context: dict | None = None) -> dict:
     """Check one scored batch against the package's baseline; write report.json, report.html, metrics.json to
-    output_dir and the novel messages to novelty_dir/novel.jsonl (default output_dir/novelty). Without a baseline (a package registered before monitoring existed) the report says so."""
+    output_dir and the novel messages to novelty_dir/novel.jsonl (default output_dir/novelty). Without a baseline
+    (a package registered before monitoring existed) the report says so."""
     output_dir = Path(output_dir)
     predictions = read_predictions(predictions_path)
     predictions["id"] = predictions["id"].astype(str)
@@ -114,7 +115,7 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
     else:
         if not featurizer_sha256:
             raise ArtifactIntegrityError("no featurizer digest given: pass the package's featurizer_sha256 "
-                                         "(--featurizer-sha256); the featurizer is a pickle and is never loaded unchecked")
+                                         "(--featurizer-sha256); the featurizer is a pickle, never loaded unchecked")
         from processing.features import load_featurizer
 
         baseline = Baseline.load(baseline_path)
