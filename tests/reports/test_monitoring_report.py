@@ -3,8 +3,8 @@ report.json as spec'd (schema tweetops.monitoring.report/1); every text from inp
 from __future__ import annotations
 
 import base64
-import re
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
