@@ -47,7 +47,7 @@ class PipelineSettings:
     cost_centre: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     # Monitoring (docs/monitoring.md): alarm threshold overrides by rule or setting name (e.g.
-    # {"min_estimated_accuracy": 0.8}); model_monitor lets `tweetops monitoring attach` create Model Monitor schedules.
+    # {"max_estimated_accuracy_drop": 0.08}); model_monitor lets `tweetops monitoring attach` create Model Monitor schedules.
     alarm_thresholds: Mapping[str, float] = field(default_factory=dict)
     model_monitor: bool = False
 

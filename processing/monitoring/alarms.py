@@ -50,9 +50,11 @@ BATCH_RULES = (
               statistic="Maximum"),
     AlarmRule("prediction-drift", "PredictionDriftDetected", "GreaterThanOrEqualToThreshold", 1.0,
               "The share of at least one category changed significantly against the baseline."),
-    AlarmRule("estimated-accuracy", "EstimatedAccuracy", "LessThanThreshold", 0.75,
-              "The accuracy estimated without labels fell below the threshold.",
-              setting="min_estimated_accuracy", statistic="Minimum"),
+    # Relative to the baseline's own estimate too: an absolute 0.75 fired on a quarter of normal banking77 batches,
+    # whose model is 76% accurate (docs/benchmarks.md, "Drift").
+    AlarmRule("estimated-accuracy", "EstimatedAccuracyDrop", "GreaterThanThreshold", 0.05,
+              "The accuracy estimated without labels fell below the baseline's by more than the threshold.",
+              setting="max_estimated_accuracy_drop"),
     # Relative to the baseline's own novel share: a package whose held-out split already had 5% novel messages
     # would otherwise alarm on every normal batch.
     AlarmRule("novel-share", "NovelShareIncrease", "GreaterThanThreshold", 0.05,

@@ -113,7 +113,8 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
                                      novel=novel, baseline_novel_share=summary["novel"]["share"])
     report["prediction_drift"] = drift if judged else {**drift, "detected": None}
     report["confidence"] = distribution_shift(baseline.confidences, confidence, CONFIDENCE_EDGES)
-    report["estimated"] = {**estimated, "baseline_accuracy": summary["performance"]["accuracy"],
+    report["estimated"] = {**estimated, "baseline_estimated_accuracy": summary["performance"]["estimated_accuracy"],
+                           "baseline_accuracy": summary["performance"]["accuracy"],
                            "baseline_macro_f1": summary["performance"]["macro_f1"],
                            "method": "confidence-based (CBPE-style), recalibrated on the held-out split, "
                                      "novel messages and messages of unseen words above the baseline's shares "
@@ -179,6 +180,10 @@ def check_batch(baseline: Baseline, messages: pd.DataFrame, predictions: pd.Data
             "examples": [{"id": str(sample["id"].iloc[i]), "text": str(sample["text"].iloc[i]),
                           "score": round(float(test["witness"][i]), 6)} for i in top],
         }
+    estimated = report["estimated"]
+    if estimated["accuracy"] is not None and estimated["baseline_estimated_accuracy"] is not None:
+        estimated["accuracy_drop"] = round(estimated["baseline_estimated_accuracy"] - estimated["accuracy"], 6)
+    if judged:
         report["alarms"] = alarms.evaluate_alarms(metrics.batch_metrics(report), settings.thresholds)
     report["verdict"] = _verdict(report)
     return report

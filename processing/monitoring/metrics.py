@@ -14,6 +14,7 @@ METRICS = {
     "PredictionDriftDetected": ("None", "prediction_drift.detected"),
     "PredictionDivergence": ("None", "prediction_drift.jensen_shannon"),
     "EstimatedAccuracy": ("None", "estimated.accuracy"),
+    "EstimatedAccuracyDrop": ("None", "estimated.accuracy_drop"),
     "EstimatedMacroF1": ("None", "estimated.macro_f1"),
     "MeanConfidence": ("None", "confidence.batch_mean"),
     "NovelShare": ("None", "novel_share"),

@@ -42,7 +42,7 @@ def report() -> dict:
         "data_drift": {"detected": True, "p_value": 0.001, "statistic": 0.21},
         "prediction_drift": {"detected": False, "jensen_shannon": 0.012, "categories": [
             {"category": "billing", "batch_share": 0.55}, {"category": "delivery", "batch_share": 0.45}]},
-        "estimated": {"accuracy": 0.71, "macro_f1": 0.66},
+        "estimated": {"accuracy": 0.71, "macro_f1": 0.66, "accuracy_drop": 0.15},
         "confidence": {"batch_mean": 0.74},
         "novel_share": 0.08, "novelty": {"increase": 0.07},
         "descriptors": {"quarantine": {"share": 0.02}, "text_length": {"batch_mean": 61.5}},
@@ -176,13 +176,13 @@ def test_a_second_setup_changes_nothing_and_reports_every_alarm_unchanged(aws, s
 def test_a_changed_threshold_updates_exactly_that_alarm(aws, settings):
     setup_alarms(aws, settings)
     before = _alarms(aws.client("cloudwatch"))
-    changed = dataclasses.replace(settings, alarm_thresholds={"min_estimated_accuracy": 0.8})
+    changed = dataclasses.replace(settings, alarm_thresholds={"max_estimated_accuracy_drop": 0.08})
     result = setup_alarms(aws, changed)
     statuses = {a["name"]: a["status"] for a in result["alarms"]}
     name = "tweetops-tweetops-batch-inference-estimated-accuracy"
     assert statuses.pop(name) == "updated" and set(statuses.values()) == {"unchanged"}
     after = _alarms(aws.client("cloudwatch"))
-    assert after[name]["Threshold"] == 0.8
+    assert after[name]["Threshold"] == 0.08
     assert {k: v for k, v in after.items() if k != name} == {k: v for k, v in before.items() if k != name}
 
 

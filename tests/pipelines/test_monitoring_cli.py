@@ -48,8 +48,8 @@ def test_setup_creates_the_alarms_then_reports_them_unchanged(runner, aws):
     assert lines[0] == (f"topic arn:aws:sns:{REGION}:{ACCOUNT}:tweetops-training-alarms (KMS key {KMS_KEY}): created")
     assert lines[1] == "email ops@example.com: created (confirmation email sent)"
     assert len(lines) == 2 + len(BATCH_RULES) + 2 and all(line.endswith(": created") for line in lines[2:])
-    assert "alarm tweetops-tweetops-batch-inference-estimated-accuracy (EstimatedAccuracy LessThanThreshold " \
-           "0.75): created" in lines
+    assert "alarm tweetops-tweetops-batch-inference-estimated-accuracy (EstimatedAccuracyDrop GreaterThanThreshold " \
+           "0.05): created" in lines
     second = runner.invoke(main, ["monitoring", "setup", *SETTINGS, "--email", "ops@example.com", "--json"])
     assert second.exit_code == 0, second.output
     document = json.loads(second.output)

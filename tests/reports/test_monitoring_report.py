@@ -36,6 +36,8 @@ def full_report() -> dict:
                                               "baseline_share": 0.001}],
                            "less_frequent": [{"term": "refund", "z": -4.2, "batch_share": 0.02,
                                               "baseline_share": 0.06}]},
+                       "distinctive_terms": [{"term": "bitcoin", "z": 9.3, "batch_share": 0.4,
+                                              "baseline_share": 0.0}],
                        "examples": [{"id": "m-17", "text": "¿Puedo pagar con criptomonedas?", "score": 0.31}]},
         "prediction_drift": {"detected": True, "alpha": 0.01, "chi2_p_value": 0.0004, "jensen_shannon": 0.08,
                              "categories": [
@@ -48,6 +50,7 @@ def full_report() -> dict:
                                      "baseline": [0, 0, 0, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.3],
                                      "batch": [0, 0, 0.01, 0.04, 0.05, 0.1, 0.15, 0.2, 0.25, 0.2]}},
         "estimated": {"accuracy": 0.71, "macro_f1": 0.66, "baseline_accuracy": 0.86, "baseline_macro_f1": 0.83,
+                      "baseline_estimated_accuracy": 0.86, "accuracy_drop": 0.15,
                       "method": "CBPE from calibrated confidence"},
         "novel_share": 0.09,
         "novelty": {"baseline_share": 0.02, "batch_share": 0.09, "increase": 0.07, "count": 180, "p_value": 1e-9, "queued": 180},
@@ -104,7 +107,7 @@ def test_the_banner_names_the_verdict_and_each_alarm_with_metric_value_threshold
 
 def test_every_section_of_a_judged_report_shows_its_figures_terms_and_messages():
     html = monitoring_report_html(full_report())
-    for text in ("criptomonedas", "refund", "¿Puedo pagar con criptomonedas?", "m-17", "mmd-permutation",
+    for text in ("criptomonedas", "refund", "bitcoin", "¿Puedo pagar con criptomonedas?", "m-17", "mmd-permutation",
                  "payments", "+10.0 pp", "+7.0 pp to +13.0 pp", "71.0%", "86.0%", "66.0%", "83.0%",
                  "CBPE from calibrated confidence", "9.0%", "180 queued", "empty_text", "4.8%", "52.0%"):
         assert text in html, text

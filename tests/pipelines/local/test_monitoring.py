@@ -23,6 +23,7 @@ def quiet_report(version: str = "3") -> dict:
     report.update(verdict="no drift", novel_share=0.01, alarms=[])
     report["data_drift"]["detected"] = False
     report["estimated"]["accuracy"] = 0.85
+    report["estimated"]["accuracy_drop"] = 0.01
     return report
 
 
@@ -65,10 +66,10 @@ def test_each_fired_alarm_becomes_a_notification_and_a_quiet_batch_notifies_nobo
                                                   "novel-share"]
     accuracy = stored[2]
     assert accuracy == {"time": "2026-12-02T10:00:00+00:00", "execution": "exec-2", "alarm": "estimated-accuracy",
-                        "metric": "EstimatedAccuracy", "value": 0.71, "threshold": 0.75,
+                        "metric": "EstimatedAccuracyDrop", "value": 0.15, "threshold": 0.05,
                         "subject": 'ALARM: "tweetops-tweetops-inference-estimated-accuracy"',
                         "message": accuracy["message"], "topic": "local"}
-    assert accuracy["message"].startswith("EstimatedAccuracy 0.71 < 0.75: ")
+    assert accuracy["message"].startswith("EstimatedAccuracyDrop 0.15 > 0.05: ")
 
 
 def test_a_home_without_records_has_an_empty_history(tmp_path):
@@ -131,13 +132,13 @@ def test_the_history_plot_is_a_png_with_one_panel_per_metric_and_the_alarm_thres
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
     assert plot_history(history, tmp_path / "again.png").read_bytes() == data  # same history, same bytes
 
-    figure = history_figure(history, ["EstimatedAccuracy", "NovelShareIncrease", "MeanConfidence"],
+    figure = history_figure(history, ["EstimatedAccuracyDrop", "NovelShareIncrease", "MeanConfidence"],
                             overrides={"max_novel_share_increase": 0.2})
     dashed = {axis.get_title(loc="left"): [line.get_ydata()[0] for line in axis.get_lines()
                                            if line.get_linestyle() == "--"] for axis in figure.axes}
-    assert dashed == {"EstimatedAccuracy": [0.75], "NovelShareIncrease": [0.2], "MeanConfidence": []}
+    assert dashed == {"EstimatedAccuracyDrop": [0.05], "NovelShareIncrease": [0.2], "MeanConfidence": []}
     series = figure.axes[0].get_lines()[0]
-    assert list(series.get_xdata()) == [1, 2] and list(series.get_ydata()) == [0.85, 0.71]
+    assert list(series.get_xdata()) == [1, 2] and list(series.get_ydata()) == [0.01, 0.15]
 
 
 def test_plotting_an_unknown_metric_or_an_empty_history_is_refused_in_one_line(tmp_path):

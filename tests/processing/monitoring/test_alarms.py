@@ -10,7 +10,7 @@ import pytest
 from processing.monitoring.alarms import BATCH_RULES, PIPELINE_FAILED, evaluate_alarms, thresholds
 from processing.monitoring.metrics import CATEGORY_METRIC, METRICS, NAMESPACE, batch_metrics, metric_data
 
-QUIET = {"DataDriftDetected": 0.0, "PredictionDriftDetected": 0.0, "EstimatedAccuracy": 0.9,
+QUIET = {"DataDriftDetected": 0.0, "PredictionDriftDetected": 0.0, "EstimatedAccuracyDrop": 0.01,
          "NovelShareIncrease": 0.01, "QuarantineShare": 0.02}
 
 
@@ -25,7 +25,7 @@ def test_a_quiet_batch_fires_nothing():
 @pytest.mark.parametrize("metric, value, rule", [
     ("DataDriftDetected", 1.0, "data-drift"),
     ("PredictionDriftDetected", 1.0, "prediction-drift"),
-    ("EstimatedAccuracy", 0.74, "estimated-accuracy"),
+    ("EstimatedAccuracyDrop", 0.06, "estimated-accuracy"),
     ("NovelShareIncrease", 0.051, "novel-share"),
     ("QuarantineShare", 0.2, "quarantine-share"),
 ])
@@ -39,21 +39,21 @@ def test_exactly_the_breached_rule_fires(metric, value, rule):
 
 
 def test_several_breaches_fire_several_alarms_in_rule_order():
-    breached = {**QUIET, "DataDriftDetected": 1.0, "EstimatedAccuracy": 0.5, "QuarantineShare": 0.5}
+    breached = {**QUIET, "DataDriftDetected": 1.0, "EstimatedAccuracyDrop": 0.3, "QuarantineShare": 0.5}
     assert fired(breached) == ["data-drift", "estimated-accuracy", "quarantine-share"]
 
 
 def test_a_value_on_a_strict_threshold_does_not_fire():
-    assert fired({**QUIET, "EstimatedAccuracy": 0.75, "NovelShareIncrease": 0.05, "QuarantineShare": 0.10}) == []
+    assert fired({**QUIET, "EstimatedAccuracyDrop": 0.05, "NovelShareIncrease": 0.05, "QuarantineShare": 0.10}) == []
 
 
 def test_thresholds_apply_overrides_by_rule_or_setting_name():
     defaults = thresholds()
     assert defaults == {rule.name: rule.threshold for rule in BATCH_RULES}
-    changed = thresholds({"estimated-accuracy": 0.6, "max_quarantine_share": 0.3})
-    assert changed["estimated-accuracy"] == 0.6 and changed["quarantine-share"] == 0.3
+    changed = thresholds({"estimated-accuracy": 0.1, "max_quarantine_share": 0.3})
+    assert changed["estimated-accuracy"] == 0.1 and changed["quarantine-share"] == 0.3
     assert changed["novel-share"] == defaults["novel-share"]
-    assert fired({**QUIET, "EstimatedAccuracy": 0.7}, {"min_estimated_accuracy": 0.6}) == []
+    assert fired({**QUIET, "EstimatedAccuracyDrop": 0.07}, {"max_estimated_accuracy_drop": 0.1}) == []
     assert fired({**QUIET, "QuarantineShare": 0.05}, {"quarantine-share": 0.01}) == ["quarantine-share"]
 
 
