@@ -47,10 +47,10 @@ def test_a_run_trains_evaluates_registers_and_scores_the_held_out_split(home):
     record = execution.record
     assert record["PipelineExecutionStatus"] == "Succeeded"
     assert [step["StepName"] for step in record["Steps"]] == [
-        "ValidateClean", "Features", "Cluster", "Train", "Evaluate", "QualityGate", "RegisterModel", "CreateModel",
-        "ScoreHeldOut"]
+        "ValidateClean", "Features", "Cluster", "Train", "Evaluate", "QualityGate", "CreateModel", "ScoreHeldOut",
+        "Baseline", "RegisterModel"]
     assert all(list((execution.folder / "steps" / name).glob("log*.txt"))  # one log per instance
-               for name in ("ValidateClean", "Features", "Cluster", "Train", "Evaluate", "ScoreHeldOut"))
+               for name in ("ValidateClean", "Features", "Cluster", "Train", "Evaluate", "ScoreHeldOut", "Baseline"))
 
     artifacts = execution.folder / "artifacts"
     report = json.loads((artifacts / "reports" / "validation" / "quality_report.json").read_text())
