@@ -107,6 +107,7 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
     predictions = read_predictions(predictions_path)
     predictions["id"] = predictions["id"].astype(str)
     messages = read_batch_messages(batch_path)
+    context = {**_versions(predictions), **(context or {})}
     if not (Path(baseline_path) / BASELINE_FILE).is_file():
         report = {"schema": "tweetops.monitoring.report/1", "judged": False, "alarms": [],
                   "batch": {"messages": int(predictions["error"].isna().sum()), **(context or {})},
@@ -133,6 +134,13 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
     write_json_atomic(output_dir / REPORT_FILE, report)
     write_text_atomic(output_dir / REPORT_PAGE, _page(report))
     return report
+
+
+def _versions(predictions: pd.DataFrame) -> dict:
+    """The model and category-map versions the predictions carry (the first of each; a batch has one)."""
+    return {field: (str(values.iloc[0]) if len(values) else None)
+            for field in ("model_version", "category_map_version")
+            for values in [predictions[field].dropna()]}
 
 
 def _page(report: dict) -> str:
