@@ -61,7 +61,8 @@ def test_a_run_trains_evaluates_registers_and_scores_the_held_out_split(home):
     assert [p["id"] for p in predictions] == [json.loads(line)["id"] for line in held_out]
     assert all(p["category"] and 0 < p["confidence"] <= 1 for p in predictions)
 
-    package_arn = record["Steps"][6]["Metadata"]["RegisterModel"]["Arn"]
+    steps = {step["StepName"]: step for step in record["Steps"]}
+    package_arn = steps["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
     package = LocalExecutor(home).registry.describe_model_package(package_arn)
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
     assert package["MetadataProperties"]["GeneratedBy"] == record["PipelineExecutionArn"]
@@ -71,6 +72,11 @@ def test_a_run_trains_evaluates_registers_and_scores_the_held_out_split(home):
     metrics_uri = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     evaluation = json.loads(LocalExecutor(home).store.path(metrics_uri).read_text())
     assert evaluation["multiclass_classification_metrics"]["macro_f1"]["value"] >= 0.7
+    # The package carries the monitoring baseline its batches are watched against (docs/monitoring.md).
+    baseline = LocalExecutor(home).store.path(metadata["monitoring_baseline_uri"])
+    assert json.loads((baseline / "baseline.json").read_text())["messages"] == len(predictions)
+    statistics = package["DriftCheckBaselines"]["ModelDataQuality"]["Statistics"]["S3Uri"]
+    assert LocalExecutor(home).store.path(statistics) == baseline / "statistics.json"
 
 
 def test_a_failed_quality_gate_ends_at_the_fail_step_with_value_and_threshold(home):
