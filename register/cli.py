@@ -185,6 +185,7 @@ def _echo_summary(summary: dict) -> None:
         ("model sha256", f"{summary['model_sha256']} (serving loads only this model.joblib)"
          if summary["model_sha256"] else "NOT PINNED: serving refuses this package (docs/security.md)"),
         ("evaluation", summary["metrics_uri"] or "-"),
+        ("monitoring", summary["monitoring_baseline_uri"] or "no baseline: its batches are not judged for drift"),
     ]
     width = max(len(name) for name, _ in fields)
     for name, value in fields:

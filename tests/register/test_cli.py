@@ -100,9 +100,11 @@ def test_show_tells_an_approver_what_the_package_is(local):
     assert fields["lineage"] == "arn:aws:sagemaker:local:000000000000:pipeline/tweetops-training/execution/exec0001"
     assert fields["evaluation"] == "s3://tweetops-data/tweetops/executions/exec0001/evaluation/evaluation.json"
     assert fields["model sha256"] == f"{MODEL_SHA256} (serving loads only this model.joblib)"
+    # A package registered without a monitoring baseline says its batches are not judged for drift.
+    assert fields["monitoring"] == "no baseline: its batches are not judged for drift"
     assert list(fields) == ["package", "arn", "status", "created", "held-out", "gold set", "category map",
                             "input data", "code version", "seed", "lineage", "model data", "model sha256",
-                            "evaluation"]
+                            "evaluation", "monitoring"]
 
 
 def test_show_takes_an_arn_and_json(local):
