@@ -18,6 +18,7 @@ from typing import NoReturn
 import click
 
 from pipelines.cli_common import echo_json, job_errors as _user_errors, one_line_errors
+from pipelines.cli_common import processing_default as _processing_default
 from pipelines.cli_common import load_settings as _load_settings, settings_options as _settings_options
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
@@ -104,11 +105,6 @@ def _featurizer_params(featurizer: str, embedding_model: str, embedding_runtime:
         return {}
     return {"model": embedding_model, "runtime": embedding_runtime, "threads": embedding_threads,
             "cache_dir": cache_dir}
-
-
-def _processing_default(*parts: str):
-    """A lazily computed default under /opt/ml/processing (so TWEETOPS_ML_ROOT is honoured)."""
-    return lambda: str(container.processing_path(*parts))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

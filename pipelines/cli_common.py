@@ -107,3 +107,8 @@ def load_settings(config_path, **flags):
     from pipelines.settings import load_settings
 
     return load_settings(config_path, **flags)
+
+
+def processing_default(*parts: str):
+    """A lazily computed default under /opt/ml/processing (so TWEETOPS_ML_ROOT is honoured)."""
+    return lambda: str(container.processing_path(*parts))

@@ -8,21 +8,15 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli_common import job_errors
-from processing import container
+from pipelines.cli_common import job_errors, processing_default
 
 METRICS_SINKS = ("cloudwatch", "file")
-
-
-def _processing(*parts: str):
-    """A lazily computed default under /opt/ml/processing (so TWEETOPS_ML_ROOT is honoured)."""
-    return lambda: str(container.processing_path(*parts))
 
 
 def _path(flag: str, *parts: str, help: str, dest: str | None = None, folder: bool = False):
     """A path option defaulting to /opt/ml/processing/<parts> (the job's container contract)."""
     return click.option(flag, *([dest] if dest else []), type=click.Path(file_okay=not folder),
-                        default=_processing(*parts), show_default="/opt/ml/processing/" + "/".join(parts), help=help)
+                        default=processing_default(*parts), show_default="/opt/ml/processing/" + "/".join(parts), help=help)
 
 
 @click.command("baseline")

@@ -36,12 +36,10 @@ def read_quality_reports(folder: str | Path | None) -> list[dict]:
 
 def features_of(features_path: str | Path, ids: pd.Series) -> np.ndarray:
     """The feature vectors featurize_job wrote for the given message ids (ValueError naming missing ones)."""
-    parts = sorted(Path(features_path).glob("features-*.npz"))
-    if not parts:
-        raise FileNotFoundError(f"{features_path}: no features-*.npz files")
-    loaded = [np.load(part, allow_pickle=False) for part in parts]
-    features = np.concatenate([part["features"] for part in loaded])
-    rows = pd.Index(np.concatenate([part["ids"] for part in loaded])).get_indexer(ids.astype(str))
+    from processing.jobs import feature_parts
+
+    features, feature_ids = feature_parts(features_path)
+    rows = pd.Index(feature_ids).get_indexer(ids.astype(str))
     if (rows < 0).any():
         raise ValueError(f"{features_path}: no features for {int((rows < 0).sum())} held-out messages")
     return features[rows]
@@ -110,7 +108,7 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
     context = {**_versions(predictions), **(context or {})}
     if not (Path(baseline_path) / BASELINE_FILE).is_file():
         report = {"schema": "tweetops.monitoring.report/1", "judged": False, "alarms": [],
-                  "batch": {"messages": int(predictions["error"].isna().sum()), **(context or {})},
+                  "batch": {"messages": int(predictions["error"].isna().sum()), **context},
                   "verdict": "no baseline: the model package carries none (registered before monitoring "
                              "existed?); nothing was judged"}
     else:
@@ -128,7 +126,6 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
     novelty_dir = Path(novelty_dir) if novelty_dir else output_dir / "novelty"
     write_text_atomic(novelty_dir / NOVELTY_QUEUE,
                       queue.to_json(orient="records", lines=True, force_ascii=False) if len(queue) else "")
-    context = context or {}
     write_json_atomic(output_dir / METRICS_FILE, metric_data(report, context.get("pipeline") or "",
                                                              context.get("model_package_group") or ""))
     write_json_atomic(output_dir / REPORT_FILE, report)
