@@ -1,0 +1,194 @@
+"""Grouping fine clusters into proposed categories: a size-weighted Ward hierarchy over the fine clusters'
+centroids, cut where internal evidence says (never gold labels), or where the analyst says.
+
+KMeans over-splits on purpose (a fine k keeps small intents apart); an analyst reviews categories, not dozens of
+template-level sub-clusters. The hierarchy merges, at each level, the two groups whose merge adds the least
+within-group variance (Ward on the clusters' centroids weighted by their sizes: exactly the Ward hierarchy of
+the messages if each fine cluster were one tight point). The cut is the number of groups whose partition of the
+messages has the best silhouette in the space the clusters were fitted in; docs/clustering.md says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import silhouette_score
+
+from processing.cluster import sample_indices
+
+SILHOUETTE_SAMPLE = 5000  # rows the silhouette of each candidate cut is computed on (seeded sample)
+
+
+@dataclass
+class CategoryGrouping:
+    """Fine cluster -> proposed category (group), with the hierarchy and the evidence for the cut."""
+
+    group_of_cluster: np.ndarray  # int, one per fine cluster; groups numbered 0..n_groups-1, largest first
+    n_groups: int
+    evidence: dict = field(default_factory=dict)  # JSON-able: linkage rows, score per candidate cut, the cut, why
+
+    def groups(self) -> list[list[int]]:
+        """Fine clusters of each group, in group order."""
+        return [np.flatnonzero(self.group_of_cluster == g).tolist() for g in range(self.n_groups)]
+
+
+def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, n_groups: int | str = "auto",
+                   seed: int = 0) -> CategoryGrouping:
+    """Group `n_clusters` fine clusters (`clusters`: one per row of `space`) into proposed categories.
+
+    `n_groups="auto"` chooses the cut from internal evidence; an integer forces it (capped at the fine clusters
+    that have members)."""
+    space, clusters = np.asarray(space, dtype=np.float64), np.asarray(clusters, dtype=np.int64)
+    _check(space, clusters, n_clusters, n_groups)
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    present = np.flatnonzero(sizes)
+    centroids = np.stack([space[clusters == c].mean(axis=0) for c in present])
+    linkage = weighted_ward_linkage(centroids, sizes[present])
+    candidates = range(1, len(present) + 1)
+    if n_groups == "auto":
+        scores = cut_scores(space, clusters, present, linkage, seed)
+        chosen = max(scores, key=lambda n: (scores[n], -n)) if scores else len(present)
+        why = ("the cut whose grouped partition has the best silhouette in the clustering space"
+               if scores else f"{len(present)} fine cluster(s) with members: nothing to choose")
+    else:
+        scores = {}
+        chosen = min(int(n_groups), len(present))
+        why = f"forced: n_groups={n_groups}" + (f", capped at the {len(present)} fine clusters with members"
+                                                  if chosen < int(n_groups) else "")
+    assert chosen in candidates
+    labels_of_present = cut_tree(linkage, len(present), chosen)
+    group_of_cluster = _largest_first(labels_of_present, sizes[present], present, n_clusters, sizes)
+    return CategoryGrouping(group_of_cluster=group_of_cluster, n_groups=chosen, evidence={
+        "method": "size-weighted Ward linkage on fine-cluster centroids",
+        "linkage": [[int(a), int(b), round(float(h), 6), int(n)] for a, b, h, n in linkage],
+        "leaves": present.tolist(),
+        "scores": {str(n): round(s, 6) for n, s in scores.items()},
+        "criterion": "silhouette" if n_groups == "auto" else "forced",
+        "chosen": chosen, "why": why})
+
+
+def _check(space: np.ndarray, clusters: np.ndarray, n_clusters: int, n_groups: int | str) -> None:
+    if space.ndim != 2 or len(space) != len(clusters):
+        raise ValueError(f"space must have one row per message ({len(clusters)}), got shape {space.shape}")
+    if len(clusters) == 0:
+        raise ValueError("no messages to group")
+    if clusters.min() < 0 or clusters.max() >= n_clusters:
+        raise ValueError(f"cluster ids must lie in 0..{n_clusters - 1}, got {clusters.min()}..{clusters.max()}")
+    if n_groups != "auto" and (isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer))
+                               or n_groups < 1):
+        raise ValueError(f"n_groups must be 'auto' or an integer >= 1, got {n_groups!r}")
+
+
+def weighted_ward_linkage(centroids: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """scipy-style linkage rows (a, b, height, size) of Ward's method over weighted points.
+
+    Merge cost of groups A and B: |A||B|/(|A|+|B|) * ||mean_A - mean_B||^2, the within-group sum of squares the
+    merge adds; height is sqrt(2 * cost), as scipy's ward reports it for unit weights."""
+    n = len(centroids)
+    means = {i: centroids[i].astype(np.float64) for i in range(n)}
+    weights = {i: float(sizes[i]) for i in range(n)}
+    rows = []
+    for new in range(n, 2 * n - 1):
+        active = sorted(means)
+        best = None
+        for i_pos, a in enumerate(active):
+            others = np.stack([means[b] for b in active[i_pos + 1:]]) if i_pos + 1 < len(active) else None
+            if others is None:
+                break
+            w_b = np.array([weights[b] for b in active[i_pos + 1:]])
+            costs = weights[a] * w_b / (weights[a] + w_b) * ((others - means[a]) ** 2).sum(axis=1)
+            j = int(np.argmin(costs))  # first minimum: ties break towards the lower ids, deterministically
+            if best is None or costs[j] < best[0]:
+                best = (float(costs[j]), a, active[i_pos + 1 + j])
+        cost, a, b = best
+        total = weights[a] + weights[b]
+        means[new] = (weights[a] * means[a] + weights[b] * means[b]) / total
+        weights[new] = total
+        for old in (a, b):
+            del means[old], weights[old]
+        rows.append((a, b, np.sqrt(2.0 * cost), int(round(total))))
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def cut_tree(linkage: np.ndarray, n_leaves: int, n_groups: int) -> np.ndarray:
+    """Group (0..n_groups-1, in order of first leaf) of each leaf after the first n_leaves - n_groups merges."""
+    parent = list(range(2 * n_leaves - 1))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            node = parent[node]
+        return node
+
+    for step in range(n_leaves - n_groups):
+        a, b = int(linkage[step, 0]), int(linkage[step, 1])
+        parent[a] = parent[b] = n_leaves + step
+    roots = [root(leaf) for leaf in range(n_leaves)]
+    order = {r: g for g, r in enumerate(dict.fromkeys(roots))}
+    return np.array([order[r] for r in roots], dtype=np.int64)
+
+
+def cut_scores(space: np.ndarray, clusters: np.ndarray, present: np.ndarray, linkage: np.ndarray,
+               seed: int) -> dict[int, float]:
+    """Silhouette of the grouped partition of a seeded sample of rows, for every cut from 2 to all fine clusters.
+
+    Distances are summed once per (row, fine cluster); a group's mean distance is then a sum over its fine
+    clusters, so each cut costs O(rows x fine clusters) instead of a new O(rows^2) silhouette."""
+    rows = sample_indices(len(space), SILHOUETTE_SAMPLE, seed)
+    sample = space[rows]
+    position = np.full(int(clusters.max()) + 1, -1)
+    position[present] = np.arange(len(present))
+    fine = position[clusters[rows]]
+    sums = distance_sums(sample, fine, len(present))
+    scores = {}
+    for n in range(2, len(present) + 1):
+        grouped = cut_tree(linkage, len(present), n)[fine]
+        if len(np.unique(grouped)) > 1:
+            scores[n] = grouped_silhouette(sums, fine, cut_tree(linkage, len(present), n))
+    return scores
+
+
+def distance_sums(points: np.ndarray, labels: np.ndarray, n_labels: int, chunk: int = 1000) -> np.ndarray:
+    """(rows x labels) sums of the Euclidean distances from each point to the points of each label."""
+    sums = np.zeros((len(points), n_labels))
+    squared = (points ** 2).sum(axis=1)
+    onehot = np.zeros((len(points), n_labels))
+    onehot[np.arange(len(points)), labels] = 1.0
+    for start in range(0, len(points), chunk):
+        block = points[start:start + chunk]
+        d2 = squared[start:start + chunk, None] + squared[None, :] - 2.0 * block @ points.T
+        sums[start:start + chunk] = np.sqrt(np.clip(d2, 0.0, None)) @ onehot
+    return sums
+
+
+def grouped_silhouette(sums: np.ndarray, fine: np.ndarray, group_of_fine: np.ndarray) -> float:
+    """Mean silhouette (as scikit-learn defines it: 0 for a point alone in its group) of the partition that puts
+    each row in the group of its fine cluster, from per-fine-cluster distance sums."""
+    n_groups = int(group_of_fine.max()) + 1
+    membership = np.zeros((len(group_of_fine), n_groups))
+    membership[np.arange(len(group_of_fine)), group_of_fine] = 1.0
+    group_sums = sums @ membership
+    group_sizes = np.bincount(group_of_fine[fine], minlength=n_groups).astype(np.float64)
+    own = group_of_fine[fine]
+    rows = np.arange(len(fine))
+    own_size = group_sizes[own]
+    a = group_sums[rows, own] / np.maximum(own_size - 1, 1)
+    other = group_sums / np.where(group_sizes > 0, group_sizes, np.nan)
+    other[rows, own] = np.inf
+    other = np.where(np.isnan(other), np.inf, other)
+    b = other.min(axis=1)
+    s = np.where(own_size > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())
+
+
+def _largest_first(labels: np.ndarray, present_sizes: np.ndarray, present: np.ndarray, n_clusters: int,
+                   sizes: np.ndarray) -> np.ndarray:
+    """Renumber groups by size (largest first, ties by lowest fine cluster); empty fine clusters join group 0."""
+    n = int(labels.max()) + 1
+    group_sizes = np.bincount(labels, weights=present_sizes, minlength=n)
+    first_leaf = [int(present[labels == g].min()) for g in range(n)]
+    order = sorted(range(n), key=lambda g: (-group_sizes[g], first_leaf[g]))
+    renumber = np.empty(n, dtype=np.int64)
+    renumber[order] = np.arange(n)
+    result = np.zeros(n_clusters, dtype=np.int64)
+    result[present] = renumber[labels]
+    return result
