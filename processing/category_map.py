@@ -12,7 +12,6 @@ import json
 import operator
 import os
 import re
-import reprlib
 import stat
 import sys
 import tempfile
@@ -20,49 +19,30 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cached_property, lru_cache
-from importlib import resources
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-import jsonschema
 import numpy as np
 import yaml
 
+from processing.category_map_validation import (DEFAULT_DISCARD_CATEGORY, NAME_RULE, CategoryMapError,  # noqa: F401
+                                                category_map_schema, document_problems, parse_review_time, show)
 from processing.ingest import json_too_deep
 
-SCHEMA_FILE = "category_map.schema.json"
-DEFAULT_DISCARD_CATEGORY = "_discard"
 NAME_MAX_CHARS = 64
 # Kept in step with $defs.category_name in the schema file (a test checks they agree).
 NAME_PATTERN = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,63}$")
-NAME_RULE = "lowercase letters a-z, digits, '_' and '-', starting with a letter, digit or '_', at most 64 characters"
-# How many top terms a drafted category name is built from ("pago_tarjeta_cobro").
+# Stable category ids ("c12"): they survive renames and map versions (docs/category_map.md, "Identity and lineage").
+ID_PATTERN = re.compile(r"^c[0-9]{1,6}$")
+# How many words a drafted category name is built from ("pago_tarjeta_cobro").
 DRAFT_NAME_TERMS = 3
+# Negations are kept in the features (they separate intents) but say nothing as a name's word.
+NAME_FILLER_WORDS = frozenset({"not", "no", "nor", "ni"})
 # A map is a small hand-edited file (a few KiB per hundred categories); these bound what a hostile one can cost.
 MAX_MAP_BYTES = 4 << 20
 MAX_MAP_DEPTH = 64  # a map document is four levels deep
-
-
-class CategoryMapError(ValueError):
-    """A category map that cannot be read, breaks the format, or does not fit the clusters it is applied to."""
-
-    def __init__(self, problems: str | Sequence[str], source: str | os.PathLike | None = None):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        self.source = None if source is None else str(source)
-        super().__init__(_format_problems(self.problems, self.source))
-
-    def __reduce__(self):  # so the error survives pickling (multiprocessing) with its problems and source
-        return type(self), (self.problems, self.source)
-
-
-def _format_problems(problems: Sequence[str], source: str | None) -> str:
-    """One line for one problem, a bulleted list for several, prefixed by the file they were found in."""
-    prefix = f"{source}: " if source else ""
-    if len(problems) == 1:
-        return prefix + problems[0]
-    return prefix + f"{len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
 # --------------------------------------------------------------------------------------------------- data model
@@ -87,10 +67,21 @@ class Category:
     name: str
     description: str
     clusters: tuple[int, ...]
+    id: str | None = None  # stable across renames and versions ("c12"); None in maps written before ids
+    lineage: Mapping[str, Any] | None = None  # split_from, merged_from, renamed_from, new_in
 
     def __post_init__(self) -> None:
         # Callers may pass lists or numpy ints (cluster labels from sklearn); store plain ints in a tuple.
         object.__setattr__(self, "clusters", tuple(int(c) if isinstance(c, np.integer) else c for c in self.clusters))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as the file writes it (id and lineage only when set)."""
+        entry: dict[str, Any] = {} if self.id is None else {"id": self.id}
+        entry |= {"name": self.name, "description": self.description, "clusters": list(self.clusters)}
+        if self.lineage:
+            entry["lineage"] = {key: list(value) if isinstance(value, (list, tuple)) else value
+                                for key, value in self.lineage.items()}
+        return entry
 
 
 @dataclass(frozen=True)
@@ -102,10 +93,13 @@ class CategoryMap:
     entries: tuple[Category, ...]  # the file's `categories` list, in file order (discard category included)
     reviewed: Review | None = None
     discard_category: str | None = DEFAULT_DISCARD_CATEGORY  # None: no cluster is dropped from training
+    previous: Mapping[str, Any] | None = None  # {version, hash} of the map this version was reviewed from
+    changelog: tuple[Mapping[str, Any], ...] = ()  # what each reviewed version changed, by whom, when, why
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entries", tuple(self.entries))
-        problems = _document_problems(self.to_dict())
+        object.__setattr__(self, "changelog", tuple(self.changelog))
+        problems = document_problems(self.to_dict())
         if problems:
             raise CategoryMapError(problems)
 
@@ -123,6 +117,18 @@ class CategoryMap:
     def cluster_to_category(self) -> Mapping[int, str]:
         """Read-only cluster id -> category name, discarded clusters included (mapped to the discard name)."""
         return MappingProxyType({c: e.name for e in self.entries for c in e.clusters})
+
+    def category_id(self, name: str) -> str:
+        """The stable id of the category called `name` (its name, in a map written before ids)."""
+        for entry in self.entries:
+            if entry.name == name:
+                return entry.id or entry.name
+        raise KeyError(f"category map version {self.version} has no category {name!r}")
+
+    @property
+    def ids(self) -> dict[str, str]:
+        """Category name -> stable id, for every entry (discard category included)."""
+        return {e.name: e.id or e.name for e in self.entries}
 
     @property
     def discarded_clusters(self) -> frozenset[int]:
@@ -143,9 +149,12 @@ class CategoryMap:
             "reviewed": _review_to_dict(self.reviewed),
             "discard_category": self.discard_category,
             "categories": sorted(
-                ({"name": e.name, "description": e.description, "clusters": sorted(e.clusters)} for e in self.entries),
+                ({**e.to_dict(), "clusters": sorted(e.clusters)} for e in self.entries),
                 key=lambda entry: entry["name"],
             ),
+            # Only when present, so that the hash of a map written before lineage existed does not change.
+            **({"previous": dict(self.previous)} if self.previous else {}),
+            **({"changelog": [dict(item) for item in self.changelog]} if self.changelog else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,9 +168,11 @@ class CategoryMap:
         # explicit discard_category in a file always names a listed category (a typo there is an error).
         if self.discard_category != DEFAULT_DISCARD_CATEGORY or self.discard_category in self._names():
             doc["discard_category"] = self.discard_category
-        doc["categories"] = [
-            {"name": e.name, "description": e.description, "clusters": list(e.clusters)} for e in self.entries
-        ]
+        if self.previous:
+            doc["previous"] = dict(self.previous)
+        doc["categories"] = [e.to_dict() for e in self.entries]
+        if self.changelog:
+            doc["changelog"] = [dict(item) for item in self.changelog]
         return doc
 
     def _names(self) -> list[str]:
@@ -180,185 +191,6 @@ def _review_to_dict(review: Review | None) -> dict[str, str] | None:
     return {"by": review.by, "at": at_text}
 
 
-# --------------------------------------------------------------------------------------------------- validation
-
-
-@lru_cache(maxsize=1)
-def category_map_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a category map document, read from the package data."""
-    return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(category_map_schema())
-
-
-def _document_problems(doc: Any) -> list[str]:
-    """Every problem with a raw map document: schema problems first, then the rules a schema cannot express."""
-    if not isinstance(doc, dict):
-        found = "nothing (the file is empty)" if doc is None else f"a {_type_word(doc)}"
-        return [f"a category map must be a mapping with version, clustering_run and categories; found {found}"]
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: _path_sort_key(e.absolute_path))
-    problems = list(dict.fromkeys(_describe_schema_error(e, doc) for e in errors))  # dedupe, keep order
-    # Semantic checks assume the types the schema guarantees, so they run only on a schema-valid document.
-    return problems or _semantic_problems(doc)
-
-
-def _semantic_problems(doc: dict[str, Any]) -> list[str]:
-    """Rules beyond the schema: real integers, unique names, one category per cluster, a real review time."""
-    problems = []
-    if not _is_int(doc["version"]):
-        problems.append(f"version: {_show(doc['version'])} is not an integer")
-    first_entry_of_name: dict[str, int] = {}
-    owner_of_cluster: dict[int, int] = {}
-    categories = doc["categories"]
-    for i, entry in enumerate(categories):
-        where = f"categories[{i}] (name {entry['name']!r})"
-        if entry["name"] in first_entry_of_name:
-            j = first_entry_of_name[entry["name"]]
-            problems.append(f"{where}: the name {entry['name']!r} is already used by categories[{j}]")
-        else:
-            first_entry_of_name[entry["name"]] = i
-        for k, cluster in enumerate(entry["clusters"]):
-            if not _is_int(cluster):
-                problems.append(f"categories[{i}].clusters[{k}] (category {entry['name']!r}): "
-                                f"{_show(cluster)} is not an integer")
-            elif cluster in owner_of_cluster:
-                j = owner_of_cluster[cluster]
-                problems.append(f"{where}: cluster {cluster} is already mapped to "
-                                f"{categories[j]['name']!r} (categories[{j}])")
-            else:
-                owner_of_cluster[cluster] = i
-    if doc.get("reviewed") is not None:
-        problem = _review_time_problem(doc["reviewed"]["at"])
-        if problem:
-            problems.append(f"reviewed.at: {problem}")
-    discard = doc.get("discard_category", DEFAULT_DISCARD_CATEGORY)
-    if "discard_category" in doc and discard is not None and discard not in first_entry_of_name:
-        problems.append(f"discard_category: {discard!r} names no category (categories are: "
-                        f"{', '.join(first_entry_of_name)}); add that category or remove discard_category")
-    if all(name == discard for name in first_entry_of_name):
-        problems.append(f"categories: the only category is the discard category {discard!r}; "
-                        "at least one category must be kept for training")
-    return problems
-
-
-def _review_time_problem(at: str) -> str | None:
-    """Why `at` is not a real, timezone-aware ISO 8601 date-time, or None when it is one."""
-    try:
-        parsed = _parse_review_time(at)
-    except ValueError as exc:
-        return f"{at!r} is not a valid date-time ({exc})"
-    if parsed.tzinfo is None:
-        return f"{at!r} has no UTC offset; write it in UTC with a Z, e.g. '2026-11-20T10:00:00Z'"
-    return None
-
-
-def _parse_review_time(at: str) -> datetime:
-    # fromisoformat (3.11+) reads the ISO 8601 forms the schema allows except a lowercase z.
-    return datetime.fromisoformat(at[:-1] + "Z" if at.endswith("z") else at)
-
-
-def _is_int(value: Any) -> bool:
-    # JSON Schema counts 7.0 as an integer and YAML reads `7.0` as a float; cluster ids must be written as ints.
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _path_sort_key(path: Iterable[Any]) -> list[tuple[int, Any]]:
-    """Sorts document paths with list indices numerically (categories[2] before categories[10])."""
-    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in path]
-
-
-def _describe_schema_error(error: jsonschema.ValidationError, doc: dict[str, Any]) -> str:
-    """'<where>: <what>' in the analyst's terms, never a jsonschema repr dump."""
-    where = _where(list(error.absolute_path), doc)
-    what = _schema_error_text(error)
-    return f"{where}: {what}" if where else what
-
-
-def _where(path: list[Any], doc: dict[str, Any]) -> str:
-    """A document path like categories[1].clusters[0], plus the category's name when it has a usable one."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    if len(path) >= 2 and path[0] == "categories" and isinstance(path[1], int):
-        entry = doc["categories"][path[1]]
-        name = entry.get("name") if isinstance(entry, dict) else None
-        if isinstance(name, str) and path[2:] != ["name"]:
-            text += f" (name {_show(name)})" if len(path) == 2 else f" (category {_show(name)})"
-    return text
-
-
-def _schema_error_text(error: jsonschema.ValidationError) -> str:
-    """What is wrong, worded per JSON Schema keyword; falls back to jsonschema's own message."""
-    keyword, expected, value = error.validator, error.validator_value, error.instance
-    field = error.absolute_path[-1] if error.absolute_path else None
-    if keyword == "type":
-        wanted = [expected] if isinstance(expected, str) else list(expected)
-        text = f"{_show(value)} is not {' or '.join(_TYPE_WORDS.get(t, t) for t in wanted)}"
-        if "string" in wanted and isinstance(value, (int, float, bool)):
-            text += " (quote it in YAML)"
-        return text
-    if keyword == "required":
-        missing = [name for name in expected if name not in value]
-        return "missing required field" + ("s " if len(missing) > 1 else " ") + ", ".join(map(repr, missing))
-    if keyword == "additionalProperties":
-        allowed = list(error.schema.get("properties", {}))
-        unknown = [k for k in value if k not in allowed]
-        return (f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                f"(allowed: {', '.join(allowed)})")
-    if keyword == "minimum":
-        if field == "version":
-            return f"{_show(value)} is not a valid version; versions start at {expected}"
-        return f"{_show(value)} is negative; cluster ids are non-negative integers"
-    if keyword == "minItems":
-        if field == "categories":
-            return "at least one category is required"
-        if field == "clusters":
-            return "a category needs at least one cluster"
-        return f"needs at least {expected} item(s)"
-    if keyword == "uniqueItems":
-        repeated = [item for item, count in Counter(map(_show, value)).items() if count > 1]
-        return f"{', '.join(repeated)} listed more than once"
-    if keyword in ("minLength", "pattern") and expected in (1, r"\S"):
-        return "must not be empty"
-    if keyword == "pattern" and field == "at":
-        return f"{_show(value)} is not an ISO 8601 date-time with a UTC offset, e.g. '2026-11-20T10:00:00Z'"
-    if keyword == "pattern":
-        return f"{_show(value)} is not a valid category name ({NAME_RULE})"
-    return _cut(error.message, 200)  # jsonschema's message quotes the value whole
-
-
-_TYPE_WORDS = {
-    "integer": "an integer", "string": "a string", "array": "a list", "object": "a mapping",
-    "null": "null", "number": "a number", "boolean": "true/false",
-}
-
-
-def _type_word(value: Any) -> str:
-    return {dict: "mapping", list: "list", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
-
-
-def _show(value: Any) -> str:
-    """A short, readable rendering of a value from the file (null/true/false as written, long values cut).
-
-    The rendering is bounded before it is built (reprlib), so a huge or deeply nested value costs nothing."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _cut(_SHORT_REPR.repr(value), 60)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-_SHORT_REPR = reprlib.Repr()
-_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 3, 60, 60
-_SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxdict = _SHORT_REPR.maxset = 6
-
 
 # ------------------------------------------------------------------------------------------------- load & save
 
@@ -376,7 +208,7 @@ def load_category_map(path: str | os.PathLike) -> CategoryMap:
     except OSError as exc:
         raise CategoryMapError(f"cannot read the file ({exc.strerror or exc})", path) from exc
     doc = _parse(text, _is_json(path, text), path)
-    problems = _document_problems(doc)
+    problems = document_problems(doc)
     if problems:
         raise CategoryMapError(problems, path)
     return _from_document(doc)
@@ -426,7 +258,7 @@ def _json_object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, A
     keys = [k for k, _ in pairs]
     repeated = [k for k, count in Counter(keys).items() if count > 1]
     if repeated:
-        raise _DuplicateKeyError(f"duplicate key {_show(repeated[0])} in one JSON object")
+        raise _DuplicateKeyError(f"duplicate key {show(repeated[0])} in one JSON object")
     return dict(pairs)
 
 
@@ -467,7 +299,7 @@ def _construct_mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.Ma
         with contextlib.suppress(TypeError):  # unhashable keys are reported by construct_mapping itself
             if key in seen:
                 raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
-                                                        f"found duplicate key {_show(key)}", key_node.start_mark)
+                                                        f"found duplicate key {show(key)}", key_node.start_mark)
             seen.add(key)
     return loader.construct_mapping(node)
 
@@ -481,9 +313,12 @@ def _from_document(doc: dict[str, Any]) -> CategoryMap:
     return CategoryMap(
         version=doc["version"],
         clustering_run=doc["clustering_run"],
-        entries=tuple(Category(e["name"], e["description"], tuple(e["clusters"])) for e in doc["categories"]),
-        reviewed=None if reviewed is None else Review(reviewed["by"], _parse_review_time(reviewed["at"])),
+        entries=tuple(Category(e["name"], e["description"], tuple(e["clusters"]), e.get("id"), e.get("lineage"))
+                      for e in doc["categories"]),
+        reviewed=None if reviewed is None else Review(reviewed["by"], parse_review_time(reviewed["at"])),
         discard_category=doc.get("discard_category", DEFAULT_DISCARD_CATEGORY),
+        previous=doc.get("previous"),
+        changelog=tuple(doc.get("changelog") or ()),
     )
 
 
@@ -553,15 +388,31 @@ def _write_atomically(path: Path, text: str) -> None:
 # ------------------------------------------------------------------------------------------------------- draft
 
 
-def draft_category_map(cluster_top_terms: Mapping[int, Sequence[str]], clustering_run: str) -> CategoryMap:
-    """The unreviewed starting map: one category per cluster, named after its top terms, version 1."""
+def draft_category_map(groups: Mapping[int, Sequence[str]] | Sequence[tuple[Sequence[int], Sequence[str]]],
+                       clustering_run: str) -> CategoryMap:
+    """The unreviewed starting map, version 1: one category per group of clusters (a list of (clusters, top
+    terms), as discovery proposes them) or per cluster (a {cluster: top terms} mapping), with ids c1, c2, ...
+    and readable names made from the top terms."""
+    if isinstance(groups, Mapping):
+        groups = [((_cluster_id(k),), list(v)) for k, v in sorted(groups.items(), key=lambda kv: _cluster_id(kv[0]))]
     taken: set[str] = set()
     entries = []
-    for cluster, terms in sorted((_cluster_id(k), list(v)) for k, v in cluster_top_terms.items()):
-        name = _unique_name(_name_from_terms(terms) or f"cluster_{cluster}", taken)
+    for number, (clusters, terms) in enumerate(groups, 1):
+        clusters = tuple(sorted(int(c) for c in clusters))
+        fallback = f"cluster_{clusters[0]}" if len(clusters) == 1 else f"category_{number}"
+        name = _unique_name(readable_name(terms) or fallback, taken)
         listed = ", ".join(terms) if terms else "none"
-        entries.append(Category(name, f"Auto-drafted from cluster {cluster}; top terms: {listed}", (cluster,)))
+        origin = f"cluster {clusters[0]}" if len(clusters) == 1 else f"clusters {_ranges(list(clusters))}"
+        entries.append(Category(name, f"Auto-drafted from {origin}; top terms: {listed}", clusters, f"c{number}"))
     return CategoryMap(version=1, clustering_run=clustering_run, entries=tuple(entries), reviewed=None)
+
+
+def next_category_id(cmap: CategoryMap) -> str:
+    """The id a new category gets: 'c' + one more than the highest number any entry or changelog ever used, so a
+    retired id is never given to another category."""
+    used = [e.id for e in cmap.entries if e.id] + [item.get("category") for item in cmap.changelog]
+    numbers = [int(value[1:]) for value in used if isinstance(value, str) and ID_PATTERN.match(value)]
+    return f"c{max(numbers, default=0) + 1}"
 
 
 def _cluster_id(key: Any) -> int:
@@ -574,17 +425,20 @@ def _cluster_id(key: Any) -> int:
         raise CategoryMapError(f"cluster_top_terms: key {key!r} is not a cluster id (an integer)") from None
 
 
-def _name_from_terms(terms: Sequence[str]) -> str:
-    """First DRAFT_NAME_TERMS distinct usable terms, transliterated to ASCII and joined by '_' ('' if none)."""
-    parts: list[str] = []
+def readable_name(terms: Sequence[str]) -> str:
+    """A category name from top terms: their words in order, each word once, at most DRAFT_NAME_TERMS words,
+    ASCII ('top up', 'top', 'cancel' -> 'top_up_cancel'); '' when no term has a usable word."""
+    words: list[str] = []
     for term in terms:
-        slug = _slug(str(term))
-        if slug and slug not in parts:
-            parts.append(slug)
-        if len(parts) == DRAFT_NAME_TERMS:
+        for word in _slug(str(term)).split("_"):
+            if word and word not in words and word not in NAME_FILLER_WORDS:
+                words.append(word)
+            if len(words) == DRAFT_NAME_TERMS:
+                break
+        if len(words) == DRAFT_NAME_TERMS:
             break
     # Leave room for a de-duplication suffix ("_12") within NAME_MAX_CHARS.
-    return "_".join(parts)[: NAME_MAX_CHARS - 4].strip("_")
+    return "_".join(words)[: NAME_MAX_CHARS - 4].strip("_")
 
 
 def _slug(term: str) -> str:

@@ -24,7 +24,9 @@ from processing.category_map import (
     check_against_clusters,
     draft_category_map,
     load_category_map,
+    next_category_id,
     pseudo_labels,
+    readable_name,
     save_category_map,
 )
 
@@ -266,7 +268,7 @@ def test_an_unknown_field_is_rejected_so_typos_are_not_silently_ignored(tmp_path
     doc = good_doc()
     doc["categories"][0]["cluster"] = doc["categories"][0].pop("clusters")
     message = load_error(tmp_path, doc)
-    assert "categories[0] (name 'billing'): unknown field 'cluster' (allowed: name, description, clusters)" in message
+    assert "categories[0] (name 'billing'): unknown field 'cluster' (allowed: name, description, clusters, id, lineage)" in message
     assert "categories[0] (name 'billing'): missing required field 'clusters'" in message
 
 
@@ -553,3 +555,100 @@ def test_check_against_clusters_rejects_a_map_written_for_another_clustering_run
     with pytest.raises(CategoryMapError, match="was written for clustering run 'run-2026-11-19-a1b2c3'"):
         check_against_clusters(cmap, range(9), clustering_run="run-other")
     assert check_against_clusters(cmap, range(9), clustering_run="run-2026-11-19-a1b2c3") == [2, 3, 4, 6, 8]
+
+
+# ------------------------------------------------------------------------------------------- identity and lineage
+
+
+def lineage_doc() -> dict:
+    """A reviewed version 4 made from version 3: stable ids, a split, a merge, a rename and the changelog."""
+    doc = good_doc()
+    doc["version"] = 4
+    doc["previous"] = {"version": 3, "hash": "ab" * 32}
+    doc["categories"] = [
+        {"id": "c1", "name": "billing", "description": "Charges", "clusters": [0, 7],
+         "lineage": {"renamed_from": "invoices"}},
+        {"id": "c5", "name": "card_stolen", "description": "Stolen cards", "clusters": [2], "lineage": {"split_from": "c2"}},
+        {"id": "c2", "name": "card_lost", "description": "Lost cards", "clusters": [3]},
+        {"id": "c3", "name": "payments", "description": "Payments", "clusters": [4, 5], "lineage": {"merged_from": ["c4"]}},
+        {"name": "_discard", "description": "Spam", "clusters": [9]},
+    ]
+    doc["changelog"] = [
+        {"version": 4, "at": "2026-12-01T09:00:00Z", "by": "ana", "action": "split", "change": "split:c2",
+         "category": "c5", "name": "card_stolen", "reason": "stolen is not lost"},
+        {"version": 4, "at": "2026-12-01T09:00:00Z", "by": "ana", "action": "merge", "change": "merge:c3+c4",
+         "category": "c4", "reason": "same thing"},
+    ]
+    return doc
+
+
+def test_ids_lineage_previous_and_changelog_round_trip_through_a_file(tmp_path):
+    cmap = load_doc(tmp_path, lineage_doc())
+    assert cmap.ids == {"billing": "c1", "card_stolen": "c5", "card_lost": "c2", "payments": "c3", "_discard": "_discard"}
+    assert cmap.entries[1].lineage == {"split_from": "c2"}
+    assert cmap.previous == {"version": 3, "hash": "ab" * 32}
+    assert [item["action"] for item in cmap.changelog] == ["split", "merge"]
+    saved = load_category_map(save_category_map(cmap, tmp_path / "again.yaml"))
+    assert saved == cmap and saved.content_hash == cmap.content_hash
+
+
+def test_a_category_keeps_its_id_when_renamed_and_the_id_is_part_of_the_hash(tmp_path):
+    cmap = load_doc(tmp_path, lineage_doc())
+    assert cmap.category_id("billing") == "c1"
+    other = lineage_doc()
+    other["categories"][0]["id"] = "c9"
+    assert load_doc(tmp_path, other).content_hash != cmap.content_hash
+
+
+def test_a_map_written_before_ids_keeps_its_hash_and_uses_names_as_ids(tmp_path):
+    cmap = load_category_map(write(tmp_path, GOOD_YAML))
+    # The hash registered packages carry for maps made before ids existed (issue 15 must not change it).
+    legacy = CategoryMap(cmap.version, cmap.clustering_run, cmap.entries, cmap.reviewed, cmap.discard_category)
+    assert cmap.content_hash == legacy.content_hash
+    assert cmap.category_id("billing") == "billing"
+
+
+def test_two_categories_with_one_id_are_rejected(tmp_path):
+    doc = lineage_doc()
+    doc["categories"][2]["id"] = "c5"
+    assert "categories[2] (name 'card_lost'): the id 'c5' is already used by categories[1]" in load_error(tmp_path, doc)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("id", "12", "categories[1].id (category 'card_stolen'): '12' is not a category id"),
+    ("lineage", {"merged_from": ["c2", "x"]}, "categories[1].lineage.merged_from[1] (category 'card_stolen'): 'x' is "
+                                              "not a category id"),
+    ("lineage", {"split_from": "c2", "parent": "c1"}, "unknown field 'parent'"),
+])
+def test_bad_ids_and_lineage_are_named(tmp_path, field, value, expected):
+    doc = lineage_doc()
+    doc["categories"][1][field] = value
+    assert expected in load_error(tmp_path, doc)
+
+
+def test_a_changelog_entry_needs_who_when_and_what(tmp_path):
+    doc = lineage_doc()
+    del doc["changelog"][0]["by"]
+    assert "changelog[0]: missing required field 'by'" in load_error(tmp_path, doc)
+
+
+def test_next_category_id_never_reuses_a_retired_id(tmp_path):
+    cmap = load_doc(tmp_path, lineage_doc())
+    assert next_category_id(cmap) == "c6"  # c5 is the highest in use; c4 was retired by the merge
+
+
+def test_a_draft_from_groups_has_one_category_per_group_with_ids_and_readable_names():
+    cmap = draft_category_map([((4, 0, 9), ["top", "top up", "cancel", "top not"]), ((1,), ["pago", "tarjeta"])],
+                              clustering_run="run-x")
+    assert [(e.id, e.name, e.clusters) for e in cmap.entries] == [
+        ("c1", "top_up_cancel", (0, 4, 9)), ("c2", "pago_tarjeta", (1,))]
+    assert "clusters 0, 4, 9" in cmap.entries[0].description
+
+
+@pytest.mark.parametrize("terms, name", [
+    (["top", "top top", "cancel", "top not"], "top_cancel"),
+    (["Facturación doble", "factura", "cobro"], "facturacion_doble_factura"),
+    (["not", "no"], ""),
+])
+def test_readable_names_never_repeat_a_word(terms, name):
+    assert readable_name(terms) == name
