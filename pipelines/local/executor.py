@@ -2,8 +2,8 @@
 
 What it honours, as SageMaker does: parameters and their defaults, the step graph (property references
 and DependsOn), property files and JsonGet, ConditionStep branches, Fail steps, processing, training and
-transform jobs, model creation and registration (into the local registry), step caching, retry policies.
-A home folder holds everything (docs/local.md):
+transform jobs, model creation and registration (into the local registry), step caching, retry policies,
+callback steps (the execution waits for a decision: callbacks.py). A home folder holds everything (docs/local.md):
 
     <home>/s3/<bucket>/<key>                   the local store that s3:// URIs map to
     <home>/executions/<id>/execution.json      status per step, timings, failure reasons, parameters
@@ -13,6 +13,7 @@ A home folder holds everything (docs/local.md):
     <home>/models/<name>.json                  models created by Model steps
     <home>/registry.db                         the local model registry
     <home>/cache/<key>.json                    step cache entries
+    <home>/callbacks/                          callback steps waiting for a decision, and the decisions (callbacks.py)
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from pipelines.local import containers
+from pipelines.local import callbacks, containers
 from pipelines.local.containers import JobFailed, Listener
 from pipelines.local.expressions import (ExpressionError, Scope, evaluate_condition, problems, referenced_steps,
                                          resolve, walk)
@@ -41,7 +42,7 @@ from processing.storage import write_json_atomic
 from register.local import LOCAL_ACCOUNT, LOCAL_REGION, LocalModelRegistry, RegistryError
 
 JOB_TYPES = ("Processing", "Training", "Transform")
-SUPPORTED_TYPES = (*JOB_TYPES, "Model", "RegisterModel", "Condition", "Fail")
+SUPPORTED_TYPES = (*JOB_TYPES, "Model", "RegisterModel", "Condition", "Fail", "Callback")
 FINAL = ("Succeeded", "Failed", "Stopped")
 
 
@@ -56,6 +57,10 @@ class StepFailed(RuntimeError):
         super().__init__(message)
         self.log_tail = log_tail or []
         self.exception_type = exception_type
+
+
+class AwaitingCallback(Exception):
+    """A callback step has no decision yet: the execution stays Executing until one is sent and it is resumed."""
 
 
 class Report:
@@ -104,9 +109,21 @@ class Execution:
         return self.folder / "steps" / name / "properties.json"
 
     @property
-    def interrupted(self) -> bool:
-        """Recorded as running, but no process holds it: the run was killed (resume continues it)."""
+    def waiting(self) -> dict | None:
+        """The callback step this execution waits on ({"StepName", "CallbackToken"}), or None."""
         if self.record.get("PipelineExecutionStatus") != "Executing":
+            return None
+        for item in self.record["Steps"]:
+            token = item.get("Metadata", {}).get("Callback", {}).get("CallbackToken")
+            if item.get("StepStatus") == "Executing" and token:
+                return {"StepName": item["StepName"], "CallbackToken": token}
+        return None
+
+    @property
+    def interrupted(self) -> bool:
+        """Recorded as running, but no process holds it and no decision is awaited: the run was killed (resume
+        continues it)."""
+        if self.record.get("PipelineExecutionStatus") != "Executing" or self.waiting:
             return False
         with open(self.folder / ".lock", "a") as handle:
             try:
@@ -337,6 +354,10 @@ class LocalExecutor:
                     if step["Type"] == "Condition":
                         outcome[name] = properties["Outcome"]
                 execution.record["PipelineExecutionStatus"] = "Succeeded"
+            except AwaitingCallback:  # stays Executing: a decision (callbacks.send_decision) and `resume` continue it
+                execution.record.pop("EndTime", None)
+                execution.save()
+                return execution
             except StepFailed as failure:
                 execution.record["PipelineExecutionStatus"] = "Failed"
                 execution.record["FailureReason"] = str(failure)
@@ -368,6 +389,10 @@ class LocalExecutor:
         try:
             properties = self._attempts(execution, step, record, scope)
             write_json_atomic(execution.properties_path(name), properties)
+        except AwaitingCallback as waiting:
+            execution.save()
+            self.report.step_ended(name, "Waiting", f"for a decision on callback token {waiting}")
+            raise
         except Exception as error:  # whatever went wrong, the step ends Failed with one line (never Executing)
             failure = error if isinstance(error, StepFailed) else self._unexpected(execution, name, error)
             record.update(StepStatus="Failed", EndTime=_now(), FailureReason=str(failure),
@@ -416,14 +441,16 @@ class LocalExecutor:
                 record["Metadata"] = {"Fail": {"ErrorMessage": message}}
                 raise StepFailed(message or f"Fail step {name}")
             request = resolve(step["Arguments"], scope)
+            if kind == "Callback":
+                return self._callback(execution, step, request, record)
             if kind == "Model":
                 return self._create_model(execution, name, request, record)
             if kind == "RegisterModel":
                 return self._register(execution, request, record)
             return self._job(execution, step, request, record)
-        except StepFailed:
+        except (StepFailed, AwaitingCallback):
             raise
-        except (ExpressionError, StoreError, RegistryError, KeyError) as error:
+        except (ExpressionError, StoreError, RegistryError, KeyError, callbacks.CallbackError) as error:
             raise StepFailed(one_line(error)) from None
         except OSError as error:  # the executor's own file work failed: a service fault in SageMaker's terms
             raise StepFailed(f"{error}", exception_type="Step.SERVICE_FAULT") from None
@@ -494,6 +521,25 @@ class LocalExecutor:
             write_json_atomic(cache_entry, {"created": _now(), "execution": execution.id, "step": name,
                                             "properties": properties, "metadata": record["Metadata"]})
         return properties
+
+    # ---- callbacks
+    def _callback(self, execution: Execution, step: dict, inputs: dict, record: dict) -> dict:
+        """A callback step: announced once (its inputs, as its SQS message carries them), then waiting until a
+        decision arrives; Success makes the outputs its OutputParameters, Failure fails it with the reason."""
+        name = step["Name"]
+        token = callbacks.token_for(self.home, execution.id, name) or callbacks.announce(
+            self.home, execution.id, name, inputs, [item["OutputName"] for item in step.get("OutputParameters", [])])
+        record["Metadata"] = {"Callback": {"CallbackToken": token, "SqsQueueUrl": step.get("SqsQueueUrl", "")}}
+        decided = callbacks.decision(self.home, token)
+        if decided is None:
+            raise AwaitingCallback(token)
+        callbacks.settle(self.home, token)
+        if decided["status"] != "Success":
+            raise StepFailed(decided.get("reason") or f"callback {token} was sent a failure")
+        outputs = decided.get("outputs", {})
+        record["Metadata"]["Callback"]["OutputParameters"] = [{"Name": key, "Value": value}
+                                                              for key, value in outputs.items()]
+        return {"OutputParameters": outputs}
 
     # ---- models and the registry
     def _create_model(self, execution: Execution, name: str, request: dict, record: dict) -> dict:
