@@ -286,12 +286,15 @@ def featurize(input_path, output, featurizer, embedding_model, embedding_runtime
 @umap_option
 @click.option("--unmapped", type=click.Choice(["error", "discard"]), default="error", show_default=True,
               help="What to do with clusters the category map does not mention.")
+@click.option("--assignments", type=click.Path(), default=None,
+              help="Folder with assignments.parquet (from `tweetops evolve`): take each message's cluster from it "
+                   "instead of clustering, so a map reviewed on those clusters applies (retraining).")
 @click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
               show_default=True, help="Held-out share for evaluation.")
 @seed_option
 @_user_errors
-def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_range, umap, unmapped, test_size,
-            seed) -> None:
+def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_range, umap, unmapped, assignments,
+            test_size, seed) -> None:
     """Cluster messages into pseudo-labels, summarise clusters and draft or apply the category map."""
     from processing.jobs import cluster_job
 
@@ -299,7 +302,7 @@ def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_ran
         category_map = None  # an empty pipeline parameter means "use the drafted map"
     result = cluster_job(input_path, features, output, n_clusters=_parse_k(k), k_range=_parse_range(k_range),
                          use_umap=_parse_umap(umap), seed=seed, category_map_path=category_map, unmapped=unmapped, test_size=test_size,
-                         pseudo_labeled_dir=pseudo_labeled)
+                         pseudo_labeled_dir=pseudo_labeled, assignments_path=assignments or None)
     click.echo(f"{result['n_clusters']} clusters; train {result['train_rows']}, held out {result['test_rows']}, "
                f"discarded {result['discarded_rows']}")
     _warn_k_at_upper_bound(result["selection"], k_range)
@@ -396,9 +399,9 @@ def pipeline() -> None:
     """
 
 
-which_option = click.option("--pipeline-type", "which", type=click.Choice(["training", "inference"]),
+which_option = click.option("--pipeline-type", "which", type=click.Choice(["training", "inference", "evolution"]),
                             default="training", show_default=True,
-                            help="The training pipeline or the batch-inference pipeline.")
+                            help="The training, the batch-inference or the evolution pipeline.")
 
 
 @pipeline.command("definition")
@@ -452,6 +455,9 @@ def pipeline_start(config_path, which, params, wait, poll_seconds, **flags) -> N
     if which == "inference" and parameters.get("ModelPackageArn") and "BaselineUri" not in parameters:
         parameters = {**operations.package_monitoring_parameters(settings, parameters["ModelPackageArn"]),
                       **parameters}
+    if which == "evolution" and parameters.get("ModelPackageArn"):  # the model, baseline and map of the package
+        parameters = {**operations.package_evolution_parameters(settings, parameters["ModelPackageArn"]),
+                      **parameters}
     result = operations.start(settings, parameters, wait=wait, poll_seconds=poll_seconds, report=_progress,
                               which=which)
     click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")
@@ -490,6 +496,9 @@ def _end(execution, lines: list[str]) -> None:
               help="Message file or folder (CSV, JSON Lines, JSON, Parquet). Default: generated demo data.")
 @click.option("--category-map", type=click.Path(exists=True, dir_okay=False),
               help="Reviewed category map to apply (default: the drafted one).")
+@click.option("--assignments", type=click.Path(exists=True),
+              help="Cluster assignments to train on instead of clustering (a proposal's clusters/ folder, with the "
+                   "map `tweetops review` wrote and --input the proposal's retrain/ folder).")
 @click.option("--gold", type=click.Path(exists=True), help="Gold set with a 'label' column to evaluate against.")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Pipeline parameter (repeatable), e.g. --param K=12 --param MacroF1Threshold=0.8.")
@@ -507,8 +516,8 @@ def _end(execution, lines: list[str]) -> None:
 @_settings_options
 @_pipeline_errors
 @_user_errors
-def run_local(input_path, category_map, gold, params, home, definition_file, demo_rows, demo_seed, resume_id,
-              no_cache, config_path, **flags) -> None:
+def run_local(input_path, category_map, assignments, gold, params, home, definition_file, demo_rows, demo_seed,
+              resume_id, no_cache, config_path, **flags) -> None:
     """Run the training pipeline's definition on this machine: no AWS account, no Docker.
 
     Builds the same definition JSON that `pipeline upsert` sends, then executes it: parameters, step graph,
@@ -533,7 +542,7 @@ def run_local(input_path, category_map, gold, params, home, definition_file, dem
                 definition = read_definition_file(definition_file)
             known = [item.get("Name") for item in json.loads(definition).get("Parameters", []) if isinstance(item, dict)]
             parameters = stage_inputs(executor, settings, input_path=input_path, category_map=category_map,
-                                      gold=gold, demo_rows=demo_rows, seed=demo_seed)
+                                      assignments=assignments, gold=gold, demo_rows=demo_rows, seed=demo_seed)
             parameters.update(operations.parse_parameters(list(params), known))
             _progress(f"running {settings.pipeline_name} locally in {Path(home).resolve()}")
             execution = executor.start(definition, parameters, pipeline_name=settings.pipeline_name)
@@ -650,6 +659,25 @@ def _add_monitoring_jobs() -> None:
 
 
 _add_monitoring_jobs()
+
+
+def _add_evolution_jobs() -> None:
+    from pipelines.evolution_jobs_cli import accumulate, evolve
+
+    main.add_command(accumulate)
+    main.add_command(evolve)
+
+
+_add_evolution_jobs()
+
+
+def _add_review_command() -> None:
+    from pipelines.review_cli import review
+
+    main.add_command(review)
+
+
+_add_review_command()
 
 
 if __name__ == "__main__":

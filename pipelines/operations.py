@@ -46,16 +46,18 @@ def quiet_sdk():
         logging.disable(previous)
 
 
-PIPELINES = ("training", "inference")
+PIPELINES = ("training", "inference", "evolution")
 
 
 def pipeline_name(settings: PipelineSettings, which: str = "training") -> str:
-    """The name of the training or the batch-inference pipeline."""
-    return settings.inference_pipeline_name if which == "inference" else settings.pipeline_name
+    """The name of the training, the batch-inference or the evolution pipeline."""
+    return {"inference": settings.inference_pipeline_name,
+            "evolution": settings.evolution_pipeline_name}.get(which, settings.pipeline_name)
 
 
 def build(settings: PipelineSettings, boto_session: boto3.Session | None = None, which: str = "training"):
-    """(pipeline, settings with account defaults) for the given settings: the training or inference pipeline."""
+    """(pipeline, settings with account defaults) for the given settings: the training, inference or evolution
+    pipeline."""
     import warnings
 
     settings.require_role()
@@ -73,6 +75,7 @@ def build(settings: PipelineSettings, boto_session: boto3.Session | None = None,
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         from sagemaker.core.workflow.pipeline_context import PipelineSession
 
+        from pipelines.evolution_pipeline import get_evolution_pipeline
         from pipelines.inference_pipeline import get_inference_pipeline
         from pipelines.training_pipeline import get_pipeline
 
@@ -82,7 +85,7 @@ def build(settings: PipelineSettings, boto_session: boto3.Session | None = None,
         # The SDK would look the bucket up (and create it) while building; the definition needs no AWS
         # call, and upsert writes to the bucket anyway, so mark it as known.
         session._default_bucket = settings.bucket
-        builder = get_inference_pipeline if which == "inference" else get_pipeline
+        builder = {"inference": get_inference_pipeline, "evolution": get_evolution_pipeline}.get(which, get_pipeline)
         return builder(settings, session), settings
 
 
@@ -110,14 +113,14 @@ def upsert(settings: PipelineSettings, description: str = "tweetops training pip
     return {"PipelineArn": response["PipelineArn"], "PipelineName": pipeline.name}
 
 
-OPTIONAL_INPUTS = ("CategoryMapUri", "GoldSetUri")
+OPTIONAL_INPUTS = ("CategoryMapUri", "ClusterAssignmentsUri", "GoldSetUri")
 
 
 def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
     """NAME=VALUE strings -> dict, refusing malformed pairs and names the pipeline does not declare.
 
-    An empty CategoryMapUri or GoldSetUri is dropped, so the execution uses the parameter's default: the
-    intentionally empty input that means "the drafted map" / "no gold set".
+    An empty CategoryMapUri, ClusterAssignmentsUri or GoldSetUri is dropped, so the execution uses the parameter's
+    default: the intentionally empty input that means "the drafted map" / "cluster anew" / "no gold set".
     """
     parameters = {}
     for pair in pairs:
@@ -138,6 +141,27 @@ def package_monitoring_parameters(settings: PipelineSettings, package_arn: str,
 
     client = (boto_session or boto3.Session(region_name=settings.region)).client("sagemaker")
     return monitoring_parameters(client.describe_model_package(ModelPackageName=package_arn))
+
+
+def evolution_parameters(package: dict) -> dict[str, str]:
+    """The evolution pipeline's parameters that come from the approved package (a DescribeModelPackage answer):
+    the model, its pinned digests, its monitoring baseline (reference vectors) and its category map."""
+    from register.registry import monitoring_parameters, pinned_model_digest
+
+    metadata = package.get("CustomerMetadataProperties") or {}
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+    parameters = {"ModelPackageArn": package["ModelPackageArn"], **monitoring_parameters(package),
+                  "ModelDataUri": containers[0].get("ModelDataUrl", ""),
+                  "ModelSha256": pinned_model_digest(package) or metadata.get("model_sha256", ""),
+                  "CategoryMapUri": metadata.get("category_map_uri", "")}
+    return {name: value for name, value in parameters.items() if value}
+
+
+def package_evolution_parameters(settings: PipelineSettings, package_arn: str,
+                                 boto_session: boto3.Session | None = None) -> dict[str, str]:
+    """evolution_parameters of a package in the SageMaker Model Registry."""
+    client = (boto_session or boto3.Session(region_name=settings.region)).client("sagemaker")
+    return evolution_parameters(client.describe_model_package(ModelPackageName=package_arn))
 
 
 def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bool = False,

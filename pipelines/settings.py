@@ -37,6 +37,10 @@ class PipelineSettings:
     prefix: str = "tweetops"             # key prefix of every artifact in the bucket
     pipeline_name: str = "tweetops-training"
     inference_pipeline_name: str = "tweetops-batch-inference"
+    evolution_pipeline_name: str = "tweetops-evolution"
+    # The SQS queue the evolution pipeline's AwaitReview step announces each proposal on (docs/evolution.md);
+    # default: https://sqs.<region>.amazonaws.com/<account>/<evolution_pipeline_name>-review
+    review_queue_url: str = ""
     model_package_group: str = "tweetops-message-classifier"
     image_uri: str = ""                  # default: <account>.dkr.ecr.<region>.amazonaws.com/tweetops:<version>
     kms_key_id: str = ""                 # KMS key for every volume and output; empty = the AWS managed key
@@ -160,4 +164,11 @@ def resolved(settings: PipelineSettings, account: str, version: str) -> Pipeline
         settings,
         bucket=settings.bucket or f"sagemaker-{settings.region}-{account}",
         image_uri=settings.image_uri or f"{account}.dkr.ecr.{settings.region}.amazonaws.com/tweetops:{version}",
+        review_queue_url=settings.review_queue_url or review_queue_url(settings.region, account,
+                                                                       settings.evolution_pipeline_name),
     )
+
+
+def review_queue_url(region: str, account: str, pipeline: str) -> str:
+    """The default SQS queue URL of the evolution pipeline's review requests: <pipeline>-review in the account."""
+    return f"https://sqs.{region}.amazonaws.com/{account}/{pipeline}-review"
