@@ -651,6 +651,15 @@ def _add_monitoring_commands() -> None:
 _add_monitoring_commands()
 
 
+def _add_evolution_commands() -> None:
+    from pipelines.evolution_cli import evolution
+
+    main.add_command(evolution)
+
+
+_add_evolution_commands()
+
+
 def _add_monitoring_jobs() -> None:
     from pipelines.monitor_commands import baseline, monitor
 

@@ -71,7 +71,8 @@ def get_evolution_pipeline(settings: PipelineSettings, session: PipelineSession)
                        "--model", f"{PROCESSING}/input/model", "--category-map", f"{PROCESSING}/input/category_map",
                        "--output", f"{PROCESSING}/output/evolution", "--window-days", window_days.to_string(),
                        "--as-of", as_of, "--seed", seed.to_string(), "--categories", categories.to_string(),
-                       "--model-sha256", model_sha256, "--featurizer-sha256", featurizer_sha256]),
+                       "--model-sha256", model_sha256, "--featurizer-sha256", featurizer_sha256,
+                       "--model-package", model_package]),
         property_files=[proposal], retry_policies=JOB_RETRIES)
     proposal_uri = output_uri(evolve, "evolution")
 

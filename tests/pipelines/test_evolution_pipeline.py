@@ -58,7 +58,8 @@ def test_evolve_runs_the_evolve_job_on_the_window_with_the_packages_model_baseli
         "--seed": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Seed"}]}},
         "--categories": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Categories"}]}},
         "--model-sha256": {"Get": "Parameters.ModelSha256"},
-        "--featurizer-sha256": {"Get": "Parameters.FeaturizerSha256"}}
+        "--featurizer-sha256": {"Get": "Parameters.FeaturizerSha256"},
+        "--model-package": {"Get": "Parameters.ModelPackageArn"}}
     channels = {item["InputName"]: item["S3Input"]["S3Uri"] for item in arguments["ProcessingInputs"]}
     assert channels == {"new_data": {"Get": "Parameters.NewDataUri"}, "baseline": {"Get": "Parameters.BaselineUri"},
                         "model": {"Get": "Parameters.ModelDataUri"}, "category_map": {"Get": "Parameters.CategoryMapUri"}}
