@@ -23,6 +23,10 @@ PNG_DPI = 96
 MISSING = "—"
 
 
+class ReportError(ValueError):
+    """A document a report page cannot be made from (not the kind the page shows, a figure of the wrong kind)."""
+
+
 def number(value, digits: int = 3) -> str:
     """A figure for a table: `digits` significant digits; None or NaN as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

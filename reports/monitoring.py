@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from processing.monitoring.alarms import SYMBOLS
 from processing.sanitize import shown_value
-from reports import png_data_uri, render
+from reports import ReportError, png_data_uri, render
 
 SCHEMA = "tweetops.monitoring.report/1"
 TEMPLATE = "monitoring.html.j2"
@@ -23,10 +23,6 @@ CHART_CATEGORIES = 30  # the chart shows the categories that changed most; the t
 CHART_LABEL_CHARS = 32
 BASELINE_COLOUR, BATCH_COLOUR, SIGNIFICANT_COLOUR = "#8c9db5", "#2f6db5", "#c8423b"
 SECTIONS = ("data_drift", "prediction_drift", "confidence", "estimated", "novelty", "descriptors")
-
-
-class ReportError(ValueError):
-    """A report.json the page cannot be made from (not a monitoring report, a figure of the wrong kind)."""
 
 
 def monitoring_report_html(report: dict) -> str:
