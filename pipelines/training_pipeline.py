@@ -53,6 +53,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     # ---------------------------------------------------------------- parameters (what changes per run)
     input_data = ParameterString("InputDataUri", default_value=f"s3://{settings.bucket}/{settings.prefix}/raw/")
     category_map = ParameterString("CategoryMapUri", default_value=empty_input_uri(settings))
+    # Retraining after `tweetops review`: the evolution proposal's clusters/, so the reviewed map's clusters apply.
+    assignments = ParameterString("ClusterAssignmentsUri", default_value=empty_input_uri(settings))
     gold_set = ParameterString("GoldSetUri", default_value=empty_input_uri(settings))
     seed = ParameterInteger("Seed", default_value=0)
     k = ParameterInteger("K", default_value=0)  # 0 = choose k automatically
@@ -72,7 +74,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     kms_key = ParameterString("KmsKeyId", default_value=settings.kms_key_id)
     approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     image_uri = ParameterString("ImageUri", default_value=settings.image_uri)
-    parameters = [input_data, category_map, gold_set, seed, k, languages, featurizer, embedding_model,
+    parameters = [input_data, category_map, assignments, gold_set, seed, k, languages, featurizer, embedding_model,
                   embedding_model_uri, embedding_cache, macro_f1_threshold, processing_type, processing_count,
                   features_type, features_image, training_type, transform_type, kms_key, approval_status, image_uri]
 
@@ -118,13 +120,14 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         step_args=jobs.processor("cluster").run(
             inputs=[channel("processed", output_uri(validate, "processed")),
                     channel("features", output_uri(features, "features")),
-                    channel("category_map", category_map)],
+                    channel("category_map", category_map), channel("assignments", assignments)],
             outputs=[jobs.output("clusters", "clusters", "clusters"),
                      jobs.output("train", "pseudo-labeled/train", "pseudo-labeled", "train"),
                      jobs.output("test", "pseudo-labeled/test", "pseudo-labeled", "test"),
                      jobs.output("held_out_batch", "pseudo-labeled/held-out-batch", "pseudo-labeled", "held-out-batch")],
             arguments=["--input", f"{PROCESSING}/input/processed", "--features", f"{PROCESSING}/input/features",
                        "--category-map", f"{PROCESSING}/input/category_map",
+                       "--assignments", f"{PROCESSING}/input/assignments",
                        "--output", f"{PROCESSING}/output/clusters",
                        "--pseudo-labeled", f"{PROCESSING}/output/pseudo-labeled",
                        "--k", k.to_string(), "--seed", seed.to_string()]),
@@ -234,6 +237,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                     "category_map_version": provenance_value("category_map.version"),
                     "category_map_hash": provenance_value("category_map.hash"),
                     "category_map_reviewed": provenance_value("category_map.reviewed"),
+                    # The map itself, so the registry can show how a package's categories differ from another's.
+                    "category_map_uri": Join(on="/", values=[output_uri(cluster, "clusters"), "category_map.yaml"]),
                     "input_data_hash": provenance_value("input_data_hash"),
                     "code_version": provenance_value("code_version"),
                     "model_sha256": model_sha256,

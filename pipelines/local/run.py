@@ -45,7 +45,8 @@ def read_definition_file(path: str | Path) -> str:
 
 
 def stage_inputs(executor: LocalExecutor, settings: PipelineSettings, *, input_path: str | None,
-                 category_map: str | None, gold: str | None, demo_rows: int, seed: int) -> dict[str, str]:
+                 category_map: str | None, gold: str | None, demo_rows: int, seed: int,
+                 assignments: str | None = None) -> dict[str, str]:
     """Copy the given files into the local store (content-addressed) and return the parameters naming them.
     Without an input, seeded demo data is generated (plus an unseen gold set to evaluate against)."""
     from pipelines.operations import EMPTY_MARKER, EMPTY_MARKER_TEXT
@@ -63,6 +64,8 @@ def stage_inputs(executor: LocalExecutor, settings: PipelineSettings, *, input_p
     parameters["EmbeddingCacheUri"] = ""  # locally the cache is a folder (TWEETOPS_CACHE_DIR), not S3
     if category_map:
         parameters["CategoryMapUri"] = executor.store.stage(category_map, f"{base}/category-maps")
+    if assignments:
+        parameters["ClusterAssignmentsUri"] = executor.store.stage(assignments, f"{base}/cluster-assignments")
     if gold:
         parameters["GoldSetUri"] = executor.store.stage(gold, f"{base}/gold")
     return parameters
@@ -166,8 +169,24 @@ def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[st
         f"  low confidence (< {result['low_confidence']['threshold']}): {_share(result['low_confidence']['share'])}, "
         f"novel: {_share(result['novel']['share'])}",
         f"  predictions: {artifacts / 'predictions'}",
+        *accumulation_summary(executor, execution),
     ]
     return lines
+
+
+def accumulation_summary(executor: LocalExecutor, execution: Execution) -> list[str]:
+    """How many of the batch's messages the Accumulate step added to the new-data zone, and where it is."""
+    import pandas as pd
+
+    steps = {step["StepName"]: step for step in execution.record["Steps"]}
+    if steps.get("Accumulate", {}).get("StepStatus") != "Succeeded":
+        return []
+    definition = json.loads((execution.folder / "definition.json").read_text(encoding="utf-8"))
+    (step,) = [step for step in definition["Steps"] if step["Name"] == "Accumulate"]
+    zone = executor.store.path(step["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
+    files = sorted(zone.glob(f"date=*/{execution.id}.parquet"))
+    added = sum(len(pd.read_parquet(path, columns=["id"])) for path in files)
+    return [f"  new data: {added} messages added to {zone} ({len(files)} date partition(s)), for `tweetops evolution run`"]
 
 
 def record_monitoring(executor: LocalExecutor, execution: Execution) -> list[str]:

@@ -111,7 +111,7 @@ def test_the_package_and_every_serving_model_pin_the_digest_evaluate_verified(de
 
 def test_parameters_cover_what_operators_change_between_runs(definition):
     parameters = {p["Name"]: p for p in definition["Parameters"]}
-    assert {"InputDataUri", "CategoryMapUri", "GoldSetUri", "Seed", "K", "Languages", "Featurizer", "EmbeddingModel",
+    assert {"InputDataUri", "CategoryMapUri", "ClusterAssignmentsUri", "GoldSetUri", "Seed", "K", "Languages", "Featurizer", "EmbeddingModel",
             "EmbeddingModelUri", "EmbeddingCacheUri", "MacroF1Threshold", "ProcessingInstanceType",
             "ProcessingInstanceCount", "FeaturesInstanceType", "FeaturesImageUri", "TrainingInstanceType",
             "TransformInstanceType", "KmsKeyId", "ModelApprovalStatus", "ImageUri"} == set(parameters)
@@ -303,3 +303,20 @@ def test_the_baseline_is_made_from_the_held_out_scores_and_registered_with_the_p
         "statistics.json", "constraints.json"]
     assert register["CustomerMetadataProperties"]["monitoring_baseline_uri"] == {
         "Get": "Steps.Baseline.ProcessingOutputConfig.Outputs['baseline'].S3Output.S3Uri"}
+
+
+def test_the_package_names_its_category_map_so_the_registry_can_compare_maps(definition):
+    register = steps_by_name(definition)["QualityGate"]["Arguments"]["IfSteps"]
+    metadata = {step["Name"]: step for step in register}["RegisterModel"]["Arguments"]["CustomerMetadataProperties"]
+    assert metadata["category_map_uri"] == {"Std:Join": {"On": "/", "Values": [
+        {"Get": "Steps.Cluster.ProcessingOutputConfig.Outputs['clusters'].S3Output.S3Uri"}, "category_map.yaml"]}}
+
+
+def test_retraining_takes_the_reviewed_clusters_from_cluster_assignments_uri(definition):
+    cluster = steps_by_name(definition)["Cluster"]["Arguments"]
+    inputs = {item["InputName"]: item for item in cluster["ProcessingInputs"]}
+    assert inputs["assignments"]["S3Input"]["S3Uri"] == {"Get": "Parameters.ClusterAssignmentsUri"}
+    arguments = cluster["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--assignments") + 1] == "/opt/ml/processing/input/assignments"
+    default = {p["Name"]: p for p in definition["Parameters"]}["ClusterAssignmentsUri"]["DefaultValue"]
+    assert default.endswith("/empty/")  # the empty marker: cluster anew

@@ -212,3 +212,31 @@ def test_cluster_job_clusters_with_the_settings_the_featurizer_names(discovered,
     clusterer = joblib.load(out / "clusterer.joblib")
     assert clusterer.get_params()["umap_neighbors"] == HybridFeaturizer.clustering_params["umap_neighbors"]
     assert features_info(tmp_path) == {}  # a features folder from before features.json
+
+
+def test_given_cluster_assignments_replace_clustering_so_a_reviewed_map_applies(discovered, tmp_path):
+    out, _ = discovered
+    ids = read_parquet_dir(out / "processed")["id"]
+    given = pd.DataFrame({"id": ids, "cluster": np.arange(len(ids)) % 3})
+    (tmp_path / "given").mkdir()
+    given.to_parquet(tmp_path / "given" / "assignments.parquet", index=False)
+    draft = cluster_job(out / "processed", out / "features", tmp_path / "draft", seed=0,
+                        assignments_path=tmp_path / "given", pseudo_labeled_dir=tmp_path / "draft-pseudo")
+    assert draft["n_clusters"] == 3 and draft["selection"]["chosen"] == "given"
+    assignments = pd.read_parquet(tmp_path / "draft" / "assignments.parquet")
+    assert assignments["cluster"].tolist() == given["cluster"].tolist()
+    # the map drafted on those clusters applies to them again, as the analyst saw them
+    result = cluster_job(out / "processed", out / "features", tmp_path / "again", seed=0,
+                         assignments_path=tmp_path / "given", category_map_path=tmp_path / "draft" / "category_map.yaml",
+                         pseudo_labeled_dir=tmp_path / "again-pseudo")
+    assert result["train_rows"] + result["test_rows"] + result["discarded_rows"] == len(ids)
+    assert not (tmp_path / "again" / "clusterer.joblib").exists()
+
+
+def test_assignments_that_miss_messages_are_refused_with_the_count(discovered, tmp_path):
+    out, _ = discovered
+    ids = read_parquet_dir(out / "processed")["id"]
+    (tmp_path / "given").mkdir()
+    pd.DataFrame({"id": ids[:-2], "cluster": 0}).to_parquet(tmp_path / "given" / "assignments.parquet", index=False)
+    with pytest.raises(ValueError, match=rf"2 of {len(ids)} messages have no cluster assignment"):
+        cluster_job(out / "processed", out / "features", tmp_path / "out", seed=0, assignments_path=tmp_path / "given")
