@@ -1,0 +1,348 @@
+"""The evolution proposal: cluster a window of new messages, match its groups to the current categories, and
+write what changed (kept, split, merged, gone, new candidates) with every number behind each decision.
+
+`propose` is pure (data in, a JSON-able document out); the `tweetops evolve` job reads the window and the model
+package, calls it and writes proposal.json. The document's shape is "tweetops.evolution.proposal/1"
+(docs/evolution.md); its id is a hash of its content, so the same inputs and seed give the same proposal.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from processing.category_map import CategoryMap, readable_name
+from processing.cluster import MessageClusterer, cluster_centroids, sample_indices, summarize_clusters
+from processing.evolution.match import (NEW, MatchThresholds, category_centroids, distinct_threshold,
+                                        fine_cluster_labels, merged_components, reference_neighbour_ratio, unit_rows,
+                                        window_groups)
+from processing.grouping import CategoryGrouping, group_clusters
+
+SCHEMA = "tweetops.evolution.proposal/1"
+MAP_POINTS = 2000  # window messages drawn on the proposal's 2-D map
+LANGUAGES = ("en", "es")
+WINDOW_COLUMNS = ("id", "text", "feature_text")
+
+
+@dataclass
+class WindowClustering:
+    """The window's fine clusters (KMeans, auto k) and the hierarchy's grouping of them."""
+
+    fine: np.ndarray  # fine cluster per window message
+    n_fine: int
+    space: np.ndarray  # the rows in the space the clusters were fitted in
+    grouping: CategoryGrouping
+    selection: dict
+
+
+def cluster_window(vectors: np.ndarray, *, clustering_params: dict | None = None, n_groups: int | str = "auto",
+                   seed: int = 0) -> WindowClustering:
+    """Fine clusters and their grouping, exactly as discovery makes them (cluster_job's MessageClusterer settings)."""
+    clusterer = MessageClusterer(n_clusters="auto", seed=seed, **(clustering_params or {}))
+    fine = clusterer.fit_predict(vectors)
+    space = clusterer.embed(vectors)
+    grouping = group_clusters(space, fine, clusterer.n_clusters_, n_groups=n_groups, seed=seed)
+    return WindowClustering(fine, clusterer.n_clusters_, space, grouping, clusterer.selection_)
+
+
+def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, base_map: CategoryMap,
+            reference_vectors: np.ndarray, reference_categories: np.ndarray, *, clustering_params: dict | None = None,
+            n_groups: int | str = "auto", seed: int = 0, model: dict | None = None, window_info: dict | None = None,
+            thresholds: MatchThresholds | None = None,
+            clustering: WindowClustering | None = None) -> tuple[dict, np.ndarray]:
+    """(proposal document, fine cluster per window message).
+
+    `clustering`: a cluster_window result for these same vectors (the benchmark matches one window to several
+    models); by default the window is clustered here."""
+    thresholds = thresholds or MatchThresholds()
+    vectors = np.asarray(vectors, dtype=np.float32)
+    _check_inputs(window, vectors, assigned, reference_vectors, reference_categories)
+    clustering = clustering or cluster_window(vectors, clustering_params=clustering_params, n_groups=n_groups,
+                                              seed=seed)
+    if len(clustering.fine) != len(window):
+        raise ValueError(f"the clustering covers {len(clustering.fine)} messages, the window {len(window)}")
+    names = list(base_map.categories)
+    ids = [base_map.category_id(name) for name in names]
+    index = {name: i for i, name in enumerate(names)}
+    assigned_index = np.array([index.get(str(name), -1) for name in assigned], dtype=np.int64)
+    reference_index = np.array([index.get(str(name), -1) for name in reference_categories], dtype=np.int64)
+    fine, n_fine = clustering.fine, clustering.n_fine
+
+    ratio = reference_neighbour_ratio(vectors, np.asarray(reference_vectors)[reference_index >= 0],
+                                      thresholds.neighbours)
+    fine_labels, fine_ratio, counts = fine_cluster_labels(fine, n_fine, assigned_index, len(names), ratio, thresholds)
+    merges, merge_evidence = merged_components(fine_labels, counts, thresholds)
+    reference_centroids = category_centroids(np.asarray(reference_vectors, dtype=np.float32), reference_index,
+                                             len(names))
+    with_reference = np.flatnonzero(np.bincount(reference_index[reference_index >= 0], minlength=len(names)))
+    distinct = distinct_threshold(reference_centroids, with_reference, thresholds)
+    fine_sizes = np.bincount(fine, minlength=n_fine)
+    fine_centroids = cluster_centroids(unit_rows(vectors), fine, n_fine)
+    known_sizes = counts[fine_labels != NEW].sum(axis=0)
+    # Messages assigned to no category of the map still weigh in their cluster's size: one extra column.
+    with_unassigned = np.column_stack([counts, fine_sizes - counts.sum(axis=1)])
+    group_of_fine, keys = window_groups(clustering.grouping.group_of_cluster, fine_labels, merges, with_unassigned,
+                                        fine_centroids, distinct, thresholds)
+    groups = group_of_fine[fine]
+    n_groups_found = len(keys)
+
+    context = _Context(window.reset_index(drop=True), vectors, assigned_index, names, ids, groups, group_of_fine,
+                       n_groups_found, keys, ratio, reference_centroids, reference_index, known_sizes, merges, distinct, thresholds)
+    summaries = _group_summaries(context)
+    categories, changes = _decide(context, summaries, merge_evidence)
+    document = {
+        "schema": SCHEMA,
+        "base_map": {"version": base_map.version, "hash": base_map.content_hash,
+                     "clustering_run": base_map.clustering_run},
+        "model": model or {},
+        "window": window_info or {},
+        "clustering_run": _clustering_run(context.window["id"], fine),
+        "n_fine_clusters": int(n_fine),
+        "selection": _plain(clustering.selection),
+        "hierarchy": _plain(clustering.grouping.evidence),
+        "thresholds": {**thresholds.to_dict(), "distinct_similarity_used": _round(distinct)},
+        "fine_clusters": [
+            {"cluster": f, "group": int(group_of_fine[f]), "size": int(fine_sizes[f]),
+             "assigned": {ids[c]: int(counts[f, c]) for c in np.flatnonzero(counts[f])},
+             "reference_ratio": _round(fine_ratio[f]), "new": bool(fine_labels[f] == NEW)}
+            for f in range(n_fine)],
+        "clusters": summaries,
+        "categories": categories,
+        "changes": changes,
+        "map_points": _map_points(context, clustering.space, seed),
+    }
+    document = _plain(document)
+    digest = hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False).encode("utf-8")).hexdigest()
+    return {"schema": SCHEMA, "proposal_id": f"prop-{digest[:16]}", **document}, fine
+
+
+@dataclass
+class _Context:
+    """Everything the summaries and decisions read (one window, one base map)."""
+
+    window: pd.DataFrame
+    vectors: np.ndarray
+    assigned: np.ndarray  # category index per message (-1: not a category of the map)
+    names: list[str]
+    ids: list[str]
+    groups: np.ndarray  # window group per message
+    group_of_fine: np.ndarray
+    n_groups: int
+    keys: dict[int, int]  # group -> category index, NEW, or -2 - merge number
+    ratio: np.ndarray
+    reference_centroids: np.ndarray
+    reference_index: np.ndarray
+    known_sizes: np.ndarray  # per category: its messages in fine clusters that are not new
+    merges: list[list[int]]
+    distinct: float
+    thresholds: MatchThresholds
+
+
+def _check_inputs(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, reference_vectors: np.ndarray,
+                  reference_categories: np.ndarray) -> None:
+    missing = [c for c in WINDOW_COLUMNS if c not in window.columns]
+    if missing:
+        raise ValueError(f"the window lacks column(s) {missing}")
+    if vectors.ndim != 2 or len(vectors) != len(window) or len(assigned) != len(window):
+        raise ValueError(f"the window has {len(window)} messages but {len(vectors)} vectors and {len(assigned)} "
+                         "assigned categories")
+    if len(reference_vectors) != len(reference_categories):
+        raise ValueError(f"{len(reference_vectors)} reference vectors but {len(reference_categories)} categories")
+    if len(reference_vectors) and np.asarray(reference_vectors).shape[1] != vectors.shape[1]:
+        raise ValueError(f"reference vectors have {np.asarray(reference_vectors).shape[1]} dimensions, the window "
+                         f"{vectors.shape[1]}: were they made by another featurizer?")
+
+
+def _group_summaries(ctx: _Context) -> list[dict]:
+    """Per window group: size, name, terms (all and per language), messages, sizes by date, match evidence."""
+    window = ctx.window
+    texts, feature_texts = window["text"].astype(str), window["feature_text"].fillna("").astype(str)
+    summary = summarize_clusters(window["id"].astype(str), texts, feature_texts, ctx.vectors, ctx.groups,
+                                 ctx.n_groups)
+    by_language = {}
+    languages = window["lang"].fillna("other").astype(str) if "lang" in window else pd.Series("other", window.index)
+    for language in LANGUAGES:
+        rows = np.flatnonzero((languages == language).to_numpy())
+        terms = [[] for _ in range(ctx.n_groups)]
+        if len(rows):
+            for item in summarize_clusters(window["id"].iloc[rows].astype(str), texts.iloc[rows],
+                                           feature_texts.iloc[rows], ctx.vectors[rows], ctx.groups[rows],
+                                           ctx.n_groups, n_representative=0, n_borderline=0):
+                terms[item["cluster"]] = item["top_terms"] if item["size"] else []
+        by_language[language] = terms
+    group_centroids = cluster_centroids(unit_rows(ctx.vectors), ctx.groups, ctx.n_groups)
+    similarity = group_centroids @ ctx.reference_centroids.T
+    dates = _dates(window)
+    novel = window["novel"].fillna(False).astype(bool).to_numpy() if "novel" in window else np.zeros(len(window), bool)
+    result = []
+    for g, item in enumerate(summary):
+        members = ctx.groups == g
+        result.append({
+            "cluster": g, "fine_clusters": [],  # filled below from the fine clusters' groups
+            "size": item["size"], "name": readable_name(item["top_terms"]) or f"cluster_{g}",
+            "top_terms": item["top_terms"],
+            "top_terms_by_language": {language: by_language[language][g] for language in LANGUAGES},
+            "representative": item["representative"], "borderline": item["borderline"],
+            "sizes_by_date": _counts(dates[members]),
+            "novel_share": _round(novel[members].mean()) if members.any() else 0.0,
+            "match": _group_match(ctx, g, members, similarity[g]),
+        })
+    for f, g in enumerate(ctx.group_of_fine):
+        result[int(g)]["fine_clusters"].append(f)
+    return result
+
+
+def _group_match(ctx: _Context, g: int, members: np.ndarray, similarity: np.ndarray) -> dict:
+    """The category a group matches (null for a candidate) and the evidence: centroid similarity, overlap,
+    reference-neighbour ratio, the nearest category and the assignment shares."""
+    key = ctx.keys[g]
+    assigned = ctx.assigned[members]
+    shares = np.bincount(assigned[assigned >= 0], minlength=len(ctx.ids)) / max(int(members.sum()), 1)
+    has_reference = np.flatnonzero(np.bincount(ctx.reference_index[ctx.reference_index >= 0],
+                                               minlength=len(ctx.ids)))
+    nearest = int(has_reference[np.argmax(similarity[has_reference])]) if len(has_reference) else None
+    if key >= 0:
+        matched = [key]
+    elif key == NEW:
+        matched = []
+    else:
+        matched = sorted(ctx.merges[-2 - key], key=lambda c: (-shares[c], c))
+    top = np.argsort(-shares, kind="stable")[:3]
+    return {
+        "category": ctx.ids[matched[0]] if matched else None,
+        "categories": [ctx.ids[c] for c in matched],
+        "kind": "new" if key == NEW else "merge" if key < NEW else "category",
+        "similarity": _round(similarity[matched[0]]) if matched else None,
+        "overlap": _round(sum(shares[c] for c in matched)) if matched else 0.0,
+        "reference_ratio": _round(np.nanmean(ctx.ratio[members])) if not np.isnan(ctx.ratio[members]).all() else None,
+        "nearest": {"category": ctx.ids[nearest], "similarity": _round(similarity[nearest])} if nearest is not None
+        else None,
+        "assigned_shares": {ctx.ids[c]: _round(shares[c]) for c in top if shares[c] > 0},
+    }
+
+
+def _decide(ctx: _Context, summaries: list[dict], merge_evidence: dict) -> tuple[list[dict], list[dict]]:
+    """Per current category its status and evidence; the changes (new, split, merge, gone) an analyst decides."""
+    n = len(ctx.window)
+    reference_counts = np.bincount(ctx.reference_index[ctx.reference_index >= 0], minlength=len(ctx.ids))
+    share_before = reference_counts / max(int(reference_counts.sum()), 1)
+    dates = _dates(ctx.window)
+    merge_group = {-2 - ctx.keys[g] if ctx.keys[g] < NEW else None: g for g in ctx.keys}
+    categories, splits, gone = [], [], []
+    for c, cid in enumerate(ctx.ids):
+        own_groups = [g for g in range(ctx.n_groups) if ctx.keys[g] == c]
+        merge_number = next((m for m, members in enumerate(ctx.merges) if c in members), None)
+        mine = ctx.assigned == c
+        share_after = ctx.known_sizes[c] / n if n else 0.0
+        evidence = {"window_messages": int(mine.sum()), "in_known_clusters": int(ctx.known_sizes[c]),
+                    "reference_messages": int(reference_counts[c])}
+        if merge_number is not None:
+            status, clusters = "merged", [merge_group[merge_number]]
+        elif own_groups:
+            status, clusters = ("split" if len(own_groups) > 1 else "kept"), own_groups
+        elif share_before[c] == 0 or share_after < ctx.thresholds.gone_max_ratio * share_before[c]:
+            status, clusters = "gone", []
+        else:  # a real share of the window, but no group is mostly it: shown with the group holding most of it
+            holders = np.bincount(ctx.groups[mine], minlength=ctx.n_groups)
+            status, clusters = "kept", [int(np.argmax(holders))]
+            evidence["dispersed"] = True
+        in_clusters = mine & np.isin(ctx.groups, clusters)
+        window_centroid = unit_rows(ctx.vectors[in_clusters].sum(axis=0, keepdims=True))[0] if in_clusters.any() \
+            else None
+        moved = (1.0 - float(window_centroid @ ctx.reference_centroids[c])) \
+            if window_centroid is not None and reference_counts[c] else None
+        evidence["parts"] = [{"cluster": g, "share": _round((mine & (ctx.groups == g)).sum() / max(mine.sum(), 1)),
+                              "similarity": summaries[g]["match"]["similarity"]} for g in clusters]
+        if status == "split":
+            part_centroids = cluster_centroids(unit_rows(ctx.vectors[in_clusters]), ctx.groups[in_clusters],
+                                               ctx.n_groups)[clusters]
+            evidence["parts_similarity"] = _round((part_centroids @ part_centroids.T)[np.triu_indices(len(clusters),
+                                                                                                      1)].max())
+            evidence["distinct_below"] = _round(ctx.distinct)
+        if status == "gone":
+            evidence["gone_below_share"] = _round(ctx.thresholds.gone_max_ratio * share_before[c])
+        merged_with = [ctx.ids[o] for o in ctx.merges[merge_number] if o != c] if merge_number is not None else []
+        categories.append({
+            "id": cid, "name": ctx.names[c], "status": status, "clusters": clusters, "merged_with": merged_with,
+            "moved": _round(moved) if moved is not None else None,
+            "share_before": _round(share_before[c]), "share_after": _round(share_after),
+            "size_after": int(in_clusters.sum()), "sizes_by_date": _counts(dates[in_clusters]),
+            "evidence": evidence})
+        if status == "split":
+            splits.append({"change": f"split:{cid}", "kind": "split", "category": cid, "clusters": clusters,
+                           "evidence": evidence})
+        if status == "gone":
+            gone.append({"change": f"gone:{cid}", "kind": "gone", "category": cid, "evidence": evidence})
+    new = [{"change": f"new:{g}", "kind": "new", "cluster": g, "name": summaries[g]["name"],
+            "evidence": summaries[g]["match"]} for g in range(ctx.n_groups) if ctx.keys[g] == NEW]
+    merges = []
+    for number, members in enumerate(ctx.merges):
+        merged_ids = [ctx.ids[c] for c in members]
+        pairs = {f"{ctx.ids[a]}+{ctx.ids[b]}": [_round(x) for x in mixed]
+                 for (a, b), mixed in sorted(merge_evidence.items()) if a in members}
+        merges.append({"change": "merge:" + "+".join(merged_ids), "kind": "merge", "categories": merged_ids,
+                       "cluster": merge_group[number], "evidence": {"mixed_shares": pairs,
+                                                                    **summaries[merge_group[number]]["match"]}})
+    return categories, new + splits + merges + gone
+
+
+def _map_points(ctx: _Context, space: np.ndarray, seed: int) -> dict:
+    """2-D map (the first two principal components of the clustering space) of a seeded sample of messages."""
+    rows = sample_indices(len(space), MAP_POINTS, seed)
+    points = np.asarray(space, dtype=np.float64)[rows]
+    if len(points) >= 2 and points.shape[1] >= 2:
+        centred = points - points.mean(axis=0)
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        # The sign of a principal axis is arbitrary: fix it so that the same space gives the same picture.
+        components = components[:2] * np.where(components[:2].sum(axis=1, keepdims=True) < 0, -1, 1)
+        xy = centred @ components.T
+    else:
+        xy = np.zeros((len(points), 2))
+    return {"x": [_round(v) for v in xy[:, 0]], "y": [_round(v) for v in xy[:, 1]],
+            "cluster": [int(g) for g in ctx.groups[rows]], "id": [str(i) for i in ctx.window["id"].iloc[rows]]}
+
+
+def _clustering_run(ids: pd.Series, fine: np.ndarray) -> str:
+    """The run id discovery gives a clustering (a map made from this proposal names it)."""
+    from processing.jobs import clustering_run_id  # the jobs module imports the whole pipeline's edges
+
+    return clustering_run_id(ids.astype(str).tolist(), fine)
+
+
+def _dates(window: pd.DataFrame) -> np.ndarray:
+    """Each message's date (YYYY-MM-DD) or "unknown"."""
+    if "date" not in window:
+        return np.full(len(window), "unknown", dtype=object)
+    return window["date"].fillna("unknown").astype(str).to_numpy(dtype=object)
+
+
+def _counts(values: np.ndarray) -> dict[str, int]:
+    """{value: count}, sorted by value."""
+    unique, counts = np.unique(values.astype(str), return_counts=True)
+    return {str(v): int(n) for v, n in zip(unique, counts)}
+
+
+def _round(value) -> float:
+    """A float rounded to 6 decimals: stable across platforms' last bits, short in JSON."""
+    return round(float(value), 6)
+
+
+def _plain(value):
+    """numpy scalars and arrays -> Python values, recursively (the document is JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _round(value) if np.isfinite(value) else None
+    return value

@@ -1,0 +1,183 @@
+"""propose() on a small synthetic window whose answer is known: a kept category, a new blob, a merge, a split and
+a category that is gone; the document's shape (docs/evolution.md) and its determinism."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from processing.category_map import Category, CategoryMap
+from processing.evolution.match import MatchThresholds
+from processing.evolution.proposal import SCHEMA, propose
+
+DIMENSIONS = 16
+WORDS = {0: "invoice charge bill", 1: "parcel late courier", 2: "card payment declined", 3: "password login reset",
+         4: "address email profile", 5: "promo coupon summer", 6: "scam phishing link"}
+PER_BLOB = 40
+# Parts further apart than this are distinct: the blobs below sit at cosine ~0.36 from each other.
+THRESHOLDS = MatchThresholds(distinct_similarity=0.6)
+PARAMS = {"use_umap": False, "plain_components": None, "n_init": 3}
+
+
+def centers() -> np.ndarray:
+    """Seven topic centres sharing one common direction (pairwise cosine 0.36), as related topics do."""
+    common = np.zeros(DIMENSIONS)
+    common[-1] = 1.0
+    return np.stack([0.6 * common + 0.8 * np.eye(DIMENSIONS)[i] for i in range(7)])
+
+
+def blob(center: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    points = center + 0.08 * rng.standard_normal((n, DIMENSIONS))
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+def base_map() -> CategoryMap:
+    """Version 2: billing (blob 0), delivery (1), card_a and card_b (both blob 2: to be merged), account (blobs 3
+    and 4: to be split), old_promo (blob 5: gone from the window)."""
+    names = ["billing", "delivery", "card_a", "card_b", "account", "old_promo"]
+    return CategoryMap(2, "run-0123456789abcdef", tuple(
+        Category(name, f"{name} messages", (i,), id=f"c{i + 1}") for i, name in enumerate(names)))
+
+
+def scenario(seed: int = 0) -> dict:
+    """The window (blobs 0-4 and the new blob 6), the classifier's assignments and the baseline reference."""
+    rng = np.random.default_rng(seed)
+    c = centers()
+    window_blobs = [0, 1, 2, 3, 4, 6]
+    vectors = np.vstack([blob(c[b], PER_BLOB, rng) for b in window_blobs])
+    blob_of = np.repeat(window_blobs, PER_BLOB)
+    # The classifier: its own category per blob; blob 2 half card_a, half card_b; the new blob goes to billing.
+    by_blob = {0: "billing", 1: "delivery", 3: "account", 4: "account", 6: "billing"}
+    assigned = np.array([by_blob.get(b) or ("card_a" if rng.random() < 0.5 else "card_b") for b in blob_of])
+    words = [WORDS[b].split() for b in blob_of]
+    texts = [" ".join(rng.permutation(w)) + f" number {i}" for i, w in enumerate(words)]
+    window = pd.DataFrame({
+        "id": [f"m{i:03d}" for i in range(len(blob_of))], "text": texts,
+        "lang": np.where(np.arange(len(blob_of)) % 3 == 0, "es", "en"), "clean_text": texts, "feature_text": texts,
+        "created_at": None, "date": np.where(np.arange(len(blob_of)) % 2 == 0, "2026-11-30", "2026-12-01"),
+        "novel": blob_of == 6})
+    reference_parts = [(0, "billing", 20), (1, "delivery", 20), (2, "card_a", 10), (2, "card_b", 10),
+                       (3, "account", 10), (4, "account", 10), (5, "old_promo", 20)]
+    reference = np.vstack([blob(c[b], n, rng) for b, _, n in reference_parts])
+    reference_categories = np.concatenate([[name] * n for _, name, n in reference_parts])
+    return {"window": window, "vectors": vectors, "assigned": assigned, "reference": reference,
+            "reference_categories": reference_categories, "blob_of": blob_of}
+
+
+def run(seed: int = 0, thresholds: MatchThresholds = THRESHOLDS) -> tuple[dict, np.ndarray, dict]:
+    s = scenario()
+    proposal, fine = propose(s["window"], s["vectors"], s["assigned"], base_map(), s["reference"],
+                             s["reference_categories"], clustering_params=PARAMS, seed=seed,
+                             model={"model_version": "abc123"}, window_info={"days": 28, "messages": 240},
+                             thresholds=thresholds)
+    return proposal, fine, s
+
+
+@pytest.fixture(scope="module")
+def proposal_run():
+    return run()
+
+
+def groups_of(proposal: dict, fine: np.ndarray) -> np.ndarray:
+    return np.array([item["group"] for item in proposal["fine_clusters"]])[fine]
+
+
+def blob_groups(proposal: dict, fine: np.ndarray, blob_of: np.ndarray, b: int) -> set[int]:
+    return set(groups_of(proposal, fine)[blob_of == b].tolist())
+
+
+def category(proposal: dict, cid: str) -> dict:
+    return next(c for c in proposal["categories"] if c["id"] == cid)
+
+
+def test_a_category_whose_messages_form_their_own_group_is_kept_with_its_id(proposal_run):
+    proposal, fine, s = proposal_run
+    billing, delivery = category(proposal, "c1"), category(proposal, "c2")
+    assert (billing["status"], delivery["status"]) == ("kept", "kept")
+    assert delivery["clusters"] == sorted(blob_groups(proposal, fine, s["blob_of"], 1))
+    assert proposal["clusters"][delivery["clusters"][0]]["match"]["category"] == "c2"
+    assert 0 <= delivery["moved"] < 0.05  # same blob at training and now: it barely moved
+    assert delivery["size_after"] == PER_BLOB
+
+
+def test_a_blob_with_no_reference_messages_nearby_is_a_candidate_new_category_with_its_evidence(proposal_run):
+    proposal, fine, s = proposal_run
+    (group,) = blob_groups(proposal, fine, s["blob_of"], 6)
+    (new,) = [c for c in proposal["changes"] if c["kind"] == "new"]
+    assert new["change"] == f"new:{group}" and new["cluster"] == group
+    assert new["evidence"]["reference_ratio"] == 0.0
+    assert new["evidence"]["assigned_shares"] == {"c1": 1.0}  # the classifier put it all in billing
+    assert proposal["clusters"][group]["match"]["category"] is None
+    assert proposal["clusters"][group]["novel_share"] == 1.0
+    assert "scam" in proposal["clusters"][group]["top_terms"]
+
+
+def test_two_categories_the_window_no_longer_separates_are_proposed_as_a_merge(proposal_run):
+    proposal, fine, s = proposal_run
+    (group,) = blob_groups(proposal, fine, s["blob_of"], 2)
+    (merge,) = [c for c in proposal["changes"] if c["kind"] == "merge"]
+    assert merge["change"] == "merge:c3+c4" and merge["categories"] == ["c3", "c4"] and merge["cluster"] == group
+    assert category(proposal, "c3")["status"] == category(proposal, "c4")["status"] == "merged"
+    assert category(proposal, "c3")["merged_with"] == ["c4"]
+
+
+def test_one_category_in_two_far_apart_blobs_is_proposed_as_a_split(proposal_run):
+    proposal, fine, s = proposal_run
+    parts = blob_groups(proposal, fine, s["blob_of"], 3) | blob_groups(proposal, fine, s["blob_of"], 4)
+    (split,) = [c for c in proposal["changes"] if c["kind"] == "split"]
+    assert split["change"] == "split:c5" and sorted(split["clusters"]) == sorted(parts) and len(parts) == 2
+    assert split["evidence"]["parts_similarity"] < THRESHOLDS.distinct_similarity
+    assert category(proposal, "c5")["status"] == "split"
+
+
+def test_a_category_with_no_messages_in_the_window_is_gone(proposal_run):
+    proposal, _, _ = proposal_run
+    promo = category(proposal, "c6")
+    assert promo["status"] == "gone" and promo["clusters"] == [] and promo["share_after"] == 0.0
+    assert promo["share_before"] == pytest.approx(20 / 100)
+    assert {"change": "gone:c6", "kind": "gone", "category": "c6"}.items() <= \
+        next(c for c in proposal["changes"] if c["kind"] == "gone").items()
+
+
+def test_the_proposal_has_the_documented_shape_and_every_fine_cluster_is_in_exactly_one_group(proposal_run):
+    proposal, fine, s = proposal_run
+    assert proposal["schema"] == SCHEMA and re.fullmatch(r"prop-[0-9a-f]{16}", proposal["proposal_id"])
+    assert proposal["base_map"] == {"version": 2, "hash": base_map().content_hash,
+                                    "clustering_run": "run-0123456789abcdef"}
+    assert proposal["model"] == {"model_version": "abc123"} and proposal["window"]["days"] == 28
+    assert re.fullmatch(r"run-[0-9a-f]{16}", proposal["clustering_run"])
+    assert proposal["n_fine_clusters"] == len(proposal["fine_clusters"]) == int(fine.max()) + 1
+    listed = sorted(f for cluster in proposal["clusters"] for f in cluster["fine_clusters"])
+    assert listed == list(range(proposal["n_fine_clusters"]))
+    for item in proposal["fine_clusters"]:
+        assert item["cluster"] in proposal["clusters"][item["group"]]["fine_clusters"]
+        assert item["size"] == int((fine == item["cluster"]).sum()) == sum(item["assigned"].values())
+    assert [c["cluster"] for c in proposal["clusters"]] == list(range(len(proposal["clusters"])))
+    for cluster in proposal["clusters"]:
+        assert set(cluster) >= {"cluster", "fine_clusters", "size", "name", "top_terms", "top_terms_by_language",
+                                "representative", "borderline", "sizes_by_date", "novel_share", "match"}
+        assert set(cluster["top_terms_by_language"]) == {"en", "es"}
+        assert sum(cluster["sizes_by_date"].values()) == cluster["size"]
+        assert set(cluster["match"]) >= {"category", "similarity", "overlap"}
+    assert [c["id"] for c in proposal["categories"]] == ["c1", "c2", "c3", "c4", "c5", "c6"]
+    for entry in proposal["categories"]:
+        assert set(entry) >= {"id", "name", "status", "clusters", "merged_with", "moved", "share_before",
+                              "share_after", "size_after", "sizes_by_date", "evidence"}
+    points = proposal["map_points"]
+    assert len(points["x"]) == len(points["y"]) == len(points["cluster"]) == len(points["id"]) == 240
+    assert json.loads(json.dumps(proposal)) == proposal  # plain JSON all the way down
+
+
+def test_the_same_inputs_and_seed_give_a_byte_identical_proposal(proposal_run):
+    again, _, _ = run()
+    assert json.dumps(again, sort_keys=True) == json.dumps(proposal_run[0], sort_keys=True)
+
+
+def test_a_window_whose_vectors_do_not_match_its_messages_is_refused_in_one_sentence():
+    s = scenario()
+    with pytest.raises(ValueError, match=r"^the window has 240 messages but 239 vectors and 240 assigned categories$"):
+        propose(s["window"], s["vectors"][:-1], s["assigned"], base_map(), s["reference"], s["reference_categories"],
+                clustering_params=PARAMS)
