@@ -1,0 +1,1 @@
+"""Category evolution: accumulated new data clustered, matched to the current categories, reviewed, retrained."""
