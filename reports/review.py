@@ -37,6 +37,7 @@ STATUSES = ("kept", "split", "merged", "gone")
 CHANGE_KINDS = ("new", "split", "merge", "gone")
 LANGUAGE_ORDER = ("es", "en")
 EVIDENCE_ITEMS = 24
+HIERARCHY_ARRAYS = ("linkage", "leaves", "scores", "cuts", "candidates")  # drawn or too long to list
 DECISIONS_COMMAND = "tweetops review proposal.json --decisions decisions.yaml"
 
 
@@ -88,19 +89,23 @@ def _discovery_context(doc: dict) -> dict:
     proposed = doc.get("categories")
     groups = proposed if proposed else [_cluster_as_category(c) for c in fine.values()]
     categories = [category_view(group, fine, total) for group in groups]
-    selection = doc.get("selection") or {}
-    hierarchy = doc.get("hierarchy") or {}
-    scores = cut_scores(hierarchy)
     return {
         "kind": "discovery", "title": "Discovery review", "run": doc.get("clustering_run"),
         "total": total, "n_fine": int(doc.get("n_clusters") or len(fine)), "categories": categories,
         "grouped": bool(proposed), "open_sections": len(categories) <= OPEN_SECTIONS,
-        "quality": doc.get("quality") or {}, "selection": selection_view(selection),
-        "hierarchy": evidence_items(hierarchy, skip=("linkage", "scores", "cuts", "candidates")),
-        "charts": {"k": _uri(k_figure(selection.get("k_silhouettes") or {})),
-                   "cut": _uri(cut_figure(scores, _chosen_cut(hierarchy, len(categories)))),
-                   "map": _uri(map_figure(doc.get("map_points"), "category"))},
+        "clustering": clustering_view(doc, len(categories)),
+        "charts": {"map": _uri(map_figure(doc.get("map_points"), "category"))},
     }
+
+
+def clustering_view(doc: dict, n_categories: int) -> dict:
+    """How the fine clusters were made (space, k, quality) and grouped (the hierarchy's cut), with their charts."""
+    selection, hierarchy = doc.get("selection") or {}, doc.get("hierarchy") or {}
+    return {"selection": selection_view(selection), "quality": doc.get("quality") or {},
+            "hierarchy": evidence_items(hierarchy, skip=HIERARCHY_ARRAYS),
+            "thresholds": evidence_items(doc.get("thresholds") or {}),
+            "k_chart": _uri(k_figure(selection.get("k_silhouettes") or {})),
+            "cut_chart": _uri(cut_figure(cut_scores(hierarchy), _chosen_cut(hierarchy, n_categories)))}
 
 
 def _cluster_as_category(cluster: dict) -> dict:
@@ -174,7 +179,7 @@ def _proposal_context(proposal: dict) -> dict:
     changes = [change_view(change, clusters, categories, total) for change in proposal.get("changes") or []]
     counts = Counter(c.get("status") for c in categories.values())
     counts.update(change["kind"] for change in changes if change["kind"] == "new")
-    kept = [category_row(c, clusters) for c in categories.values() if c.get("status") == "kept"]
+    kept = [category_row(c) for c in categories.values() if c.get("status") == "kept"]
     base = proposal["base_map"]
     return {
         "kind": "evolution", "title": "Evolution proposal", "proposal_id": proposal["proposal_id"],
@@ -182,6 +187,7 @@ def _proposal_context(proposal: dict) -> dict:
                  "clustering_run": base.get("clustering_run")},
         "run": proposal.get("clustering_run"), "model": evidence_items(proposal.get("model") or {}),
         "window": window, "total": total, "n_fine": proposal.get("n_fine_clusters"), "n_clusters": len(clusters),
+        "clustering": clustering_view(proposal, len(clusters)),
         "counts": [(kind, counts.get(kind, 0)) for kind in (*STATUSES, "new")],
         "changes": changes, "kept": kept, "open_sections": len(changes) <= OPEN_SECTIONS,
         "decisions": decisions_file(proposal["proposal_id"], changes),
@@ -200,31 +206,34 @@ def change_view(change: dict, clusters: dict[int, dict], categories: dict[str, d
     involved = {"new": [change.get("cluster")], "split": change.get("clusters") or [],
                 "merge": [change.get("cluster")]}.get(kind, [])
     category_ids = change.get("categories") or ([change["category"]] if change.get("category") else [])
-    return {"change": str(change["change"]), "kind": kind, "name": change.get("name"),
-            "clusters": [cluster_view(clusters[int(c)], total) for c in involved if c is not None and
-                         int(c) in clusters],
-            "categories": [category_row(categories[str(i)], clusters) if str(i) in categories
-                           else {"id": str(i), "name": None, "missing": True} for i in category_ids],
-            "evidence": evidence_items(change.get("evidence") or {})}
+    evidence = change.get("evidence") or {}
+    present = [int(c) for c in involved if c is not None and int(c) in clusters]
+    # A new candidate's evidence is usually its cluster's match: shown once, as the change's evidence.
+    views = [cluster_view(clusters[c], total, show_match=clusters[c].get("match") != evidence) for c in present]
+    return {"change": str(change["change"]), "kind": kind, "name": change.get("name"), "clusters": views,
+            "categories": [category_row(categories[str(i)], shown_evidence=categories[str(i)].get("evidence") != evidence)
+                           if str(i) in categories else {"id": str(i), "name": None, "missing": True, "evidence": []}
+                           for i in category_ids],
+            "evidence": evidence_items(evidence)}
 
 
-def cluster_view(cluster: dict, total: int) -> dict:
+def cluster_view(cluster: dict, total: int, show_match: bool = True) -> dict:
     """A window cluster as a change shows it: size, share, novelty, match, sizes by date, terms and messages."""
     size = int(cluster.get("size") or 0)
     return {"number": int(cluster["cluster"]), "name": cluster.get("name"), "size": size,
             "share": size / total if total else None, "novel_share": cluster.get("novel_share"),
             "fine_clusters": list(cluster.get("fine_clusters") or []),
             "sizes_by_date": sorted((cluster.get("sizes_by_date") or {}).items()),
-            "match": evidence_items(cluster.get("match") or {}), **message_view(cluster)}
+            "match": evidence_items(cluster.get("match") or {}) if show_match else [], **message_view(cluster)}
 
 
-def category_row(category: dict, clusters: dict[int, dict]) -> dict:
+def category_row(category: dict, shown_evidence: bool = True) -> dict:
     """A current category as the proposal measured it: status, window clusters, movement, shares before and after."""
     return {"id": str(category["id"]), "name": category.get("name"), "status": category.get("status"),
             "clusters": [int(c) for c in category.get("clusters") or []],
             "merged_with": list(category.get("merged_with") or []), "moved": category.get("moved"),
             "share_before": category.get("share_before"), "share_after": category.get("share_after"),
-            "size_after": category.get("size_after"), "evidence": evidence_items(category.get("evidence") or {}),
+            "size_after": category.get("size_after"), "evidence": evidence_items(category.get("evidence") or {}) if shown_evidence else [],
             "missing": False}
 
 
@@ -381,5 +390,5 @@ def timeline_figure(clusters: dict[int, dict], day_counts: dict) -> Figure | Non
     axes.set_xticks(range(0, len(dates), step), [shown_value(d, 12) for d in dates[::step]], rotation=45,
                     ha="right", parse_math=False)
     axes.set_ylabel("window cluster")
-    figure.colorbar(image, ax=axes, label="share of the day's messages", shrink=0.8)
+    figure.colorbar(image, ax=axes, label="share of the day", shrink=0.8)
     return figure

@@ -124,6 +124,12 @@ def proposal_doc(hostile: bool = False) -> dict:
         "window": {"days": 28, "from": "2026-11-01", "to": "2026-11-03", "messages": 700, "novel": 61,
                    "dates": {"2026-11-01": 170, "2026-11-02": 170, "2026-11-03": 360}},
         "clustering_run": "run-fedcba9876543210", "n_fine_clusters": 8,
+        "selection": {"chosen": "plain", "k_silhouettes": {"4": 0.31, "8": 0.42, "12": 0.36}, "fit_rows": 700,
+                      "candidates": {"plain": {"k": 8, "score": 1.8}}},
+        "hierarchy": {"method": "size-weighted Ward linkage on fine-cluster centroids", "chosen": 6,
+                      "scores": {"4": 0.3, "6": 0.4, "7": 0.35}, "leaves": list(range(8)),
+                      "linkage": [[0, 1, 1.5, 2]], "why": "the cut whose grouped partition has the best silhouette"},
+        "thresholds": {"neighbours": 10, "distinct_similarity_used": 0.62},
         "fine_clusters": [{"cluster": f, "group": g, "size": 50, "assigned": {"c1": 40, "c2": 10}}
                           for g, c in enumerate(clusters) for f in c["fine_clusters"]],
         "clusters": clusters,
@@ -238,9 +244,14 @@ def test_the_proposal_overview_names_the_window_the_base_map_and_counts_each_kin
     for text in ("Evolution proposal prop-0123456789abcdef", "category map version 3 (hash 1a2b3c4d5e6f,",
                  "28 days, 2026-11-01 to 2026-11-03", "700, of which 61 flagged novel",
                  "6 window clusters from 8 fine clusters", "model_version 4",
-                 "2 kept 1 split 2 merged 1 gone 1 new"):
+                 "2 kept 1 split 2 merged 1 gone 1 new", "How the window was clustered", "k 8, chosen by silhouette",
+                 "grouped into window clusters chosen 6", "the cut whose grouped partition has the best silhouette",
+                 "Matching thresholds distinct_similarity_used 0.62 neighbours 10"):
         assert text in head, text
+    assert "leaves" not in head and "linkage [" not in head
     assert [attrs["alt"] for attrs in Tags(html).named("img")] == [
+        "silhouette per candidate number of fine clusters",
+        "score per candidate number of window clusters, the chosen cut marked",
         "the window's messages on a 2-D map, coloured and numbered by window cluster",
         "each window cluster's share of each day's messages"]
 
@@ -269,6 +280,26 @@ def test_each_change_has_a_section_with_its_clusters_categories_evidence_and_dec
         assert text in gone, text
 
 
+def test_evidence_that_a_change_shares_with_its_cluster_or_category_is_shown_once():
+    proposal = proposal_doc()
+    proposal["changes"][0]["evidence"] = proposal["clusters"][5]["match"]
+    proposal["changes"][3]["evidence"] = proposal["categories"][5]["evidence"] = {"window_messages": 40}
+    changes = section(proposal_report_html(proposal), "changes")
+    new_candidate = changes.split('id="change-2"')[0]
+    assert "Best match among the current categories" not in new_candidate
+    assert text_of(new_candidate).count("similarity 0.31") == 1
+    assert "Best match among the current categories" in changes  # the split's clusters match c3: not the evidence
+    assert text_of(changes).count("window_messages 40") == 1 and "Evidence for c6" not in text_of(changes)
+    assert "Evidence for c3" in text_of(changes)  # the split's category evidence differs from the change's
+
+
+def test_a_change_naming_a_category_the_proposal_does_not_describe_says_so():
+    proposal = proposal_doc()
+    proposal["changes"][3]["category"] = "c99"
+    gone = text_of(section(proposal_report_html(proposal), "changes").split('id="change-4"')[1])
+    assert "c99 (unnamed) not in the proposal's categories" in gone
+
+
 def test_the_kept_categories_are_one_table_with_how_far_they_moved_and_their_shares():
     kept = text_of(section(proposal_report_html(proposal_doc()), "kept"))
     assert "Kept categories (2)" in kept
@@ -295,7 +326,7 @@ def test_a_hostile_name_in_the_decisions_file_stays_one_quoted_value_and_adds_no
 
 def test_a_proposal_without_map_dates_fine_clusters_or_model_still_renders_and_says_what_is_missing():
     proposal = proposal_doc()
-    for key in ("map_points", "fine_clusters", "model", "window"):
+    for key in ("map_points", "fine_clusters", "model", "window", "selection", "hierarchy", "thresholds"):
         del proposal[key]
     for cluster in proposal["clusters"]:
         del cluster["sizes_by_date"], cluster["match"], cluster["top_terms_by_language"]
