@@ -211,9 +211,9 @@ def change_view(change: dict, clusters: dict[int, dict], categories: dict[str, d
     # A new candidate's evidence is usually its cluster's match: shown once, as the change's evidence.
     views = [cluster_view(clusters[c], total, show_match=clusters[c].get("match") != evidence) for c in present]
     return {"change": str(change["change"]), "kind": kind, "name": change.get("name"), "clusters": views,
-            "categories": [category_row(categories[str(i)], shown_evidence=categories[str(i)].get("evidence") != evidence)
-                           if str(i) in categories else {"id": str(i), "name": None, "missing": True, "evidence": []}
-                           for i in category_ids],
+            "categories": [category_row(categories[i], shown_evidence=categories[i].get("evidence") != evidence)
+                           if i in categories else {"id": i, "name": None, "missing": True, "evidence": []}
+                           for i in map(str, category_ids)],
             "evidence": evidence_items(evidence)}
 
 
@@ -233,7 +233,8 @@ def category_row(category: dict, shown_evidence: bool = True) -> dict:
             "clusters": [int(c) for c in category.get("clusters") or []],
             "merged_with": list(category.get("merged_with") or []), "moved": category.get("moved"),
             "share_before": category.get("share_before"), "share_after": category.get("share_after"),
-            "size_after": category.get("size_after"), "evidence": evidence_items(category.get("evidence") or {}) if shown_evidence else [],
+            "size_after": category.get("size_after"),
+            "evidence": evidence_items(category.get("evidence") or {}) if shown_evidence else [],
             "missing": False}
 
 
@@ -290,7 +291,8 @@ def evidence_items(evidence: dict, skip: tuple[str, ...] = ()) -> list[tuple[str
             rows += [(f"{key}.{inner}", _shown(item)) for inner, item in sorted(value.items())]
         else:
             rows.append((str(key), _shown(value)))
-    return rows[:EVIDENCE_ITEMS] + ([("…", f"{len(rows) - EVIDENCE_ITEMS} more")] if len(rows) > EVIDENCE_ITEMS else [])
+    more = [("…", f"{len(rows) - EVIDENCE_ITEMS} more")] if len(rows) > EVIDENCE_ITEMS else []
+    return rows[:EVIDENCE_ITEMS] + more
 
 
 def _shown(value) -> str:
