@@ -127,24 +127,16 @@ def _read_proposal(path: Path) -> dict:
 def _approved_map(home: str):
     """The category map of the latest approved package in the home's local registry."""
     from pipelines.cli_common import load_settings
-    from processing.category_map import load_category_map
+    from register.registry import approved_category_map, local_backend
+
     from processing.evolution.review import ReviewError
-    from register.registry import local_backend
+    from register.local import RegistryError
 
-    registry, _ = local_backend(home)
-    group = load_settings(None).model_package_group
-    package = registry.latest_approved(group) if group in [
-        g["ModelPackageGroupName"] for g in registry.list_model_package_groups()] else None
-    if package is None:
-        raise ReviewError(f"no approved model package in group {group!r} of the local registry under {home}; "
-                          "approve one, or pass --current-map FILE")
-    uri = (package.get("CustomerMetadataProperties") or {}).get("category_map_uri")
-    if not uri:
-        raise ReviewError(f"the approved package {package['ModelPackageArn']} records no category_map_uri (registered "
-                          "before packages carried their map); pass --current-map FILE")
-    from pipelines.local.store import LocalStore
-
-    return load_category_map(LocalStore(Path(home) / "s3").path(uri))
+    registry, read_json = local_backend(home)
+    try:
+        return approved_category_map(registry, load_settings(None).model_package_group, read_json)
+    except RegistryError as error:
+        raise ReviewError(f"{error}: pass --current-map FILE") from None
 
 
 def _resume_waiting(home: str, proposal_id: str, outcome: str, written: Path | None, entries: list[dict]) -> None:

@@ -33,10 +33,11 @@ from urllib.parse import unquote_plus, urlparse
 import boto3
 from botocore.exceptions import ClientError
 
-from processing.category_map import MAX_MAP_BYTES, CategoryMap, CategoryMapError, load_category_map, save_category_map
+from processing.category_map import MAX_MAP_BYTES, CategoryMap, CategoryMapError, parse_category_map, save_category_map
 from processing.evolution.review import (MAX_DECISIONS_BYTES, MAX_PROPOSAL_BYTES, ReviewError, apply_decisions,
                                          parse_decisions, parse_proposal, proposal_outcome)
 from processing.sanitize import one_line
+from register.local import RegistryError
 
 DECISION_FILES = ("decisions.yaml", "decisions.yml", "decisions.json")
 CALLBACK_FILE, OUTCOME_FILE, PROPOSAL_FILE = "callback.json", "review.json", "proposal.json"
@@ -102,7 +103,7 @@ def decide(aws: Clients, record: dict, environ) -> dict:
         current = current_map(aws, environ)
         new_map, entries = apply_decisions(proposal, current, decisions, reviewer=None, at=at)
         outcome = _accept(aws, bucket, folder, proposal, new_map, entries, environ)
-    except (ReviewError, CategoryMapError, UnicodeDecodeError) as error:
+    except (ReviewError, CategoryMapError, RegistryError, UnicodeDecodeError) as error:
         reason = one_line(error) if isinstance(error, UnicodeDecodeError) else " ".join(str(error).split())
         sagemaker.send_pipeline_execution_step_failure(
             CallbackToken=callback["token"], FailureReason=reason[:MAX_FAILURE_REASON],
@@ -154,28 +155,19 @@ def _accept(aws: Clients, bucket: str, folder: str, proposal: dict, new_map: Cat
 
 def current_map(aws: Clients, environ) -> CategoryMap:
     """The map proposals must be made against: CURRENT_MAP_URI, else the approved package's category_map_uri."""
-    uri = environ.get("CURRENT_MAP_URI")
-    if not uri:
-        from register.sagemaker import SageMakerModelRegistry
+    def read(uri: str) -> CategoryMap:
+        bucket, key = _split(uri)
+        return parse_category_map(_read(aws.s3, bucket, key, MAX_MAP_BYTES), uri)
 
-        group = environ.get("MODEL_PACKAGE_GROUP")
-        if not group:
-            raise ReviewError("set CURRENT_MAP_URI or MODEL_PACKAGE_GROUP: the function cannot tell the current map")
-        package = SageMakerModelRegistry(aws.sagemaker).latest_approved(group)
-        if package is None:
-            raise ReviewError(f"no approved model package in group {group!r}: no current category map")
-        uri = (package.get("CustomerMetadataProperties") or {}).get("category_map_uri")
-        if not uri:
-            raise ReviewError(f"the approved package {package['ModelPackageArn']} records no category_map_uri")
-    bucket, key = _split(uri)
-    data = _read(aws.s3, bucket, key, MAX_MAP_BYTES)
-    with tempfile.TemporaryDirectory() as folder:  # load_category_map reads files: the same checks as locally
-        path = Path(folder) / (Path(key).name or "category_map.yaml")
-        path.write_bytes(data)
-        try:
-            return load_category_map(path)
-        except CategoryMapError as error:
-            raise CategoryMapError(error.problems, uri) from None
+    if environ.get("CURRENT_MAP_URI"):
+        return read(environ["CURRENT_MAP_URI"])
+    from register.registry import approved_category_map
+    from register.sagemaker import SageMakerModelRegistry
+
+    group = environ.get("MODEL_PACKAGE_GROUP")
+    if not group:
+        raise ReviewError("set CURRENT_MAP_URI or MODEL_PACKAGE_GROUP: the function cannot tell the current map")
+    return approved_category_map(SageMakerModelRegistry(aws.sagemaker), group, read)
 
 
 def _map_text(cmap: CategoryMap) -> str:

@@ -202,15 +202,27 @@ def load_category_map(path: str | os.PathLike) -> CategoryMap:
         if path.stat().st_size > MAX_MAP_BYTES:
             raise CategoryMapError(f"{path.stat().st_size} bytes is too large for a category map "
                                    f"(limit {MAX_MAP_BYTES >> 20} MiB)", path)
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CategoryMapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from exc
+        data = path.read_bytes()
     except OSError as exc:
         raise CategoryMapError(f"cannot read the file ({exc.strerror or exc})", path) from exc
-    doc = _parse(text, _is_json(path, text), path)
+    return parse_category_map(data, path)
+
+
+def parse_category_map(data: bytes, source: str | os.PathLike) -> CategoryMap:
+    """Validate and return the map in `data` (the bytes of a file or an S3 object named `source`, whose extension
+    says YAML or JSON); any problem raises CategoryMapError naming `source`."""
+    path = Path(str(source))
+    if len(data) > MAX_MAP_BYTES:
+        raise CategoryMapError(f"{len(data)} bytes is too large for a category map (limit {MAX_MAP_BYTES >> 20} MiB)",
+                               source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CategoryMapError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", source) from exc
+    doc = _parse(text, _is_json(path, text), source)
     problems = document_problems(doc)
     if problems:
-        raise CategoryMapError(problems, path)
+        raise CategoryMapError(problems, source)
     return _from_document(doc)
 
 
@@ -222,7 +234,7 @@ def _is_json(path: Path, text: str) -> bool:
     return suffix == ".json" or text.lstrip("\ufeff \t\r\n").startswith("{")
 
 
-def _parse(text: str, is_json: bool, path: Path) -> Any:
+def _parse(text: str, is_json: bool, path: Path | str) -> Any:
     """The raw document, with syntax errors turned into CategoryMapError naming line and column."""
     too_deep = f"nested deeper than {MAX_MAP_DEPTH} levels; a category map is four levels deep"
     if is_json:

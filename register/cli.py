@@ -187,9 +187,27 @@ def _echo_summary(summary: dict) -> None:
         ("evaluation", summary["metrics_uri"] or "-"),
         ("monitoring", summary["monitoring_baseline_uri"] or "no baseline: its batches are not judged for drift"),
     ]
+    fields += _category_change_fields(summary.get("category_changes"))
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         click.echo(terminal_text(f"{name.ljust(width)}  {value}"))  # a decision's text is anyone's input
+
+
+def _category_change_fields(changes: dict | None) -> list[tuple[str, str]]:
+    """'categories' lines: how this package's categories differ from the approved package's (nothing to say: none)."""
+    from processing.evolution.lineage import describe_changes
+
+    if not changes:
+        return []
+    if "error" in changes:
+        return [("categories", f"not compared with the approved package: {changes['error']}")]
+    if not changes["changed"]:
+        return [("categories", f"same as the approved {changes['against']}")]
+    lines = describe_changes(changes) or ["same names, other clusters"]
+    review = "reviewed" if changes["reviewed"] else "NOT REVIEWED: approval refused until `tweetops review`"
+    head = (f"changed from the approved {changes['against']} (map version {changes['from_version']} -> "
+            f"{changes['to_version']}, {review})")
+    return [("categories", head)] + [("", f"  {line}") for line in lines]
 
 
 def _scores(scores: dict) -> str:
@@ -224,13 +242,15 @@ def approve_command(package, by, reason, allow_unreviewed_map, backend, home, re
     """Approve a package, recording who and why.
 
     PACKAGE is a model package ARN or a version number of the group. Refused when the package's category map
-    was never reviewed, unless --allow-unreviewed-map (the approval description then says so).
+    was never reviewed, unless --allow-unreviewed-map (the approval description then says so); refused whatever
+    the flag when its categories differ from the approved package's and the map was not reviewed.
     """
     from register import registry as operations
 
-    registry_, _, group = _open(backend, home, region, group, package)
+    registry_, read_json, group = _open(backend, home, region, group, package)
     arn = operations.resolve_package(registry_, package, group)
-    result = operations.approve(registry_, arn, by, reason, allow_unreviewed_map=allow_unreviewed_map)
+    result = operations.approve(registry_, arn, by, reason, allow_unreviewed_map=allow_unreviewed_map,
+                                read_json=read_json)
     _echo_decision(result)
     if backend == "sagemaker":
         _attach_model_monitor(registry_.describe_model_package(arn), region)

@@ -73,7 +73,11 @@ def sagemaker_backend(boto_session) -> tuple[SageMakerModelRegistry, ReadJson]:
 
 
 def _parse(uri: str, data: bytes) -> object:
-    """JSON from an object's bytes, or ValueError naming the object."""
+    """JSON from an object's bytes, a validated CategoryMap for a .yaml/.yml map, or ValueError naming the object."""
+    if uri.lower().endswith((".yaml", ".yml")):
+        from processing.category_map import parse_category_map
+
+        return parse_category_map(data, uri)  # CategoryMapError is a ValueError naming the object
     try:
         return json.loads(data)
     except ValueError as error:  # also UnicodeDecodeError
@@ -109,7 +113,12 @@ def list_groups(registry) -> list[dict]:
 def package_summary(registry, arn: str, read_json: ReadJson) -> dict:
     """What an approver needs about one package: status, metrics, category map, provenance, lineage."""
     package = registry.describe_model_package(arn)
-    return summarize(package, read_json)
+    summary = summarize(package, read_json)
+    try:
+        summary["category_changes"] = map_comparison(registry, package, read_json)
+    except (OSError, ValueError) as error:  # an unreadable map must not hide the rest of the summary
+        summary["category_changes"] = {"error": str(error)}
+    return summary
 
 
 def summarize(package: dict, read_json: ReadJson) -> dict:
@@ -145,6 +154,7 @@ def summarize(package: dict, read_json: ReadJson) -> dict:
             "version": metadata.get("category_map_version"),
             "hash": metadata.get("category_map_hash"),
             "reviewed": _reviewed(metadata),
+            "uri": metadata.get("category_map_uri"),
         },
         "input_data_hash": metadata.get("input_data_hash"),
         "code_version": metadata.get("code_version"),
@@ -167,6 +177,41 @@ def monitoring_parameters(package: dict) -> dict[str, str]:
     if not metadata.get("monitoring_baseline_uri"):
         return {}
     return {"BaselineUri": metadata["monitoring_baseline_uri"], "FeaturizerSha256": metadata.get("featurizer_sha256", "")}
+
+
+def package_category_map(package: dict, read_json: ReadJson):
+    """The package's category map (a CategoryMap), or None for a package registered before maps were recorded."""
+    uri = (package.get("CustomerMetadataProperties") or {}).get("category_map_uri")
+    return read_json(uri) if uri else None
+
+
+def approved_category_map(registry, group: str, read_json: ReadJson):
+    """The category map of the group's latest approved package: the map evolution proposals are made against.
+    RegistryError when no package is approved or the approved one records no map."""
+    package = registry.latest_approved(group)
+    if package is None:
+        raise RegistryError(f"no approved model package in group {group!r}: no current category map (approve one, "
+                            "or name the current map explicitly)")
+    cmap = package_category_map(package, read_json)
+    if cmap is None:
+        raise RegistryError(f"the approved package {_name(package)} records no category_map_uri (registered before "
+                            "packages carried their map); name the current map explicitly")
+    return cmap
+
+
+def map_comparison(registry, package: dict, read_json: ReadJson) -> dict | None:
+    """How the package's categories differ from those of the group's latest approved package (another one):
+    processing.evolution.lineage.map_changes plus "against" (that package's name); None when there is no approved
+    package to compare with, or one of them records no map. Unreadable maps raise (ValueError/OSError)."""
+    from processing.evolution.lineage import map_changes
+
+    approved = registry.latest_approved(package.get("ModelPackageGroupName"))
+    if approved is None or approved["ModelPackageArn"] == package["ModelPackageArn"]:
+        return None
+    old, new = package_category_map(approved, read_json), package_category_map(package, read_json)
+    if old is None or new is None:
+        return None
+    return {**map_changes(old, new), "against": _name(approved), "reviewed": new.is_reviewed}
 
 
 def pinned_model_digest(package: dict) -> str | None:
@@ -215,10 +260,23 @@ def _name(package: dict) -> str:
     return f"{package.get('ModelPackageGroupName')} version {package['ModelPackageVersion']}"
 
 
-def approve(registry, arn: str, by: str, reason: str, allow_unreviewed_map: bool = False) -> dict:
+def approve(registry, arn: str, by: str, reason: str, allow_unreviewed_map: bool = False,
+            read_json: ReadJson | None = None) -> dict:
     """Approve a package, recording who and why; refused when its category map is not marked reviewed,
-    unless `allow_unreviewed_map` (the description then says the map was unreviewed)."""
+    unless `allow_unreviewed_map` (the description then says the map was unreviewed). With `read_json`, a package
+    whose categories differ from the approved package's needs a reviewed map whatever the flag says, and the
+    description names the change."""
     package = registry.describe_model_package(arn)
+    comparison = map_comparison(registry, package, read_json) if read_json else None
+    if comparison and comparison["changed"] and not comparison["reviewed"]:
+        from processing.evolution.lineage import describe_changes
+
+        listed = "; ".join(describe_changes(comparison)) or "the same names with other clusters"
+        raise RegistryError(f"not approved: the categories of {_name(package)} differ from those of the approved "
+                            f"{comparison['against']} ({listed}) and its category map (version "
+                            f"{comparison['to_version']}) was not reviewed; a changed category scheme needs an "
+                            "analyst's review (`tweetops review`) before approval, --allow-unreviewed-map does not "
+                            "cover it")
     metadata = package.get("CustomerMetadataProperties", {})
     if not pinned_model_digest(package):
         raise RegistryError(f"not approved: {_name(package)} pins no model digest ({MODEL_DIGEST_VARIABLE} in its "
@@ -233,6 +291,8 @@ def approve(registry, arn: str, by: str, reason: str, allow_unreviewed_map: bool
                 f"(category_map_reviewed={metadata.get('category_map_reviewed', 'missing')}); have an analyst "
                 "review it and retrain, or pass --allow-unreviewed-map to approve it anyway")
         note = " with an unreviewed category map"
+    if comparison and comparison["changed"]:
+        note += f" (category map version {comparison['from_version']} -> {comparison['to_version']}, reviewed)"
     return _decide(registry, package, "Approved", _description("approved", by, reason, note))
 
 

@@ -111,7 +111,7 @@ def test_show_takes_an_arn_and_json(local):
     local.register()
     summary = json.loads(run(local, "show", ARN.format(1), "--json").output)
     assert summary["version"] == 1
-    assert summary["category_map"] == {"version": "2", "hash": MAP_HASH, "reviewed": True}
+    assert summary["category_map"] == {"version": "2", "hash": MAP_HASH, "reviewed": True, "uri": None}
     assert summary["metrics"]["gold"]["n_samples"] == 8
 
 

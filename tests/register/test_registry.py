@@ -25,7 +25,7 @@ def test_summary_has_metrics_category_map_provenance_and_lineage(backend):
     assert 0 < summary["metrics"]["macro_f1"] < 1
     assert summary["metrics_error"] is None
     assert summary["metrics_uri"] == "s3://tweetops-data/tweetops/executions/exec0001/evaluation/evaluation.json"
-    assert summary["category_map"] == {"version": "2", "hash": MAP_HASH, "reviewed": True}
+    assert summary["category_map"] == {"version": "2", "hash": MAP_HASH, "reviewed": True, "uri": None}
     assert (summary["input_data_hash"], summary["code_version"], summary["seed"]) == (
         INPUT_HASH, "0.3.0+g1a2b3c4", "7")
     assert summary["lineage"] == {
