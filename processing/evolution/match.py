@@ -15,7 +15,8 @@ Decisions, per fine cluster then per category (thresholds in MatchThresholds, ev
 
 * a fine cluster is **new** when its reference-neighbour ratio is below `new_max_reference_ratio`;
 * two or more categories are **merged** when most of each one's messages sit in fine clusters they share (each
-  holding at least `merge_min_share` of the cluster): the window does not separate them any more;
+  holding at least `merge_min_share` of the cluster), or when their baseline centroids are twins (cosine >=
+  `merge_min_similarity`) nearest to one same fine cluster: the window does not separate them any more;
 * a category is **split** when its fine clusters form parts that hold at least `split_min_share` of it each and
   whose centroids are further apart than `distinct_similarity` (neighbouring categories' typical distance);
 * a category is **gone** when its share of the window fell below `gone_max_ratio` of its baseline share;
@@ -41,6 +42,7 @@ class MatchThresholds:
     new_max_reference_ratio: float = 0.5  # a fine cluster is new below this mean reference-neighbour ratio
     merge_min_share: float = 0.25  # a category is present in a fine cluster holding this share of its messages
     merge_min_mixed: float = 0.75  # merged: this share of each category's messages lie in fine clusters they share
+    merge_min_similarity: float = 0.9  # ...or their baseline centroids are this alike and one fine cluster is nearest
     split_min_share: float = 0.25  # a part of a split holds at least this share of the category's window messages
     # Parts whose centroids are less similar than this are distinct; None: the lower quartile of the current
     # categories' similarity to their nearest other category (as far apart as neighbouring categories are).
@@ -114,9 +116,16 @@ def fine_cluster_labels(fine: np.ndarray, n_fine: int, assigned: np.ndarray, n_c
     return labels, mean_ratio, counts
 
 
-def merged_components(fine_labels: np.ndarray, counts: np.ndarray, thresholds: MatchThresholds) -> tuple[list, dict]:
-    """Sets of categories the window does not separate (see the module docstring), and the mixing evidence per
-    merged pair: {(a, b): (share of a's messages in clusters shared with b, the same for b)}."""
+def merged_components(fine_labels: np.ndarray, counts: np.ndarray, thresholds: MatchThresholds,
+                      category_similarity: np.ndarray | None = None,
+                      nearest_fine: np.ndarray | None = None) -> tuple[list, dict]:
+    """Sets of categories the window does not separate, and the evidence per merged pair {(a, b): {...}}.
+
+    A pair merges when most of each one's messages lie in fine clusters they share (`mixed`: the share of a's
+    messages in clusters where b holds `merge_min_share` too, and the same for b), or when their baseline
+    centroids are as alike as two halves of one category (cosine >= `merge_min_similarity`, from
+    `category_similarity`) and the fine cluster nearest to both is the same: the classifier may divide such twins
+    arbitrarily (all of one cluster to one of them), so their messages need not share clusters."""
     known = fine_labels != NEW
     per_category = counts[known].sum(axis=0)
     shares = counts[known] / np.maximum(counts[known].sum(axis=1, keepdims=True), 1)
@@ -129,13 +138,21 @@ def merged_components(fine_labels: np.ndarray, counts: np.ndarray, thresholds: M
         return node
 
     evidence = {}
-    candidates = sorted({(a, b) for row in present for a in np.flatnonzero(row) for b in np.flatnonzero(row) if a < b})
-    for a, b in candidates:
+    candidates = {(int(a), int(b)) for row in present for a in np.flatnonzero(row) for b in np.flatnonzero(row)
+                  if a < b}
+    twins = set()
+    if category_similarity is not None and nearest_fine is not None:
+        close = np.triu(category_similarity >= thresholds.merge_min_similarity, k=1)
+        twins = {(int(a), int(b)) for a, b in zip(*np.nonzero(close))
+                 if nearest_fine[a] >= 0 and nearest_fine[a] == nearest_fine[b] and per_category[[a, b]].min() > 0}
+    for a, b in sorted(candidates | twins):
         together = present[:, a] & present[:, b]
         mixed_a = counts[known][together, a].sum() / max(per_category[a], 1)
         mixed_b = counts[known][together, b].sum() / max(per_category[b], 1)
-        if min(mixed_a, mixed_b) >= thresholds.merge_min_mixed:
-            evidence[(int(a), int(b))] = (float(mixed_a), float(mixed_b))
+        if min(mixed_a, mixed_b) >= thresholds.merge_min_mixed or (a, b) in twins:
+            evidence[(a, b)] = {"mixed": [float(mixed_a), float(mixed_b)], "twins": (a, b) in twins}
+            if category_similarity is not None:
+                evidence[(a, b)]["reference_similarity"] = float(category_similarity[a, b])
             parent[root(b)] = root(a)
     components: dict[int, list[int]] = {}
     for a, b in evidence:

@@ -74,13 +74,15 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
     ratio = reference_neighbour_ratio(vectors, np.asarray(reference_vectors)[reference_index >= 0],
                                       thresholds.neighbours)
     fine_labels, fine_ratio, counts = fine_cluster_labels(fine, n_fine, assigned_index, len(names), ratio, thresholds)
-    merges, merge_evidence = merged_components(fine_labels, counts, thresholds)
     reference_centroids = category_centroids(np.asarray(reference_vectors, dtype=np.float32), reference_index,
                                              len(names))
     with_reference = np.flatnonzero(np.bincount(reference_index[reference_index >= 0], minlength=len(names)))
     distinct = distinct_threshold(reference_centroids, with_reference, thresholds)
     fine_sizes = np.bincount(fine, minlength=n_fine)
     fine_centroids = cluster_centroids(unit_rows(vectors), fine, n_fine)
+    merges, merge_evidence = merged_components(
+        fine_labels, counts, thresholds, reference_centroids @ reference_centroids.T,
+        _nearest_known_fine(reference_centroids, with_reference, fine_centroids, fine_labels))
     known_sizes = counts[fine_labels != NEW].sum(axis=0)
     # Messages assigned to no category of the map still weigh in their cluster's size: one extra column.
     with_unassigned = np.column_stack([counts, fine_sizes - counts.sum(axis=1)])
@@ -118,6 +120,17 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
     digest = hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":"),
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
     return {"schema": SCHEMA, "proposal_id": f"prop-{digest[:16]}", **document}, fine
+
+
+def _nearest_known_fine(reference_centroids: np.ndarray, with_reference: np.ndarray, fine_centroids: np.ndarray,
+                        fine_labels: np.ndarray) -> np.ndarray:
+    """Per category, the fine cluster (not a new one) whose centroid is nearest to its baseline centroid (-1: none)."""
+    nearest = np.full(len(reference_centroids), -1)
+    known = np.flatnonzero(fine_labels != NEW)
+    if len(known) and len(with_reference):
+        similarity = reference_centroids[with_reference] @ fine_centroids[known].T
+        nearest[with_reference] = known[similarity.argmax(axis=1)]
+    return nearest
 
 
 @dataclass
@@ -282,10 +295,10 @@ def _decide(ctx: _Context, summaries: list[dict], merge_evidence: dict) -> tuple
     merges = []
     for number, members in enumerate(ctx.merges):
         merged_ids = [ctx.ids[c] for c in members]
-        pairs = {f"{ctx.ids[a]}+{ctx.ids[b]}": [_round(x) for x in mixed]
-                 for (a, b), mixed in sorted(merge_evidence.items()) if a in members}
+        pairs = {f"{ctx.ids[a]}+{ctx.ids[b]}": pair for (a, b), pair in sorted(merge_evidence.items())
+                 if a in members}
         merges.append({"change": "merge:" + "+".join(merged_ids), "kind": "merge", "categories": merged_ids,
-                       "cluster": merge_group[number], "evidence": {"mixed_shares": pairs,
+                       "cluster": merge_group[number], "evidence": {"pairs": pairs,
                                                                     **summaries[merge_group[number]]["match"]}})
     return categories, new + splits + merges + gone
 

@@ -49,7 +49,18 @@ def test_two_categories_whose_messages_share_the_same_fine_clusters_are_merged_a
     merges, evidence = merged_components(labels, counts, MatchThresholds())
     assert merges == [[0, 1]]
     assert set(evidence) == {(0, 1)}
-    assert min(evidence[(0, 1)]) == pytest.approx(1.0)
+    assert evidence[(0, 1)]["mixed"] == pytest.approx([1.0, 1.0]) and not evidence[(0, 1)]["twins"]
+
+
+def test_two_categories_with_twin_baseline_centroids_nearest_to_one_fine_cluster_are_merged_however_assigned():
+    # The classifier put nearly all of the twins' messages in category 1: they share no cluster at 25% each.
+    counts = np.array([[2, 40, 0], [0, 0, 30]])
+    similarity = np.array([[1.0, 0.95, 0.3], [0.95, 1.0, 0.3], [0.3, 0.3, 1.0]])
+    merges, evidence = merged_components(np.array([1, 2]), counts, MatchThresholds(), similarity, np.array([0, 0, 1]))
+    assert merges == [[0, 1]] and evidence[(0, 1)]["twins"]
+    # The same twins nearest to different fine clusters are separated by the window: no merge.
+    merges, _ = merged_components(np.array([1, 2]), counts, MatchThresholds(), similarity, np.array([0, 1, 1]))
+    assert merges == []
 
 
 def test_categories_in_new_fine_clusters_do_not_count_towards_a_merge():
