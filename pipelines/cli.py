@@ -47,6 +47,18 @@ def _parse_k(value: str) -> int | str:
     return k
 
 
+def _parse_categories(value: str) -> int | str:
+    if value in ("auto", "0"):  # 0: the pipeline's integer parameter Categories says "auto" this way
+        return "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"expected an integer >= 1 or 'auto', got {value!r}")
+    return n
+
+
 def _parse_umap(value: str) -> bool | str:
     return {"auto": "auto", "on": True, "off": False}[value]
 
@@ -65,6 +77,9 @@ k_option = click.option("--k", "k", default="auto", show_default=True,
                         help="Number of clusters, or 'auto' (or 0) to choose it by silhouette over --k-range.")
 k_range_option = click.option("--k-range", default=":".join(map(str, DEFAULT_K_RANGE)), show_default=True,
                               help="Range searched when --k auto (LOW:HIGH).")
+categories_option = click.option("--categories", default="auto", show_default=True,
+                                 help="Proposed categories the fine clusters are grouped into, or 'auto' (or 0) to "
+                                      "cut the cluster hierarchy where internal evidence says (docs/clustering.md).")
 umap_option = click.option("--umap", "umap", type=click.Choice(["auto", "on", "off"]), default="auto",
                            show_default=True, help="Reduce with UMAP before KMeans; 'auto' decides from "
                            "cluster stability and learnability (docs/clustering.md).")
@@ -146,14 +161,15 @@ def demo_data(rows: int, out: str, seed: int, malformed_share: float, scenario: 
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @k_option
 @k_range_option
+@categories_option
 @umap_option
 @featurizer_options
 @seed_option
 @languages_option
 @max_chars_option
 @_user_errors
-def discover(input_path, out, k, k_range, umap, featurizer, embedding_model, embedding_runtime, embedding_threads,
-             cache_dir, seed, languages, max_text_chars) -> None:
+def discover(input_path, out, k, k_range, categories, umap, featurizer, embedding_model, embedding_runtime,
+             embedding_threads, cache_dir, seed, languages, max_text_chars) -> None:
     """Validate, clean, featurize and cluster a batch on this machine; write assignments and a draft map.
 
     Writes OUT/assignments.csv (id,cluster), OUT/clusters.json (summary), OUT/category_map.yaml (draft,
@@ -168,12 +184,14 @@ def discover(input_path, out, k, k_range, umap, featurizer, embedding_model, emb
                           languages=_languages(languages), max_text_chars=max_text_chars, progress=_progress,
                           k_range=_parse_range(k_range), featurizer=featurizer,
                           featurizer_params=_featurizer_params(featurizer, embedding_model, embedding_runtime,
-                                                               embedding_threads, cache_dir))
+                                                               embedding_threads, cache_dir),
+                          n_groups=_parse_categories(categories))
     report = result["quality_report"]
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
-    click.echo(f"{result['n_clusters']} clusters ({result['selection']['chosen']} KMeans), "
-               f"silhouette {result['quality']['silhouette']:.3f}; {time.perf_counter() - started:.1f}s")
+    click.echo(f"{result['n_clusters']} fine clusters ({result['selection']['chosen']} KMeans, silhouette "
+               f"{result['quality']['silhouette']:.3f}) grouped into {result['n_categories']} proposed categories; "
+               f"{time.perf_counter() - started:.1f}s")
     _warn_k_at_upper_bound(result["selection"], k_range)
     click.echo(f"review {Path(out) / 'clusters.json'} and edit {Path(out) / 'category_map.yaml'}")
 
@@ -283,6 +301,7 @@ def featurize(input_path, output, featurizer, embedding_model, embedding_runtime
               show_default="/opt/ml/processing/output/pseudo-labeled", help="Folder for the train/test splits.")
 @k_option
 @k_range_option
+@categories_option
 @umap_option
 @click.option("--unmapped", type=click.Choice(["error", "discard"]), default="error", show_default=True,
               help="What to do with clusters the category map does not mention.")
@@ -293,8 +312,8 @@ def featurize(input_path, output, featurizer, embedding_model, embedding_runtime
               show_default=True, help="Held-out share for evaluation.")
 @seed_option
 @_user_errors
-def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_range, umap, unmapped, assignments,
-            test_size, seed) -> None:
+def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_range, categories, umap, unmapped,
+            assignments, test_size, seed) -> None:
     """Cluster messages into pseudo-labels, summarise clusters and draft or apply the category map."""
     from processing.jobs import cluster_job
 
@@ -302,8 +321,10 @@ def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_ran
         category_map = None  # an empty pipeline parameter means "use the drafted map"
     result = cluster_job(input_path, features, output, n_clusters=_parse_k(k), k_range=_parse_range(k_range),
                          use_umap=_parse_umap(umap), seed=seed, category_map_path=category_map, unmapped=unmapped, test_size=test_size,
-                         pseudo_labeled_dir=pseudo_labeled, assignments_path=assignments or None)
-    click.echo(f"{result['n_clusters']} clusters; train {result['train_rows']}, held out {result['test_rows']}, "
+                         pseudo_labeled_dir=pseudo_labeled, assignments_path=assignments or None,
+                         n_groups=_parse_categories(categories))
+    click.echo(f"{result['n_clusters']} fine clusters in {result['n_categories']} proposed categories; "
+               f"train {result['train_rows']}, held out {result['test_rows']}, "
                f"discarded {result['discarded_rows']}")
     _warn_k_at_upper_bound(result["selection"], k_range)
 

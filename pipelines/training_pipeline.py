@@ -58,6 +58,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     gold_set = ParameterString("GoldSetUri", default_value=empty_input_uri(settings))
     seed = ParameterInteger("Seed", default_value=0)
     k = ParameterInteger("K", default_value=0)  # 0 = choose k automatically
+    categories = ParameterInteger("Categories", default_value=0)  # 0 = cut the cluster hierarchy automatically
     languages = ParameterString("Languages", default_value=",".join(DEFAULT_LANGUAGES))
     featurizer = ParameterString("Featurizer", default_value=DEFAULT_FEATURIZER, enum_values=sorted(FEATURIZERS))
     embedding_model = ParameterString("EmbeddingModel", default_value="all-MiniLM-L6-v2")  # a name in the image
@@ -74,8 +75,8 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     kms_key = ParameterString("KmsKeyId", default_value=settings.kms_key_id)
     approval_status = ParameterString("ModelApprovalStatus", default_value="PendingManualApproval")
     image_uri = ParameterString("ImageUri", default_value=settings.image_uri)
-    parameters = [input_data, category_map, assignments, gold_set, seed, k, languages, featurizer, embedding_model,
-                  embedding_model_uri, embedding_cache, macro_f1_threshold, processing_type, processing_count,
+    parameters = [input_data, category_map, assignments, gold_set, seed, k, categories, languages, featurizer,
+                  embedding_model, embedding_model_uri, embedding_cache, macro_f1_threshold, processing_type, processing_count,
                   features_type, features_image, training_type, transform_type, kms_key, approval_status, image_uri]
 
     # ---------------------------------------------------------------- settings shared by every job
@@ -130,7 +131,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                        "--assignments", f"{PROCESSING}/input/assignments",
                        "--output", f"{PROCESSING}/output/clusters",
                        "--pseudo-labeled", f"{PROCESSING}/output/pseudo-labeled",
-                       "--k", k.to_string(), "--seed", seed.to_string()]),
+                       "--k", k.to_string(), "--categories", categories.to_string(), "--seed", seed.to_string()]),
         property_files=[provenance], cache_config=cache, retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 4. train (the image's `train` runs tweetops train)

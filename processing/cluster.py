@@ -381,3 +381,27 @@ def summarize_clusters(ids: Sequence[str], texts: Sequence[str], feature_texts: 
                            for i in borderline],
         })
     return summary
+
+
+def top_terms_by_language(feature_texts: Sequence[str], languages: Sequence[str], clusters: np.ndarray,
+                          n_clusters: int, n_terms: int = 10) -> list[dict[str, list[str]]]:
+    """Per cluster, {language: top c-TF-IDF terms of its messages in that language}: an es/en category shows the
+    words of each language instead of whichever language has more messages (languages with no messages left out)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts, languages = np.asarray(feature_texts, dtype=object), np.asarray(languages, dtype=object)
+    result: list[dict[str, list[str]]] = [{} for _ in range(n_clusters)]
+    for language in sorted({str(value) for value in languages if isinstance(value, str) and value}):
+        rows = np.flatnonzero(languages == language)
+        counter = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w\w+\b")
+        try:
+            counts = counter.fit_transform(texts[rows])
+        except ValueError:  # every text of this language empty: no terms in it
+            continue
+        vocabulary = counter.get_feature_names_out()
+        weights = class_tfidf(counts, clusters[rows], n_clusters)
+        present = np.bincount(clusters[rows], minlength=n_clusters)
+        for cluster in np.flatnonzero(present):
+            order = np.argsort(-weights[cluster], kind="stable")[:n_terms]
+            result[cluster][language] = [str(vocabulary[i]) for i in order if weights[cluster, i] > 0]
+    return result

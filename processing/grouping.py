@@ -5,7 +5,12 @@ KMeans over-splits on purpose (a fine k keeps small intents apart); an analyst r
 template-level sub-clusters. The hierarchy merges, at each level, the two groups whose merge adds the least
 within-group variance (Ward on the clusters' centroids weighted by their sizes: exactly the Ward hierarchy of
 the messages if each fine cluster were one tight point). The cut is the number of groups whose partition of the
-messages has the best silhouette in the space the clusters were fitted in; docs/clustering.md says why.
+messages has the best silhouette in `space`.
+
+Which space: the message features (what cluster_job passes), not the UMAP embedding KMeans may run in. UMAP with
+min_dist=0 packs neighbouring intents into a few dense clumps, so its silhouette prefers coarse cuts (banking77:
+18 groups for 77 intents); in the feature space it peaked at 74 there and at 21 for stackoverflow's 20 tags
+(docs/clustering.md has the measured table, `python -m benchmarks.categories` reproduces it).
 """
 from __future__ import annotations
 
@@ -60,6 +65,7 @@ def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, 
     group_of_cluster = _largest_first(labels_of_present, sizes[present], present, n_clusters, sizes)
     return CategoryGrouping(group_of_cluster=group_of_cluster, n_groups=chosen, evidence={
         "method": "size-weighted Ward linkage on fine-cluster centroids",
+        "space_dimensions": int(space.shape[1]),
         "linkage": [[int(a), int(b), round(float(h), 6), int(n)] for a, b, h, n in linkage],
         "leaves": present.tolist(),
         "scores": {str(n): round(s, 6) for n, s in scores.items()},
@@ -192,3 +198,39 @@ def _largest_first(labels: np.ndarray, present_sizes: np.ndarray, present: np.nd
     result = np.zeros(n_clusters, dtype=np.int64)
     result[present] = renumber[labels]
     return result
+
+
+MAP_POINTS = 2000  # messages drawn on the report's 2-D map (a seeded sample)
+
+
+def map_points(space: np.ndarray, labels: np.ndarray, ids, seed: int = 0, max_points: int = MAP_POINTS) -> dict:
+    """A 2-D picture of at most `max_points` seeded messages: the first two principal components of `space`
+    (exact SVD, so the same rows give the same picture), with each point's label and message id."""
+    rows = sample_indices(len(space), max_points, seed)
+    points = np.asarray(space, dtype=np.float64)[rows]
+    centred = points - points.mean(axis=0)
+    if len(points) > 1 and np.any(centred):
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        components = components[:2]
+        # SVD signs are arbitrary: make each axis's largest coordinate positive, so the picture never flips.
+        components = components * np.sign(components[np.arange(len(components)),
+                                                      np.abs(components).argmax(axis=1)])[:, None]
+        xy = centred @ components.T
+    else:
+        xy = np.zeros((len(points), 2))
+    if xy.shape[1] < 2:
+        xy = np.hstack([xy, np.zeros((len(points), 2 - xy.shape[1]))])
+    ids = np.asarray(ids, dtype=object)
+    return {"x": [round(float(v), 4) for v in xy[:, 0]], "y": [round(float(v), 4) for v in xy[:, 1]],
+            "category": [int(v) for v in np.asarray(labels)[rows]], "id": [str(v) for v in ids[rows]]}
+
+
+def category_summaries(group_summary: list[dict], grouping: CategoryGrouping, names: list[str],
+                       terms_by_language: list[dict[str, list[str]]]) -> list[dict]:
+    """clusters.json "categories": each group's summarize_clusters entry (computed with groups as clusters) with
+    its fine clusters, its draft-map name and its top terms per language; no centroid (the fine clusters have)."""
+    fine = grouping.groups()
+    return [{"category": g, "clusters": fine[g], "size": entry["size"], "name": names[g],
+             "top_terms": entry["top_terms"], "top_terms_by_language": terms_by_language[g],
+             "representative": entry["representative"], "borderline": entry["borderline"]}
+            for g, entry in enumerate(group_summary)]

@@ -111,11 +111,13 @@ def test_the_package_and_every_serving_model_pin_the_digest_evaluate_verified(de
 
 def test_parameters_cover_what_operators_change_between_runs(definition):
     parameters = {p["Name"]: p for p in definition["Parameters"]}
-    assert {"InputDataUri", "CategoryMapUri", "ClusterAssignmentsUri", "GoldSetUri", "Seed", "K", "Languages", "Featurizer", "EmbeddingModel",
+    assert {"InputDataUri", "CategoryMapUri", "ClusterAssignmentsUri", "GoldSetUri", "Seed", "K", "Categories",
+            "Languages", "Featurizer", "EmbeddingModel",
             "EmbeddingModelUri", "EmbeddingCacheUri", "MacroF1Threshold", "ProcessingInstanceType",
             "ProcessingInstanceCount", "FeaturesInstanceType", "FeaturesImageUri", "TrainingInstanceType",
             "TransformInstanceType", "KmsKeyId", "ModelApprovalStatus", "ImageUri"} == set(parameters)
     assert parameters["K"] == {"Name": "K", "Type": "Integer", "DefaultValue": 0}
+    assert parameters["Categories"] == {"Name": "Categories", "Type": "Integer", "DefaultValue": 0}  # 0 = auto cut
     assert parameters["KmsKeyId"]["DefaultValue"] == KMS
     assert parameters["ImageUri"]["DefaultValue"].startswith("123456789012.dkr.ecr.us-east-1.amazonaws.com/tweetops:")
 
