@@ -1,7 +1,9 @@
 """The batch-inference pipeline: a new batch -> validated -> scored by an approved model package ->
-predictions zone + summary -> drift check against the package's baseline. Reads top to bottom as the DAG it builds.
+predictions zone + summary -> drift check against the package's baseline -> new-data zone. Reads top to bottom as
+the DAG it builds.
 
 ValidateBatch ─► (CreateModel from the package) ─► Predict (batch transform, line split) ─► Summarize ─► Monitor
+              ─► Accumulate (the scored messages into the new-data zone, by date: what evolution explores)
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.mlops.workflow import ModelStep, Pipeline, ProcessingStep, TransformStep
 
+from pipelines.evolution_pipeline import NEW_DATA_ZONE
 from pipelines.monitor_commands import METRICS_SINKS
 from pipelines.settings import PipelineSettings
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri
@@ -114,8 +117,28 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
                        "--alarm-thresholds", json.dumps(dict(settings.alarm_thresholds), sort_keys=True)]),
         depends_on=[summarize], retry_policies=JOB_RETRIES)
 
+    # ---------------------------------------------------------------- 6. accumulate for the next exploration
+    # The job writes date=YYYY-MM-DD/<execution id>.parquet inside its output folder, so the upload adds this batch's
+    # files to the shared zone beside the earlier batches' (an upload never removes objects).
+    accumulate = ProcessingStep(
+        name="Accumulate", display_name="Add the batch to the new-data zone",
+        description="The scored messages (category, confidence, novelty from the predictions and the novelty queue) "
+                    "into new-data/date=YYYY-MM-DD/: what the evolution pipeline explores (docs/evolution.md).",
+        step_args=jobs.processor("accumulate").run(
+            inputs=[channel("batch", output_uri(validate, "batch")),
+                    channel("predictions", predict.properties.TransformOutput.S3OutputPath),
+                    channel("novelty", output_uri(monitor, "novelty"))],
+            outputs=[ProcessingOutput(output_name="new_data", s3_output=ProcessingS3Output(
+                s3_uri=f"s3://{settings.bucket}/{settings.prefix}/{NEW_DATA_ZONE}/",
+                local_path=f"{PROCESSING}/output/new-data", s3_upload_mode="EndOfJob"))],
+            arguments=["--batch", f"{PROCESSING}/input/batch", "--predictions", f"{PROCESSING}/input/predictions",
+                       "--novelty", f"{PROCESSING}/input/novelty", "--output", f"{PROCESSING}/output/new-data",
+                       "--batch-name", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                       "--scored-on", ExecutionVariables.START_DATETIME]),
+        retry_policies=JOB_RETRIES)
+
     return Pipeline(name=settings.inference_pipeline_name, parameters=parameters,
-                    steps=[validate, create_model, predict, summarize, monitor], sagemaker_session=session)
+                    steps=[validate, create_model, predict, summarize, monitor, accumulate], sagemaker_session=session)
 
 
 class _PackageModel:

@@ -218,11 +218,14 @@ def prepare_processing(request: dict, workdir: Path, store: LocalStore) -> list[
     return instances
 
 
-def collect_processing(request: dict, instances: list[Instance], store: LocalStore) -> None:
-    """Upload every output (the instances' folders merged) to its S3 URI."""
+def collect_processing(request: dict, instances: list[Instance], store: LocalStore, execution_id: str = "") -> None:
+    """Upload every output (the instances' folders merged) to its S3 URI. An output of this execution's own prefix
+    replaces what an earlier attempt left there; one outside it (a zone every execution adds to, e.g. new-data/)
+    only gains or overwrites files, as an S3 upload does."""
     for item in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
         output = item["S3Output"]
-        store.publish([Path(remap(output["LocalPath"], instance.root)) for instance in instances], output["S3Uri"])
+        store.publish([Path(remap(output["LocalPath"], instance.root)) for instance in instances], output["S3Uri"],
+                      replace=not execution_id or execution_id in output["S3Uri"])
 
 
 # ------------------------------------------------------------------------------------------- training

@@ -494,7 +494,7 @@ class LocalExecutor:
             if kind == "Processing":
                 instances = containers.prepare_processing(request, workdir, self.store)
                 run = containers.run_instances(instances, log_dir, listener, max_runtime)
-                containers.collect_processing(request, instances, self.store)
+                containers.collect_processing(request, instances, self.store, execution.id)
                 properties = {**request, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed",
                               "ProcessingJobArn": _arn("processing-job", job_name)}
                 record["Metadata"] = {"ProcessingJob": {"Arn": properties["ProcessingJobArn"]}}

@@ -78,8 +78,15 @@ class LocalStore:
         destination.mkdir(parents=True, exist_ok=True)  # an instance may get no object of a small shard
         return copied
 
-    def publish(self, sources: list[Path], uri: str) -> None:
-        """Make the files of `sources` (folders, merged in order) the content of prefix `uri`, atomically."""
+    def publish(self, sources: list[Path], uri: str, replace: bool = True) -> None:
+        """Make the files of `sources` (folders, merged in order) the content of prefix `uri`, atomically; with
+        `replace` False add them to what is there instead (each file atomically, as S3 stores each object)."""
+        if not replace:
+            for source in (Path(source) for source in sources if Path(source).is_dir()):
+                for file in sorted(source.rglob("*")):
+                    if file.is_file() and not _hidden(file.relative_to(source)):
+                        self.put_file(file, f"{uri.rstrip('/')}/{file.relative_to(source).as_posix()}")
+            return
         target = self.path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.parent / f".{target.name}.upload-{uuid.uuid4().hex[:8]}"

@@ -32,6 +32,9 @@ def batch_file_name(batch: str) -> str:
 def scoring_time(scored_on: str | dt.datetime | dt.date) -> pd.Timestamp:
     """The batch's scoring time in UTC (a date counts as its midnight); ValueError naming a bad value."""
     stamp = pd.to_datetime(_iso(scored_on), format="ISO8601", utc=True, errors="coerce")
+    if pd.isna(stamp) and isinstance(scored_on, str) and scored_on.strip():
+        # Not ISO 8601: a pipeline's start time as the service renders it may be another common form.
+        stamp = pd.to_datetime(scored_on, utc=True, errors="coerce")
     if pd.isna(stamp):
         raise ValueError(f"scored_on {scored_on!r} is not an ISO 8601 date or time")
     return stamp

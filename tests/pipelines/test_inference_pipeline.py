@@ -33,7 +33,7 @@ def definition(settings) -> dict:
 
 def test_the_dag_validates_creates_the_model_scores_summarizes_and_checks_for_drift(definition):
     steps = steps_by_name(definition)
-    assert list(steps) == ["ValidateBatch", "CreateModel", "Predict", "Summarize", "Monitor"]
+    assert list(steps) == ["ValidateBatch", "CreateModel", "Predict", "Summarize", "Monitor", "Accumulate"]
     assert references(steps["Predict"]["Arguments"]) == {"ValidateBatch", "CreateModel"}
     assert references(steps["Summarize"]["Arguments"]) == {"Predict"}
     assert references(steps["Monitor"]["Arguments"]) == {"ValidateBatch", "Predict"}
@@ -42,6 +42,19 @@ def test_the_dag_validates_creates_the_model_scores_summarizes_and_checks_for_dr
     assert validate["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "validate"]
     assert "--batch" in validate["AppSpecification"]["ContainerArguments"]
     assert validate["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"] == "ShardedByS3Key"
+
+
+def test_the_scored_batch_accumulates_in_the_shared_new_data_zone_named_by_execution(definition):
+    step = steps_by_name(definition)["Accumulate"]
+    assert references(step["Arguments"]) == {"ValidateBatch", "Predict", "Monitor"}
+    inputs = {item["InputName"]: item["S3Input"]["S3Uri"] for item in step["Arguments"]["ProcessingInputs"]}
+    assert inputs["novelty"] == {"Get": "Steps.Monitor.ProcessingOutputConfig.Outputs['novelty'].S3Output.S3Uri"}
+    (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == "s3://sagemaker-us-east-1-123456789012/tweetops/new-data/"  # not per execution
+    arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert step["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "accumulate"]
+    assert arguments[arguments.index("--batch-name") + 1] == {"Get": "Execution.PipelineExecutionId"}
+    assert arguments[arguments.index("--scored-on") + 1] == {"Get": "Execution.StartDateTime"}
 
 
 def test_the_model_comes_from_the_package_named_by_a_parameter(definition):
@@ -67,7 +80,8 @@ def test_parameters_and_defaults(definition):
 
 
 def test_every_step_is_a_valid_request_of_its_sagemaker_api(definition):
-    assert sorted(validate_requests(definition)) == ["CreateModel", "Monitor", "Predict", "Summarize", "ValidateBatch"]
+    assert sorted(validate_requests(definition)) == ["Accumulate", "CreateModel", "Monitor", "Predict", "Summarize",
+                                                     "ValidateBatch"]
 
 
 def test_two_builds_are_byte_identical(settings):

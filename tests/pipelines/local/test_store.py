@@ -99,3 +99,13 @@ def test_fingerprint_follows_content(store):
     put(store, "s3://test-bucket/p/a.txt", "2")
     assert store.fingerprint("s3://test-bucket/p") != before
     assert store.fingerprint("s3://test-bucket/nothing") == ""
+
+
+def test_publish_without_replace_adds_files_beside_what_is_there_as_an_s3_upload_does(store, tmp_path):
+    (tmp_path / "job" / "date=2024-03-05").mkdir(parents=True)
+    (tmp_path / "job" / "date=2024-03-05" / "exec-2.parquet").write_text("2")
+    (tmp_path / "job" / ".hidden.tmp").write_text("temporary")
+    put(store, "s3://test-bucket/new-data/date=2024-03-05/exec-1.parquet", "1")
+    store.publish([tmp_path / "job"], "s3://test-bucket/new-data/", replace=False)
+    assert [key for key, _ in store.objects("s3://test-bucket/new-data")] == [
+        "date=2024-03-05/exec-1.parquet", "date=2024-03-05/exec-2.parquet"]
