@@ -279,3 +279,15 @@ def test_the_evolve_command_runs_the_job_with_its_container_contract_arguments(p
     assert result.exit_code == 0, result.output
     assert (fake_propose[0]["n_groups"], fake_propose[0]["seed"]) == ("auto", 2)
     assert "proposal prop-00112233aabbccdd" in result.output and (tmp_path / "out" / "proposal.json").is_file()
+
+
+def test_evolve_job_with_the_real_core_writes_a_proposal_on_the_window_and_its_review_page(package, zone, tmp_path):
+    summary = evolve(package, zone, tmp_path / "out", seed=0)
+    proposal = json.loads((tmp_path / "out" / "proposal.json").read_text())
+    assert proposal["schema"] == "tweetops.evolution.proposal/1" and proposal["proposal_id"] == summary["proposal_id"]
+    assert proposal["base_map"]["hash"] == package["map"].content_hash
+    assignments = pd.read_parquet(tmp_path / "out" / "clusters" / "assignments.parquet")
+    assert len(assignments) == len(package["batch"]) and assignments["cluster"].nunique() == proposal["n_fine_clusters"]
+    assert proposal["clustering_run"] == json.loads((tmp_path / "out" / "clusters" / "clusters.json").read_text())[
+        "clustering_run"]
+    assert "<html" in (tmp_path / "out" / "report.html").read_text().lower()
