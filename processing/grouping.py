@@ -38,11 +38,13 @@ class CategoryGrouping:
 
 
 def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, n_groups: int | str = "auto",
-                   seed: int = 0) -> CategoryGrouping:
+                   seed: int = 0, strata: np.ndarray | None = None) -> CategoryGrouping:
     """Group `n_clusters` fine clusters (`clusters`: one per row of `space`) into proposed categories.
 
     `n_groups="auto"` chooses the cut from internal evidence; an integer forces it (capped at the fine clusters
-    that have members)."""
+    that have members). `strata` (e.g. each message's language) makes the cut's silhouette compare messages
+    only with messages of their own stratum: with an English sentence model, Spanish and English messages lie
+    far apart, and the whole-space silhouette then prefers the cut that only separates the languages."""
     space, clusters = np.asarray(space, dtype=np.float64), np.asarray(clusters, dtype=np.int64)
     _check(space, clusters, n_clusters, n_groups)
     sizes = np.bincount(clusters, minlength=n_clusters)
@@ -51,7 +53,7 @@ def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, 
     linkage = weighted_ward_linkage(centroids, sizes[present])
     candidates = range(1, len(present) + 1)
     if n_groups == "auto":
-        scores = cut_scores(space, clusters, present, linkage, seed)
+        scores = cut_scores(space, clusters, present, linkage, seed, strata)
         chosen = max(scores, key=lambda n: (scores[n], -n)) if scores else len(present)
         why = ("the cut whose grouped partition has the best silhouette in the clustering space"
                if scores else f"{len(present)} fine cluster(s) with members: nothing to choose")
@@ -69,7 +71,8 @@ def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, 
         "linkage": [[int(a), int(b), round(float(h), 6), int(n)] for a, b, h, n in linkage],
         "leaves": present.tolist(),
         "scores": {str(n): round(s, 6) for n, s in scores.items()},
-        "criterion": "silhouette" if n_groups == "auto" else "forced",
+        "criterion": ("silhouette" + (" within strata" if strata is not None else "")) if n_groups == "auto"
+                     else "forced",
         "chosen": chosen, "why": why})
 
 
@@ -134,22 +137,26 @@ def cut_tree(linkage: np.ndarray, n_leaves: int, n_groups: int) -> np.ndarray:
 
 
 def cut_scores(space: np.ndarray, clusters: np.ndarray, present: np.ndarray, linkage: np.ndarray,
-               seed: int) -> dict[int, float]:
+               seed: int, strata: np.ndarray | None = None) -> dict[int, float]:
     """Silhouette of the grouped partition of a seeded sample of rows, for every cut from 2 to all fine clusters.
 
     Distances are summed once per (row, fine cluster); a group's mean distance is then a sum over its fine
     clusters, so each cut costs O(rows x fine clusters) instead of a new O(rows^2) silhouette."""
     rows = sample_indices(len(space), SILHOUETTE_SAMPLE, seed)
-    sample = space[rows]
     position = np.full(int(clusters.max()) + 1, -1)
     position[present] = np.arange(len(present))
     fine = position[clusters[rows]]
-    sums = distance_sums(sample, fine, len(present))
+    labels = np.zeros(len(rows), dtype=np.int64) if strata is None else np.unique(
+        np.asarray(strata, dtype=str)[rows], return_inverse=True)[1]
+    # Per stratum: its rows' distance sums to each fine cluster, counting only rows of the same stratum.
+    parts = [(members, distance_sums(space[rows[members]], fine[members], len(present)))
+             for members in (np.flatnonzero(labels == s) for s in np.unique(labels)) if len(members) > 1]
     scores = {}
     for n in range(2, len(present) + 1):
-        grouped = cut_tree(linkage, len(present), n)[fine]
-        if len(np.unique(grouped)) > 1:
-            scores[n] = grouped_silhouette(sums, fine, cut_tree(linkage, len(present), n))
+        group_of_fine = cut_tree(linkage, len(present), n)
+        weighted = [len(members) * grouped_silhouette(sums, fine[members], group_of_fine)
+                    for members, sums in parts]
+        scores[n] = float(sum(weighted) / sum(len(members) for members, _ in parts))
     return scores
 
 
@@ -169,6 +176,8 @@ def distance_sums(points: np.ndarray, labels: np.ndarray, n_labels: int, chunk: 
 def grouped_silhouette(sums: np.ndarray, fine: np.ndarray, group_of_fine: np.ndarray) -> float:
     """Mean silhouette (as scikit-learn defines it: 0 for a point alone in its group) of the partition that puts
     each row in the group of its fine cluster, from per-fine-cluster distance sums."""
+    if len(np.unique(group_of_fine[fine])) < 2:
+        return 0.0  # one group among these rows: nothing is separated
     n_groups = int(group_of_fine.max()) + 1
     membership = np.zeros((len(group_of_fine), n_groups))
     membership[np.arange(len(group_of_fine)), group_of_fine] = 1.0

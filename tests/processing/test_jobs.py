@@ -59,6 +59,21 @@ def test_discover_writes_assignments_summary_and_an_unreviewed_draft_map(discove
     assert sorted(c for entry in draft.entries for c in entry.clusters) == list(range(10))
 
 
+def test_discover_proposes_categories_that_group_the_clusters_as_the_draft_map_does(discovered):
+    out, result = discovered
+    summary = json.loads((out / "clusters.json").read_text())
+    categories, draft = summary["categories"], load_category_map(out / "category_map.yaml")
+    assert len(categories) == result["n_categories"] == summary["hierarchy"]["chosen"] == len(draft.entries)
+    assert sorted(c for category in categories for c in category["clusters"]) == list(range(10))
+    assert [(c["name"], tuple(c["clusters"])) for c in categories] == [(e.name, e.clusters) for e in draft.entries]
+    sizes = {c["cluster"]: c["size"] for c in summary["clusters"]}
+    assert all(c["size"] == sum(sizes[f] for f in c["clusters"]) for c in categories)
+    assert all(set(c["top_terms_by_language"]) <= {"es", "en", "other"} and c["representative"] for c in categories)
+    points = summary["map_points"]
+    assert len(points["x"]) == len(points["category"]) == min(2000, len(pd.read_csv(out / "assignments.csv")))
+    assert set(points["category"]) <= set(range(len(categories)))
+
+
 def test_pseudo_labeled_splits_carry_provenance(discovered):
     out, _ = discovered
     train, test = read_parquet_dir(out / "pseudo-labeled" / "train"), read_parquet_dir(out / "pseudo-labeled" / "test")
