@@ -266,3 +266,15 @@ def test_a_fit_sample_smaller_than_k_is_named_in_the_error():
 def test_sizes_the_clusterer_depends_on_are_checked(params, message):
     with pytest.raises(ValueError, match=message):
         MessageClusterer(n_clusters=2, **params).fit(blobs(20, centers=3))
+
+
+def test_top_terms_by_language_show_each_languages_own_words_per_cluster():
+    from processing.cluster import top_terms_by_language
+
+    texts = ["cancel subscription", "cancel my subscription", "cancelar suscripcion", "cancelar la suscripcion",
+             "card lost", "lost my card"]
+    languages = ["en", "en", "es", "es", "en", "en"]
+    terms = top_terms_by_language(texts, languages, np.array([0, 0, 0, 0, 1, 1]), 2, n_terms=3)
+    assert "cancel" in terms[0]["en"] and "cancelar" in terms[0]["es"]
+    assert not {"cancelar", "suscripcion"} & set(terms[0]["en"])
+    assert set(terms[1]) == {"en"} and "lost" in terms[1]["en"]  # no Spanish message: no Spanish terms
