@@ -92,7 +92,8 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
     n_groups_found = len(keys)
 
     context = _Context(window.reset_index(drop=True), vectors, assigned_index, names, ids, groups, group_of_fine,
-                       n_groups_found, keys, ratio, reference_centroids, reference_index, known_sizes, merges, distinct, thresholds)
+                       n_groups_found, keys, ratio, reference_centroids, reference_index, known_sizes, merges,
+                       distinct, thresholds)
     summaries = _group_summaries(context)
     categories, changes = _decide(context, summaries, merge_evidence)
     document = {

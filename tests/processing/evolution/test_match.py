@@ -31,7 +31,7 @@ def test_without_reference_vectors_the_ratio_is_unknown_rather_than_zero():
     assert np.isnan(ratio).all()
 
 
-def test_a_fine_cluster_takes_the_category_most_of_its_messages_were_assigned_to_unless_it_has_no_reference_neighbours():
+def test_a_fine_cluster_takes_the_category_most_of_its_messages_were_assigned_unless_no_reference_is_near():
     fine = np.array([0, 0, 0, 1, 1, 1])
     assigned = np.array([2, 2, 1, 0, 0, 0])
     ratio = np.array([1.0, 0.9, 1.1, 0.1, 0.0, 0.2])
