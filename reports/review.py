@@ -33,8 +33,8 @@ OPEN_SECTIONS = 12  # with at most this many categories or changes, their sectio
 MAP_LABELS = 40  # the map numbers the largest categories at their median point
 TIMELINE_ROWS = 100
 CHART_LABEL_CHARS = 28
-STATUSES = ("kept", "split", "merged", "gone")
-CHANGE_KINDS = ("new", "split", "merge", "gone")
+STATUSES = ("kept", "split", "merged", "gone", "absorbed")
+CHANGE_KINDS = ("new", "split", "merge", "gone", "absorbed")
 LANGUAGE_ORDER = ("es", "en")
 EVIDENCE_ITEMS = 24
 HIERARCHY_ARRAYS = ("linkage", "leaves", "scores", "cuts", "candidates")  # drawn or too long to list
@@ -188,7 +188,8 @@ def _proposal_context(proposal: dict) -> dict:
         "run": proposal.get("clustering_run"), "model": evidence_items(proposal.get("model") or {}),
         "window": window, "total": total, "n_fine": proposal.get("n_fine_clusters"), "n_clusters": len(clusters),
         "clustering": clustering_view(proposal, len(clusters)),
-        "counts": [(kind, counts.get(kind, 0)) for kind in (*STATUSES, "new")],
+        # "absorbed" (a category with no window cluster of its own) is rare: counted only when it happens.
+        "counts": [(kind, counts.get(kind, 0)) for kind in (*STATUSES, "new") if kind != "absorbed" or counts[kind]],
         "changes": changes, "kept": kept, "open_sections": len(changes) <= OPEN_SECTIONS,
         "decisions": decisions_file(proposal["proposal_id"], changes),
         "decision_lines": [decision_line(change) for change in changes], "command": DECISIONS_COMMAND,
@@ -204,7 +205,7 @@ def change_view(change: dict, clusters: dict[int, dict], categories: dict[str, d
     if kind not in CHANGE_KINDS:
         raise ReportError(f"change {shown_value(change.get('change'))} has an unknown kind {shown_value(kind)}")
     involved = {"new": [change.get("cluster")], "split": change.get("clusters") or [],
-                "merge": [change.get("cluster")]}.get(kind, [])
+                "merge": [change.get("cluster")], "absorbed": change.get("clusters") or []}.get(kind, [])
     category_ids = change.get("categories") or ([change["category"]] if change.get("category") else [])
     evidence = change.get("evidence") or {}
     present = [int(c) for c in involved if c is not None and int(c) in clusters]
@@ -273,6 +274,9 @@ def decision_line(change: dict) -> str:
         rows = sorted(change["categories"], key=lambda c: -(c.get("share_before") or 0))
         name = next((row["name"] for row in rows if row.get("name")), None) or change["name"] or "merged_category"
         return f"- {{change: {ident}, action: accept, name: {_quoted(name)}}}  # the larger keeps its id; or reject"
+    if change["kind"] == "absorbed":
+        return (f"- {{change: {ident}, action: accept}}  # retired into the category holding most of its messages; "
+                "rejecting needs clusters of its own (from rejected candidates) or a wider window")
     return f"- {{change: {ident}, action: accept}}  # retired; rejecting needs a wider window"
 
 

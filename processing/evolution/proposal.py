@@ -24,6 +24,7 @@ from processing.grouping import CategoryGrouping, group_clusters
 SCHEMA = "tweetops.evolution.proposal/1"
 MAP_POINTS = 2000  # window messages drawn on the proposal's 2-D map
 LANGUAGES = ("en", "es")
+ABSORBED_HOLDERS = 3  # window groups listed for a category absorbed into others
 WINDOW_COLUMNS = ("id", "text", "feature_text")
 
 
@@ -240,13 +241,14 @@ def _group_match(ctx: _Context, g: int, members: np.ndarray, similarity: np.ndar
 
 
 def _decide(ctx: _Context, summaries: list[dict], merge_evidence: dict) -> tuple[list[dict], list[dict]]:
-    """Per current category its status and evidence; the changes (new, split, merge, gone) an analyst decides."""
+    """Per current category its status and evidence; the changes (new, split, merge, gone, absorbed) an analyst
+    decides."""
     n = len(ctx.window)
     reference_counts = np.bincount(ctx.reference_index[ctx.reference_index >= 0], minlength=len(ctx.ids))
     share_before = reference_counts / max(int(reference_counts.sum()), 1)
     dates = _dates(ctx.window)
     merge_group = {-2 - ctx.keys[g] if ctx.keys[g] < NEW else None: g for g in ctx.keys}
-    categories, splits, gone = [], [], []
+    categories, splits, gone, absorbed = [], [], [], []
     for c, cid in enumerate(ctx.ids):
         own_groups = [g for g in range(ctx.n_groups) if ctx.keys[g] == c]
         merge_number = next((m for m, members in enumerate(ctx.merges) if c in members), None)
@@ -260,10 +262,14 @@ def _decide(ctx: _Context, summaries: list[dict], merge_evidence: dict) -> tuple
             status, clusters = ("split" if len(own_groups) > 1 else "kept"), own_groups
         elif share_before[c] == 0 or share_after < ctx.thresholds.gone_max_ratio * share_before[c]:
             status, clusters = "gone", []
-        else:  # a real share of the window, but no group is mostly it: shown with the group holding most of it
-            holders = np.bincount(ctx.groups[mine], minlength=ctx.n_groups)
-            status, clusters = "kept", [int(np.argmax(holders))]
-            evidence["dispersed"] = True
+        else:
+            # A real share of the window, but no group is mostly it: its messages live in groups that belong to other
+            # categories (or changes). Calling it kept would have two owners claim one group; the analyst decides.
+            status, clusters = "absorbed", []
+            evidence["held_by"] = _holders(ctx, mine)
+            absorbed.append({"change": f"absorbed:{cid}", "kind": "absorbed", "category": cid,
+                             "into": next((h["category"] for h in evidence["held_by"] if h["category"]), None),
+                             "clusters": [item["cluster"] for item in evidence["held_by"]], "evidence": evidence})
         in_clusters = mine & np.isin(ctx.groups, clusters)
         window_centroid = unit_rows(ctx.vectors[in_clusters].sum(axis=0, keepdims=True))[0] if in_clusters.any() \
             else None
@@ -301,7 +307,21 @@ def _decide(ctx: _Context, summaries: list[dict], merge_evidence: dict) -> tuple
         merges.append({"change": "merge:" + "+".join(merged_ids), "kind": "merge", "categories": merged_ids,
                        "cluster": merge_group[number], "evidence": {"pairs": pairs,
                                                                     **summaries[merge_group[number]]["match"]}})
-    return categories, new + splits + merges + gone
+    return categories, new + splits + merges + gone + absorbed
+
+
+def _holders(ctx: _Context, mine: np.ndarray, top: int = ABSORBED_HOLDERS) -> list[dict]:
+    """The window groups holding most of a category's messages (largest first), with their share of them and the
+    category each group is (null for a candidate, the first of a merge)."""
+    holders = np.bincount(ctx.groups[mine], minlength=ctx.n_groups)
+    result = []
+    for g in np.argsort(-holders, kind="stable")[:top]:
+        if holders[g] == 0:
+            break
+        key = ctx.keys[int(g)]
+        owner = ctx.ids[key] if key >= 0 else None if key == NEW else ctx.ids[ctx.merges[-2 - key][0]]
+        result.append({"cluster": int(g), "share": _round(holders[g] / mine.sum()), "category": owner})
+    return result
 
 
 def _map_points(ctx: _Context, space: np.ndarray, seed: int) -> dict:

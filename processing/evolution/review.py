@@ -35,7 +35,7 @@ EXTRA_ACTIONS = ("rename", "merge", "split", "discard")
 DEFAULTS = ("accept", "reject")
 MAX_REASON_CHARS = 2000  # the changelog's limit (category_map.schema.json)
 # Which keys each decision may carry, by the kind of the proposal change it decides (or its own action).
-CHANGE_KEYS = {"new": {"name"}, "split": {"names"}, "merge": {"name"}, "gone": set()}
+CHANGE_KEYS = {"new": {"name"}, "split": {"names"}, "merge": {"name"}, "gone": set(), "absorbed": set()}
 EXTRA_KEYS = {"rename": {"category", "name"}, "merge": {"categories", "name"}, "split": {"category", "clusters"},
               "discard": {"cluster"}}
 
@@ -123,7 +123,7 @@ def _proposal_problem(doc: Any) -> str | None:
     listed = [f for item in doc["clusters"] for f in item["fine_clusters"]]
     if len(set(fine)) != len(fine) or sorted(listed) != sorted(fine):
         return "every fine cluster must belong to exactly one of the proposal's clusters"
-    kinds = {"new", "split", "merge", "gone"}
+    kinds = {"new", "split", "merge", "gone", "absorbed"}
     for i, change in enumerate(doc["changes"]):
         if change["kind"] not in kinds:
             return f"changes[{i}]: kind {show(change['kind'])} is not one of {', '.join(sorted(kinds))}"
@@ -230,8 +230,9 @@ def apply_decisions(proposal: Mapping, base_map: CategoryMap, decisions: Mapping
     def record(action: str, **fields) -> None:
         log.append(stamp | {"action": action} | {k: v for k, v in fields.items() if v not in (None, "")})
 
-    # Splits and merges first, so a rejected new candidate's messages follow the categories as they end up.
-    order = {"split": 0, "merge": 1, "gone": 2, "new": 3}
+    # Splits and merges first, so a rejected new candidate's messages follow the categories as they end up; an
+    # absorbed category last, so that it may keep what rejected candidates gave it.
+    order = {"split": 0, "merge": 1, "gone": 2, "new": 3, "absorbed": 4}
     for change_id, decision in sorted(on_changes.items(), key=lambda item: order[prop.changes[item[0]]["kind"]]):
         _apply_change(draft, prop, key_to_id, prop.changes[change_id], decision, record)
     for decision in extras:
@@ -485,6 +486,10 @@ def _apply_change(draft: _Draft, prop: _Proposal, key_to_id: dict[str, str], cha
         del draft.categories[cid]
         draft.retired[cid] = ""
         record("accept", category=cid, name=name, detail=f"{name} retired: no message of the window is in it", **note)
+    elif kind == "absorbed":
+        proposed_into = draft.active(key_to_id.get(str(change.get("into")), "")) if change.get("into") else None
+        _absorbed(draft, prop, key_to_id[str(change["category"])], str(change["category"]), proposed_into, action,
+                  where, record, note)
     else:  # new
         group = int(change["cluster"])
         fines = prop.fine_of_group[group]
@@ -504,6 +509,39 @@ def _apply_change(draft: _Draft, prop: _Proposal, key_to_id: dict[str, str], cha
                 draft.move([fine], _majority(draft, key_to_id, prop, fine, where))
             record("reject", detail=f"window cluster {group} goes to the categories its messages were assigned to",
                    **note)
+
+
+def _absorbed(draft: _Draft, prop: _Proposal, cid: str, key: str, proposed_into: str | None, action: str, where: str,
+              record, note: dict) -> None:
+    """A category whose window messages all sit in other categories' clusters. Accepted: retired into the category
+    holding most of them (the proposal's `into` on a tie; lineage merged_from). Rejected: it stays when rejected
+    candidates gave it window clusters (their messages were mostly assigned to it); otherwise refused, as for gone."""
+    cat = draft.categories[cid]
+    held: dict[str, int] = {}
+    for fine, counts in sorted(prop.assigned.items()):
+        owner = draft.owner(fine)
+        if owner is not None and owner != cid and counts.get(key):
+            held[owner] = held.get(owner, 0) + counts[key]
+    if action == "accept":
+        into = max(held, key=lambda other: (held[other], other == proposed_into, -list(draft.categories).index(other)),
+                   default=None)
+        if into is None:
+            raise ReviewError(f"{where}: no other category holds the messages of {cid} ({cat['name']}), so it cannot "
+                              "be absorbed; reject the change")
+        name = cat["name"]
+        draft.move(set(cat["fine"]), into)
+        del draft.categories[cid]
+        draft.retired[cid] = into
+        draft.categories[into]["lineage"]["merged_from"] = [*draft.categories[into]["lineage"].get("merged_from", []),
+                                                            cid]
+        record("accept", category=cid, name=name, detail=f"{name} absorbed into {into} "
+               f"({draft.categories[into]['name']}): {held[into]} of its window messages are in its clusters", **note)
+        return
+    if not cat["fine"]:
+        raise ReviewError(f"{where}: {cid} ({cat['name']}) cannot be kept: no window cluster is mostly its messages, so "
+                          "retraining has nothing of its own to learn it from; accept the change, or evolve on a "
+                          "wider window (WindowDays)")
+    record("reject", category=cid, detail=f"{cat['name']} stays, with the clusters of rejected candidates", **note)
 
 
 def _apply_extra(draft: _Draft, prop: _Proposal, decision: dict, record) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 from processing.category_map import Category, CategoryMap
 from processing.evolution.match import MatchThresholds
 from processing.evolution.proposal import SCHEMA, propose
+from processing.evolution.review import ReviewError, apply_decisions
 
 DIMENSIONS = 16
 WORDS = {0: "invoice charge bill", 1: "parcel late courier", 2: "card payment declined", 3: "password login reset",
@@ -181,3 +183,136 @@ def test_a_window_whose_vectors_do_not_match_its_messages_is_refused_in_one_sent
     with pytest.raises(ValueError, match=r"^the window has 240 messages but 239 vectors and 240 assigned categories$"):
         propose(s["window"], s["vectors"][:-1], s["assigned"], base_map(), s["reference"], s["reference_categories"],
                 clustering_params=PARAMS)
+
+
+# --- every proposal is reviewable ---------------------------------------------------------------------------------
+
+AT = datetime(2026, 12, 2, 9, 30, tzinfo=timezone.utc)
+
+
+def absorbed_run(new_blob_to: str = "billing") -> tuple[dict, np.ndarray, dict, CategoryMap]:
+    """The scenario with a seventh category, refunds (c7): trained on a blob of its own, which the window lacks,
+    while the classifier puts every fifth billing and delivery message in it: a real share of the window, but a
+    minority of every cluster. `new_blob_to`: where the classifier puts the new blob."""
+    s = scenario()
+    refunds = blob(0.8 * np.eye(DIMENSIONS)[7] + 0.6 * np.eye(DIMENSIONS)[-1], 20, np.random.default_rng(7))
+    assigned = s["assigned"].copy()
+    assigned[np.isin(s["blob_of"], [0, 1]) & (np.arange(len(assigned)) % 5 == 0)] = "refunds"
+    assigned[s["blob_of"] == 6] = new_blob_to
+    cmap = CategoryMap(2, "run-0123456789abcdef", (*base_map().entries,
+                                                   Category("refunds", "refunds messages", (6,), id="c7")))
+    proposal, fine = propose(s["window"], s["vectors"], assigned, cmap, np.vstack([s["reference"], refunds]),
+                             np.concatenate([s["reference_categories"], ["refunds"] * 20]),
+                             clustering_params=PARAMS, seed=0, thresholds=THRESHOLDS)
+    return proposal, fine, s, cmap
+
+
+@pytest.fixture(scope="module")
+def absorbed_proposal():
+    return absorbed_run()
+
+
+def review_all(proposal: dict, cmap: CategoryMap, default: str, *items: dict):
+    return apply_decisions(proposal, cmap, {"proposal": proposal["proposal_id"], "decisions": list(items)},
+                           reviewer="t", at=AT, default=default)
+
+
+def window_clusters_claimed(proposal: dict) -> list[int]:
+    """Every window group each category (kept or split) or change (new, merge) owns, as review reads them."""
+    owned = [g for c in proposal["categories"] if c["status"] in ("kept", "split") for g in c["clusters"]]
+    return sorted(owned + [c["cluster"] for c in proposal["changes"] if c["kind"] in ("new", "merge")])
+
+
+def test_every_window_group_belongs_to_exactly_one_category_or_change(proposal_run, absorbed_proposal):
+    for proposal in (proposal_run[0], absorbed_proposal[0]):
+        assert window_clusters_claimed(proposal) == list(range(len(proposal["clusters"])))
+
+
+def test_accepting_every_change_of_a_proposal_gives_a_valid_next_map_covering_every_fine_cluster(proposal_run):
+    proposal = proposal_run[0]
+    cmap, log = review_all(proposal, base_map(), "accept")
+    assert cmap.version == 3 and cmap.clustering_run == proposal["clustering_run"]
+    assert sorted(cmap.cluster_to_category) == list(range(proposal["n_fine_clusters"]))
+    ids = {e.id: e for e in cmap.entries}
+    assert {"c1", "c2", "c5"} <= set(ids) and "c6" not in ids  # kept, split (keeps its id), gone retired
+    assert len([c for c in ("c3", "c4") if c in ids]) == 1  # the merge kept one id
+    assert [e.lineage for e in cmap.entries if e.lineage and "split_from" in e.lineage] == [{"split_from": "c5"}]
+    assert [e.lineage for e in cmap.entries if e.lineage and "new_in" in e.lineage] == [{"new_in": 3}]
+    assert {e["change"] for e in log if "change" in e} == {c["change"] for c in proposal["changes"]}
+
+
+def cannot_be_rejected(proposal: dict) -> list[dict]:
+    """Accept decisions for the changes the review rules refuse to reject: a gone category (nothing in the window
+    to train it), a merge whose window cluster is one fine cluster (nothing to keep the two apart), and an absorbed
+    category that no rejected candidate gives a cluster (the classifier put most of no candidate in it)."""
+    sizes = {c["cluster"]: len(c["fine_clusters"]) for c in proposal["clusters"]}
+    candidates_to = {max(c["evidence"]["assigned_shares"].items(), key=lambda item: item[1])[0]
+                     for c in proposal["changes"] if c["kind"] == "new" and c["evidence"]["assigned_shares"]}
+    return [{"change": c["change"], "action": "accept"} for c in proposal["changes"]
+            if c["kind"] == "gone" or (c["kind"] == "merge" and sizes[c["cluster"]] < len(c["categories"]))
+            or (c["kind"] == "absorbed" and c["category"] not in candidates_to)]
+
+
+def test_rejecting_every_change_that_can_be_rejected_keeps_the_base_categories(proposal_run):
+    proposal = proposal_run[0]
+    forced = cannot_be_rejected(proposal)
+    assert [d["change"] for d in forced] == ["merge:c3+c4", "gone:c6"]  # blob 2 is one fine cluster
+    cmap, log = review_all(proposal, base_map(), "reject", *forced)
+    assert sorted(cmap.cluster_to_category) == list(range(proposal["n_fine_clusters"]))
+    assert {e.id for e in cmap.entries} in ({"c1", "c2", "c3", "c5"}, {"c1", "c2", "c4", "c5"})
+    assert [e.lineage for e in cmap.entries if e.lineage] == [{"merged_from": ["c4"]}] or \
+        [e.lineage for e in cmap.entries if e.lineage] == [{"merged_from": ["c3"]}]
+    assert {e["change"] for e in log if e["action"] == "reject"} == {"new:" + str(c["cluster"]) for c in
+                                                                    proposal["changes"] if c["kind"] == "new"} | {
+        "split:c5"}
+
+
+def test_rejecting_a_gone_category_or_a_merge_the_window_cannot_separate_is_refused_in_one_line(proposal_run):
+    proposal = proposal_run[0]
+    for change in ("merge:c3+c4", "gone:c6"):
+        with pytest.raises(ReviewError, match=r"^change (merge:c3\+c4|gone:c6) \(rejected by default\): [^\n]+; "
+                                              r"(accept the (merge|change)|evolve on a wider window)[^\n]*$"):
+            review_all(proposal, base_map(), "reject", *[d for d in cannot_be_rejected(proposal)
+                                                         if d["change"] != change])
+
+
+def test_a_category_whose_messages_sit_only_in_other_categories_clusters_is_proposed_as_absorbed(absorbed_proposal):
+    proposal, _, _, _ = absorbed_proposal
+    refunds = category(proposal, "c7")
+    assert refunds["status"] == "absorbed" and refunds["clusters"] == []
+    (change,) = [c for c in proposal["changes"] if c["kind"] == "absorbed"]
+    assert change["change"] == "absorbed:c7" and change["category"] == "c7" and change["into"] in ("c1", "c2")
+    held = refunds["evidence"]["held_by"]
+    assert {h["category"] for h in held} == {"c1", "c2"} and sum(h["share"] for h in held) == pytest.approx(1.0)
+    assert change["clusters"] == [h["cluster"] for h in held]
+
+
+def test_an_absorbed_category_accepted_is_retired_into_the_category_holding_most_of_its_messages(
+        absorbed_proposal):
+    proposal, _, _, cmap = absorbed_proposal
+    into = next(c["into"] for c in proposal["changes"] if c["kind"] == "absorbed")
+    new_map, log = review_all(proposal, cmap, "accept")
+    ids = {e.id: e for e in new_map.entries}
+    assert "c7" not in ids and "c7" in ids[into].lineage["merged_from"]
+    assert sorted(new_map.cluster_to_category) == list(range(proposal["n_fine_clusters"]))
+    (entry,) = [e for e in log if e.get("change") == "absorbed:c7"]
+    assert entry["action"] == "accept" and entry["detail"].startswith(f"refunds absorbed into {into}")
+
+
+def test_an_absorbed_category_cannot_be_kept_when_no_window_cluster_is_mostly_its_messages(absorbed_proposal):
+    proposal, _, _, cmap = absorbed_proposal
+    others = [d for d in cannot_be_rejected(proposal) if d["change"] != "absorbed:c7"]
+    with pytest.raises(ReviewError, match=r"^change absorbed:c7 \(rejected by default\): c7 \(refunds\) cannot be "
+                                          r"kept: no window cluster is mostly its messages, [^\n]+ wider window"):
+        review_all(proposal, cmap, "reject", *others)
+
+
+def test_an_absorbed_category_rejected_stays_with_the_candidates_whose_messages_it_was_given():
+    proposal, fine, s, cmap = absorbed_run(new_blob_to="refunds")
+    (new,) = [c for c in proposal["changes"] if c["kind"] == "new"]
+    assert category(proposal, "c7")["status"] == "absorbed"
+    new_map, log = review_all(proposal, cmap, "reject", *cannot_be_rejected(proposal))
+    refunds = {e.id: e for e in new_map.entries}["c7"]
+    assert refunds.name == "refunds" and set(refunds.clusters) == set(proposal["clusters"][new["cluster"]][
+        "fine_clusters"])
+    assert sorted(new_map.cluster_to_category) == list(range(proposal["n_fine_clusters"]))
