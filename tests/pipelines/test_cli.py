@@ -88,7 +88,7 @@ def test_steps_chain_through_the_container_contract(runner, tmp_path, monkeypatc
     move("processed", "processed")
     step("featurize")
     move("features", "features")
-    assert "clusters; train" in step("cluster", "--k", "8", "--umap", "off")
+    assert "8 fine clusters in 3 proposed categories" in step("cluster", "--k", "8", "--umap", "off", "--categories", "3")
     (root / "input" / "data").mkdir(parents=True)
     (processing / "output" / "pseudo-labeled" / "train").rename(root / "input" / "data" / "train")
     monkeypatch.setenv("SM_HPS", json.dumps({"seed": 3, "c": 1.0}))
@@ -131,7 +131,8 @@ def test_discover_says_when_the_best_k_is_the_top_of_the_range(runner, tmp_path)
     result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out"),
                                   "--k-range", "2:3", "--umap", "off"])
     assert result.exit_code == 0, result.output
-    assert "3 clusters (plain KMeans)" in result.output  # six topics: more clusters always separate better
+    assert "3 fine clusters (plain KMeans" in result.output  # six topics: more clusters always separate better
+    assert "grouped into" in result.output and "proposed categories" in result.output
     assert "note: the best k by silhouette is the top of --k-range 2:3" in result.output
 
 
