@@ -18,7 +18,9 @@ holding most of its messages. Forced changes (a second model on the same trainin
 messages split at random into two categories (expect "merge" of the two), two known categories trained as one
 (expect "split" of it). Baseline, as BERTopic's merge_models does it: topic centroids of the window clustering
 (its fine clusters, and its hierarchy's groups), cosine >= 0.7 to a current category's centroid is that category,
-the rest are added as new topics; same measures.
+the rest are added as new topics; same measures. Every proposal made (the forced ones too) is reviewed with every
+change accepted (processing.evolution.review.apply_decisions, as `tweetops review --accept-all`): a proposal that
+does not give a valid map N+1 stops the run.
 """
 from __future__ import annotations
 
@@ -197,6 +199,21 @@ def forced_detection(proposal: dict, model: Model, halves: tuple[str, str], join
     return merge, split, f"halves {status[halves[0]]}/{status[halves[1]]}, joined {status[joined]}"
 
 
+def reviewed(proposal: dict, model: Model, what: str) -> None:
+    """Apply an accept-all review to the proposal (as `tweetops review --accept-all` does): every proposal the
+    benchmark makes must give a valid map N+1, or the run stops here with the reason."""
+    from processing.evolution.review import ReviewError, apply_decisions
+
+    try:
+        cmap, _ = apply_decisions(proposal, model.base_map, {"proposal": proposal["proposal_id"], "decisions": []},
+                                  reviewer="benchmark", at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                  default="accept")
+    except ReviewError as error:
+        raise SystemExit(f"{what}: the accept-all review of {proposal['proposal_id']} failed: {error}") from None
+    if sorted(cmap.cluster_to_category) != list(range(proposal["n_fine_clusters"])):
+        raise SystemExit(f"{what}: the accept-all review of {proposal['proposal_id']} left fine clusters unmapped")
+
+
 def percent(value: float) -> str:
     """'83.3%'."""
     return f"{100 * value:.1f}%"
@@ -220,12 +237,14 @@ def benchmark_dataset(name: str, seed: int) -> list[str]:
     proposal, fine = propose(window_frame(prepared, model), prepared.window_vectors, model.assigned, model.base_map,
                              model.reference_vectors, model.reference_categories, seed=seed, clustering=clustering)
     matching_seconds = time.perf_counter() - matching_started
+    reviewed(proposal, model, name)
     ours = our_scores(proposal, fine, prepared)
     labels, halves, joined = forced_labels(prepared, seed)
     forced_model = train_package(prepared, labels, seed)
     forced, _ = propose(window_frame(prepared, forced_model), prepared.window_vectors, forced_model.assigned,
                         forced_model.base_map, forced_model.reference_vectors, forced_model.reference_categories,
                         seed=seed, clustering=clustering)
+    reviewed(forced, forced_model, f"{name} (forced merge and split)")
     merge, split, what = forced_detection(forced, forced_model, halves, joined)
     fine_baseline = baseline_scores(prepared.window_vectors, clustering.fine, model, prepared)
     grouped_baseline = baseline_scores(prepared.window_vectors, clustering.grouping.group_of_cluster[clustering.fine],

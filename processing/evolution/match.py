@@ -17,8 +17,9 @@ Decisions, per fine cluster then per category (thresholds in MatchThresholds, ev
 * two or more categories are **merged** when most of each one's messages sit in fine clusters they share (each
   holding at least `merge_min_share` of the cluster), or when their baseline centroids are twins (cosine >=
   `merge_min_similarity`) nearest to one same fine cluster: the window does not separate them any more;
-* a category is **split** when its fine clusters form parts that hold at least `split_min_share` of it each and
-  whose centroids are further apart than `distinct_similarity` (neighbouring categories' typical distance);
+* a category is **split** when its fine clusters form parts that hold at least `split_min_share` of it each (and
+  `split_min_typical` of a typical category's messages) and whose centroids are further apart than
+  `distinct_similarity` (neighbouring categories' typical distance);
 * a category is **gone** when its share of the window fell below `gone_max_ratio` of its baseline share;
 * otherwise it is **kept**, with how far it moved (1 - cosine of baseline and window centroids).
 """
@@ -44,6 +45,9 @@ class MatchThresholds:
     merge_min_mixed: float = 0.75  # merged: this share of each category's messages lie in fine clusters they share
     merge_min_similarity: float = 0.9  # ...or their baseline centroids are this alike and one fine cluster is nearest
     split_min_share: float = 0.25  # a part of a split holds at least this share of the category's window messages
+    # ...and at least this share of a typical category's (the median's) messages in the window: clustering finds
+    # sub-structure in many single topics (phrasings), whose parts are as far apart as two topics' but smaller.
+    split_min_typical: float = 0.5
     # Parts whose centroids are less similar than this are distinct; None: the lower quartile of the current
     # categories' similarity to their nearest other category (as far apart as neighbouring categories are).
     distinct_similarity: float | None = None
@@ -186,13 +190,14 @@ def join_parts(parts: list[np.ndarray], sizes: np.ndarray, centroids: np.ndarray
 
 
 def window_groups(base_group: np.ndarray, fine_labels: np.ndarray, merges: list[list[int]], counts: np.ndarray,
-                  fine_centroids: np.ndarray, distinct: float,
-                  thresholds: MatchThresholds) -> tuple[np.ndarray, dict[int, int]]:
+                  fine_centroids: np.ndarray, distinct: float, thresholds: MatchThresholds,
+                  typical_size: float = 0.0) -> tuple[np.ndarray, dict[int, int]]:
     """Window group of each fine cluster, and the key each group was made for.
 
     The hierarchy's groups (`base_group`) are refined by the match: fine clusters of one category (or one merge)
     form one group, or several when their parts are distinct (a split); new fine clusters stay apart from known
-    ones, and within one base group join when their centroids are not distinct. Keys: category index >= 0,
+    ones, and within one base group join when their centroids are not distinct. A part of a split holds
+    `split_min_share` of its category and `split_min_typical` of `typical_size` messages. Keys: category index >= 0,
     -2 - merge number for a merge, NEW for a candidate."""
     merge_of = {c: number for number, members in enumerate(merges) for c in members}
     key = np.array([(-2 - merge_of[label]) if label in merge_of else label for label in fine_labels])
@@ -215,7 +220,8 @@ def window_groups(base_group: np.ndarray, fine_labels: np.ndarray, merges: list[
         centroids = unit_rows(np.stack([(fine_centroids[part] * fine_sizes[part, None]).sum(axis=0)
                                         for part in by_base]))
         total = counts[np.ix_(np.flatnonzero(fine_labels != NEW), own)].sum()
-        for component in join_parts(by_base, sizes, centroids, distinct, thresholds.split_min_share * total):
+        min_part = max(thresholds.split_min_share * total, thresholds.split_min_typical * typical_size)
+        for component in join_parts(by_base, sizes, centroids, distinct, min_part):
             pieces.append((value, sorted(np.concatenate([by_base[i] for i in component]).tolist())))
     piece_sizes = [int(fine_sizes[members].sum()) for _, members in pieces]
     order = sorted(range(len(pieces)), key=lambda i: (-piece_sizes[i], pieces[i][1][0]))

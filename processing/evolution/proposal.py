@@ -24,6 +24,10 @@ from processing.grouping import CategoryGrouping, group_clusters
 SCHEMA = "tweetops.evolution.proposal/1"
 MAP_POINTS = 2000  # window messages drawn on the proposal's 2-D map
 LANGUAGES = ("en", "es")
+# The window is clustered finer than discovery's default (4..100): fine clusters are joined by category afterwards,
+# so over-clustering costs a kept category nothing, while finer clusters separate a new topic's messages from a
+# known sibling's (banking77: 12 -> 14 of 17 new intents found; docs/evolution.md).
+WINDOW_K_RANGE = (4, 200)
 ABSORBED_HOLDERS = 3  # window groups listed for a category absorbed into others
 WINDOW_COLUMNS = ("id", "text", "feature_text")
 
@@ -40,9 +44,10 @@ class WindowClustering:
 
 
 def cluster_window(vectors: np.ndarray, *, clustering_params: dict | None = None, n_groups: int | str = "auto",
-                   seed: int = 0) -> WindowClustering:
-    """Fine clusters and their grouping, exactly as discovery makes them (cluster_job's MessageClusterer settings)."""
-    clusterer = MessageClusterer(n_clusters="auto", seed=seed, **(clustering_params or {}))
+                   seed: int = 0, k_range: tuple[int, int] = WINDOW_K_RANGE) -> WindowClustering:
+    """Fine clusters and their grouping as discovery makes them (cluster_job's MessageClusterer settings), with k
+    searched over `k_range`."""
+    clusterer = MessageClusterer(n_clusters="auto", seed=seed, **{**(clustering_params or {}), "k_range": k_range})
     fine = clusterer.fit_predict(vectors)
     space = clusterer.embed(vectors)
     grouping = group_clusters(space, fine, clusterer.n_clusters_, n_groups=n_groups, seed=seed)
@@ -87,8 +92,10 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
     known_sizes = counts[fine_labels != NEW].sum(axis=0)
     # Messages assigned to no category of the map still weigh in their cluster's size: one extra column.
     with_unassigned = np.column_stack([counts, fine_sizes - counts.sum(axis=1)])
+    # A typical category's size: the median of the categories' messages in known fine clusters (those present).
+    typical = float(np.median(known_sizes[known_sizes > 0])) if (known_sizes > 0).any() else 0.0
     group_of_fine, keys = window_groups(clustering.grouping.group_of_cluster, fine_labels, merges, with_unassigned,
-                                        fine_centroids, distinct, thresholds)
+                                        fine_centroids, distinct, thresholds, typical)
     groups = group_of_fine[fine]
     n_groups_found = len(keys)
 
@@ -107,7 +114,8 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
         "n_fine_clusters": int(n_fine),
         "selection": _plain(clustering.selection),
         "hierarchy": _plain(clustering.grouping.evidence),
-        "thresholds": {**thresholds.to_dict(), "distinct_similarity_used": _round(distinct)},
+        "thresholds": {**thresholds.to_dict(), "distinct_similarity_used": _round(distinct),
+                       "typical_category_messages": _round(typical)},
         "fine_clusters": [
             {"cluster": f, "group": int(group_of_fine[f]), "size": int(fine_sizes[f]),
              "assigned": {ids[c]: int(counts[f, c]) for c in np.flatnonzero(counts[f])},

@@ -538,8 +538,8 @@ def _absorbed(draft: _Draft, prop: _Proposal, cid: str, key: str, proposed_into:
                f"({draft.categories[into]['name']}): {held[into]} of its window messages are in its clusters", **note)
         return
     if not cat["fine"]:
-        raise ReviewError(f"{where}: {cid} ({cat['name']}) cannot be kept: no window cluster is mostly its messages, so "
-                          "retraining has nothing of its own to learn it from; accept the change, or evolve on a "
+        raise ReviewError(f"{where}: {cid} ({cat['name']}) cannot be kept: no window cluster is mostly its messages, "
+                          "so retraining has nothing of its own to learn it from; accept the change, or evolve on a "
                           "wider window (WindowDays)")
     record("reject", category=cid, detail=f"{cat['name']} stays, with the clusters of rejected candidates", **note)
 

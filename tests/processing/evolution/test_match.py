@@ -101,3 +101,17 @@ def test_one_category_in_two_distinct_branches_holding_a_real_share_each_becomes
     group_of_fine, keys = window_groups(base_group, np.array([0, 0]), [], counts, centroids, 0.7, MatchThresholds())
     assert sorted(group_of_fine.tolist()) == [0, 1]
     assert keys == {0: 0, 1: 0}
+
+
+def test_distinct_parts_smaller_than_half_a_typical_category_are_one_category_not_a_split():
+    base_group = np.array([0, 1])
+    counts = np.array([[30, 0], [25, 0]])
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]])
+    # A typical category has 120 messages in the window: parts of 30 and 25 are sub-structure of one topic.
+    group_of_fine, keys = window_groups(base_group, np.array([0, 0]), [], counts, centroids, 0.7, MatchThresholds(),
+                                        typical_size=120)
+    assert group_of_fine.tolist() == [0, 0] and keys == {0: 0}
+    # With a lower bar (0.2 of 120 = 24 messages a part) they are a split again.
+    group_of_fine, _ = window_groups(base_group, np.array([0, 0]), [], counts, centroids, 0.7,
+                                     MatchThresholds(split_min_typical=0.2), typical_size=120)
+    assert sorted(group_of_fine.tolist()) == [0, 1]
