@@ -36,8 +36,9 @@ def _review_errors(command):
 
 @click.command("review", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("proposal", type=click.Path(exists=True))
-@click.option("--decisions", "decisions_path", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="The analyst's decisions (YAML or JSON; format in docs/evolution.md).")
+@click.option("--decisions", "decisions_path", type=click.Path(exists=True, dir_okay=False),
+              help="The analyst's decisions (YAML or JSON; format in docs/evolution.md). Without it, --accept-all or "
+                   "--default decides every change.")
 @click.option("--reviewer", help="Who reviewed (default: `reviewer` in the decisions file).")
 @click.option("--current-map", type=click.Path(exists=True, dir_okay=False),
               help="The current category map (default: the approved package's, from the local registry).")
@@ -64,7 +65,15 @@ def review(proposal, decisions_path, reviewer, current_map, home, accept_all, de
         raise click.UsageError("give --accept-all or --default, not both")
     proposal_file = Path(proposal) / PROPOSAL_FILE if Path(proposal).is_dir() else Path(proposal)
     document = _read_proposal(proposal_file)
-    decisions = parse_decisions(_read_text(Path(decisions_path)), decisions_path)
+    if decisions_path:
+        decisions = parse_decisions(_read_text(Path(decisions_path)), decisions_path)
+    elif accept_all or default:
+        if not reviewer:
+            raise click.UsageError("say who reviews (--reviewer) when no decisions file names the reviewer")
+        decisions = {"proposal": document["proposal_id"], "decisions": []}
+    else:
+        raise click.UsageError("give --decisions FILE (the review page shows one to edit), or decide every change "
+                               "with --accept-all or --default accept|reject")
     current = load_category_map(current_map) if current_map else _approved_map(home)
     new_map, entries = apply_decisions(document, current, decisions, reviewer=reviewer,
                                        at=datetime.now(timezone.utc).replace(microsecond=0),
