@@ -217,3 +217,14 @@ def test_a_review_rejecting_every_change_writes_no_map_and_the_execution_fails_a
 def test_a_dry_run_leaves_the_waiting_execution_waiting(files, waiting):
     assert run(files, "--dry-run").exit_code == 0
     assert callbacks.pending_for(files["home"], PROPOSAL_ID)["decided"] is None
+
+
+def test_accept_all_needs_no_decisions_file_but_a_reviewer(files):
+    base = ["review", str(files["folder"]), "--current-map", str(files["current"]), "--home", str(files["home"])]
+    accepted = CliRunner().invoke(main, [*base, "--accept-all", "--reviewer", "ana"])
+    assert accepted.exit_code == 0, accepted.output
+    assert "category map version 4:" in accepted.output  # the base map is version 3
+    nobody = CliRunner().invoke(main, [*base, "--accept-all"])
+    assert nobody.exit_code == 2 and "--reviewer" in nobody.output
+    undecided = CliRunner().invoke(main, base)
+    assert undecided.exit_code == 2 and "give --decisions FILE" in undecided.output
