@@ -172,8 +172,9 @@ def discover(input_path, out, k, k_range, categories, umap, featurizer, embeddin
              embedding_threads, cache_dir, seed, languages, max_text_chars) -> None:
     """Validate, clean, featurize and cluster a batch on this machine; write assignments and a draft map.
 
-    Writes OUT/assignments.csv (id,cluster), OUT/clusters.json (summary), OUT/category_map.yaml (draft,
-    unreviewed) and OUT/quality_report.json, plus every intermediate zone.
+    Writes OUT/assignments.csv (id,cluster), OUT/clusters.json (summary), OUT/report.html (the review page:
+    proposed categories with their terms and messages), OUT/category_map.yaml (draft, unreviewed) and
+    OUT/quality_report.json, plus every intermediate zone.
     """
     from processing.jobs import discover as run_discover
 
@@ -193,7 +194,7 @@ def discover(input_path, out, k, k_range, categories, umap, featurizer, embeddin
                f"{result['quality']['silhouette']:.3f}) grouped into {result['n_categories']} proposed categories; "
                f"{time.perf_counter() - started:.1f}s")
     _warn_k_at_upper_bound(result["selection"], k_range)
-    click.echo(f"review {Path(out) / 'clusters.json'} and edit {Path(out) / 'category_map.yaml'}")
+    click.echo(f"review the page {Path(out) / 'report.html'} (or clusters.json) and edit {Path(out) / 'category_map.yaml'}")
 
 
 def _warn_k_at_upper_bound(selection: dict, k_range: str) -> None:

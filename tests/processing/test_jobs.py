@@ -57,6 +57,8 @@ def test_discover_writes_assignments_summary_and_an_unreviewed_draft_map(discove
     draft = load_category_map(out / "category_map.yaml")
     assert not draft.is_reviewed and draft.clustering_run == summary["clustering_run"]
     assert sorted(c for entry in draft.entries for c in entry.clusters) == list(range(10))
+    page = (out / "report.html").read_text(encoding="utf-8")  # the analyst's review page, beside clusters.json
+    assert all(f">{entry.name}<" in page for entry in draft.entries) and "<script" not in page
 
 
 def test_discover_proposes_categories_that_group_the_clusters_as_the_draft_map_does(discovered):
