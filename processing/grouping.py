@@ -22,6 +22,11 @@ from sklearn.metrics import silhouette_score
 from processing.cluster import sample_indices
 
 SILHOUETTE_SAMPLE = 5000  # rows the silhouette of each candidate cut is computed on (seeded sample)
+# A multilingual set's categories are topics, not languages: a cut counts as language-independent when the NMI of
+# its groups with the messages' languages is at most this (demo data: 0.004 up to 7 groups, 0.07 at 8, where the
+# hierarchy starts to keep one topic's Spanish and English clusters apart).
+LANGUAGE_INDEPENDENCE = 0.05
+MIN_LANGUAGE_SHARE = 0.05  # a language counts as a stratum of its own from this share of the messages
 
 
 @dataclass
@@ -49,13 +54,23 @@ def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, 
     _check(space, clusters, n_clusters, n_groups)
     sizes = np.bincount(clusters, minlength=n_clusters)
     present = np.flatnonzero(sizes)
-    centroids = np.stack([space[clusters == c].mean(axis=0) for c in present])
-    linkage = weighted_ward_linkage(centroids, sizes[present])
+    languages = _languages(strata, len(clusters))
+    # Cosine between centroids measured from the data's centre (per language when there are several), not from
+    # the origin: on banking77 that proposed 85 categories for 77 (NMI 83.1) against 70 (81.7) uncentred.
+    centred = centred_by_stratum(space, np.zeros(len(space)) if languages is None else languages)
+    centroids = np.stack([centred[clusters == c].mean(axis=0) for c in present])
+    linkage = average_cosine_linkage(centroids)
     candidates = range(1, len(present) + 1)
+    independence = {}
     if n_groups == "auto":
         scores = cut_scores(space, clusters, present, linkage, seed, strata)
-        chosen = max(scores, key=lambda n: (scores[n], -n)) if scores else len(present)
+        if languages is not None:
+            independence = language_dependence(clusters, present, linkage, languages)
+        allowed = {n: s for n, s in scores.items() if independence.get(n, 0.0) <= LANGUAGE_INDEPENDENCE} or scores
+        chosen = max(allowed, key=lambda n: (allowed[n], -n)) if allowed else len(present)
         why = ("the cut whose grouped partition has the best silhouette in the clustering space"
+               + (f", among the cuts whose groups are independent of the language (NMI with it <= "
+                  f"{LANGUAGE_INDEPENDENCE})" if languages is not None and len(allowed) < len(scores) else "")
                if scores else f"{len(present)} fine cluster(s) with members: nothing to choose")
     else:
         scores = {}
@@ -66,12 +81,15 @@ def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, 
     labels_of_present = cut_tree(linkage, len(present), chosen)
     group_of_cluster = _largest_first(labels_of_present, sizes[present], present, n_clusters, sizes)
     return CategoryGrouping(group_of_cluster=group_of_cluster, n_groups=chosen, evidence={
-        "method": "size-weighted Ward linkage on fine-cluster centroids",
+        "method": "average linkage (cosine) on fine-cluster centroids, "
+                  + ("each language's mean removed" if languages is not None else "the mean removed"),
         "space_dimensions": int(space.shape[1]),
         "linkage": [[int(a), int(b), round(float(h), 6), int(n)] for a, b, h, n in linkage],
         "leaves": present.tolist(),
         "scores": {str(n): round(s, 6) for n, s in scores.items()},
-        "criterion": ("silhouette" + (" within strata" if strata is not None else "")) if n_groups == "auto"
+        "language_dependence": {str(n): round(v, 6) for n, v in independence.items()},
+        "criterion": ("silhouette" + (" within strata" if strata is not None else "")
+                      + (", language-independent cuts" if languages is not None else "")) if n_groups == "auto"
                      else "forced",
         "chosen": chosen, "why": why})
 
@@ -86,6 +104,53 @@ def _check(space: np.ndarray, clusters: np.ndarray, n_clusters: int, n_groups: i
     if n_groups != "auto" and (isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer))
                                or n_groups < 1):
         raise ValueError(f"n_groups must be 'auto' or an integer >= 1, got {n_groups!r}")
+
+
+def _languages(strata: np.ndarray | None, n_rows: int) -> np.ndarray | None:
+    """The strata as language labels when at least two of them hold MIN_LANGUAGE_SHARE of the messages each;
+    None otherwise (one language, or a few stray detections: nothing to make the categories independent of)."""
+    if strata is None:
+        return None
+    strata = np.asarray(strata, dtype=str)
+    if len(strata) != n_rows:
+        raise ValueError(f"strata must have one value per message ({n_rows}), got {len(strata)}")
+    _, counts = np.unique(strata, return_counts=True)
+    return strata if (counts >= MIN_LANGUAGE_SHARE * n_rows).sum() >= 2 else None
+
+
+def centred_by_stratum(space: np.ndarray, strata: np.ndarray) -> np.ndarray:
+    """`space` with each stratum's mean subtracted from its rows.
+
+    With an English sentence model a Spanish message and its English twin lie far apart, mostly along one
+    language direction; removing each language's mean takes that direction out, so a hierarchy can join a
+    Spanish and an English cluster of the same topic (demo data: the nearest other-language cluster has the
+    same category for 58% of the fine clusters before, 68% after)."""
+    centred = np.array(space, dtype=np.float64)
+    for value in np.unique(strata):
+        rows = strata == value
+        centred[rows] -= centred[rows].mean(axis=0)
+    return centred
+
+
+def average_cosine_linkage(centroids: np.ndarray) -> np.ndarray:
+    """scipy linkage rows (a, b, height, size) of average linkage with cosine distances between centroids."""
+    from scipy.cluster.hierarchy import linkage
+
+    if len(centroids) < 2:
+        return np.zeros((0, 4))
+    return linkage(centroids, method="average", metric="cosine")
+
+
+def language_dependence(clusters: np.ndarray, present: np.ndarray, linkage: np.ndarray,
+                        languages: np.ndarray) -> dict[int, float]:
+    """NMI between each cut's groups and the messages' languages, for every cut from 2 to all fine clusters."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    position = np.full(int(clusters.max()) + 1, -1)
+    position[present] = np.arange(len(present))
+    fine = position[clusters]
+    return {n: float(normalized_mutual_info_score(languages, cut_tree(linkage, len(present), n)[fine]))
+            for n in range(2, len(present) + 1)}
 
 
 def weighted_ward_linkage(centroids: np.ndarray, sizes: np.ndarray) -> np.ndarray:

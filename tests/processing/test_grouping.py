@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
-from processing.grouping import group_clusters, map_points
+from processing.grouping import centred_by_stratum, group_clusters, language_dependence, map_points
 
 
 def nested_blobs(n_groups: int = 4, fine_per_group: int = 5, rows: int = 40, seed: int = 0):
@@ -102,3 +102,61 @@ def test_the_map_points_are_a_seeded_two_dimensional_sample_with_labels_and_ids(
     assert points == map_points(space, fine, ids, seed=1, max_points=100)
     row = ids.index(points["id"][0])
     assert points["category"][0] == fine[row]
+
+
+def bilingual_blobs(n_topics: int = 3, fine_per_language: int = 2, rows: int = 30, seed: int = 0):
+    """Topics written in two languages: each language shifts every message along its own far-off direction (as an
+    English sentence model places Spanish text), and each (topic, language) pair has its own fine clusters."""
+    rng = np.random.default_rng(seed)
+    language_shift = {"es": rng.normal(size=8) * 30, "en": rng.normal(size=8) * 30}
+    topics = rng.normal(size=(n_topics, 8)) * 10
+    points, fine, truth, languages = [], [], [], []
+    for topic in range(n_topics):
+        for language, shift in language_shift.items():
+            for _ in range(fine_per_language):
+                points.append(topics[topic] + shift + rng.normal(size=8) + rng.normal(size=(rows, 8)) * 0.3)
+                fine += [len(set(fine))] * rows
+                truth += [topic] * rows
+                languages += [language] * rows
+    return np.vstack(points), np.array(fine), np.array(truth), np.array(languages)
+
+
+def test_each_languages_mean_is_removed_from_its_own_rows():
+    space = np.array([[1.0, 2.0], [3.0, 4.0], [10.0, 0.0], [20.0, 0.0]])
+    centred = centred_by_stratum(space, np.array(["es", "es", "en", "en"]))
+    assert centred.tolist() == [[-1.0, -1.0], [1.0, 1.0], [-5.0, 0.0], [5.0, 0.0]]
+
+
+def test_a_bilingual_set_is_grouped_by_topic_across_languages_not_by_language():
+    space, fine, truth, languages = bilingual_blobs()
+    grouping = group_clusters(space, fine, int(fine.max()) + 1, strata=languages)
+    grouped = grouping.group_of_cluster[fine]
+    assert grouping.n_groups == 3
+    assert all(len(set(grouped[truth == t])) == 1 for t in range(3))  # each topic one category, both languages
+    assert "language-independent" in grouping.evidence["criterion"]
+    assert grouping.evidence["language_dependence"]["3"] < 0.05 < grouping.evidence["language_dependence"]["6"]
+
+
+def test_without_the_language_rule_the_same_set_would_be_split_by_language():
+    space, fine, truth, languages = bilingual_blobs()
+    grouping = group_clusters(space, fine, int(fine.max()) + 1)  # no strata: one language assumed
+    grouped = grouping.group_of_cluster[fine]
+    assert set(grouped[languages == "es"]).isdisjoint(grouped[languages == "en"])
+
+
+def test_a_few_stray_language_detections_are_not_a_language_of_their_own():
+    space, fine, _ = nested_blobs()
+    languages = np.array(["en"] * len(fine))
+    languages[:5] = "es"  # under 5% of the messages
+    with_strays = group_clusters(space, fine, 20, strata=languages)
+    assert "language-independent" not in with_strays.evidence["criterion"]
+    assert with_strays.evidence["language_dependence"] == {}
+    assert with_strays.n_groups == 4
+
+
+def test_language_dependence_is_zero_for_groups_that_span_both_languages_evenly():
+    clusters = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    languages = np.array(["es", "en"] * 4)
+    linkage = np.array([[0, 1, 0.1, 2], [2, 3, 0.1, 2], [4, 5, 0.5, 4]], dtype=float)
+    dependence = language_dependence(clusters, np.arange(4), linkage, languages)
+    assert dependence[2] == pytest.approx(0.0) and dependence[4] == pytest.approx(0.0)
