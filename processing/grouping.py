@@ -1,30 +1,29 @@
-"""Grouping fine clusters into proposed categories: a size-weighted Ward hierarchy over the fine clusters'
+"""Grouping fine clusters into proposed categories: an average-linkage (cosine) hierarchy over the fine clusters'
 centroids, cut where internal evidence says (never gold labels), or where the analyst says.
 
 KMeans over-splits on purpose (a fine k keeps small intents apart); an analyst reviews categories, not dozens of
-template-level sub-clusters. The hierarchy merges, at each level, the two groups whose merge adds the least
-within-group variance (Ward on the clusters' centroids weighted by their sizes: exactly the Ward hierarchy of
-the messages if each fine cluster were one tight point). The cut is the number of groups whose partition of the
-messages has the best silhouette in `space`.
+template-level sub-clusters. The centroids are measured from the data's centre, and in a multilingual set from
+each language's own centre, so that one topic's Spanish and English clusters can meet. The cut is the number of
+groups whose partition of the messages has the best silhouette in `space` (each message compared with its own
+language), among the cuts whose groups do not depend on the language when there are several.
 
 Which space: the message features (what cluster_job passes), not the UMAP embedding KMeans may run in. UMAP with
 min_dist=0 packs neighbouring intents into a few dense clumps, so its silhouette prefers coarse cuts (banking77:
-18 groups for 77 intents); in the feature space it peaked at 74 there and at 21 for stackoverflow's 20 tags
-(docs/clustering.md has the measured table, `python -m benchmarks.categories` reproduces it).
+18 groups for 77 intents). docs/clustering.md has the measured table, `python -m benchmarks.categories`
+reproduces it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import silhouette_score
 
 from processing.cluster import sample_indices
 
 SILHOUETTE_SAMPLE = 5000  # rows the silhouette of each candidate cut is computed on (seeded sample)
 # A multilingual set's categories are topics, not languages: a cut counts as language-independent when the NMI of
-# its groups with the messages' languages is at most this (demo data: 0.004 up to 7 groups, 0.07 at 8, where the
-# hierarchy starts to keep one topic's Spanish and English clusters apart).
+# its groups with the messages' languages is at most this (demo data: 0.03 or less up to 10 groups, 0.15 from 14, where
+# the hierarchy keeps one topic's Spanish and English clusters apart).
 LANGUAGE_INDEPENDENCE = 0.05
 MIN_LANGUAGE_SHARE = 0.05  # a language counts as a stratum of its own from this share of the messages
 
@@ -151,37 +150,6 @@ def language_dependence(clusters: np.ndarray, present: np.ndarray, linkage: np.n
     fine = position[clusters]
     return {n: float(normalized_mutual_info_score(languages, cut_tree(linkage, len(present), n)[fine]))
             for n in range(2, len(present) + 1)}
-
-
-def weighted_ward_linkage(centroids: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """scipy-style linkage rows (a, b, height, size) of Ward's method over weighted points.
-
-    Merge cost of groups A and B: |A||B|/(|A|+|B|) * ||mean_A - mean_B||^2, the within-group sum of squares the
-    merge adds; height is sqrt(2 * cost), as scipy's ward reports it for unit weights."""
-    n = len(centroids)
-    means = {i: centroids[i].astype(np.float64) for i in range(n)}
-    weights = {i: float(sizes[i]) for i in range(n)}
-    rows = []
-    for new in range(n, 2 * n - 1):
-        active = sorted(means)
-        best = None
-        for i_pos, a in enumerate(active):
-            others = np.stack([means[b] for b in active[i_pos + 1:]]) if i_pos + 1 < len(active) else None
-            if others is None:
-                break
-            w_b = np.array([weights[b] for b in active[i_pos + 1:]])
-            costs = weights[a] * w_b / (weights[a] + w_b) * ((others - means[a]) ** 2).sum(axis=1)
-            j = int(np.argmin(costs))  # first minimum: ties break towards the lower ids, deterministically
-            if best is None or costs[j] < best[0]:
-                best = (float(costs[j]), a, active[i_pos + 1 + j])
-        cost, a, b = best
-        total = weights[a] + weights[b]
-        means[new] = (weights[a] * means[a] + weights[b] * means[b]) / total
-        weights[new] = total
-        for old in (a, b):
-            del means[old], weights[old]
-        rows.append((a, b, np.sqrt(2.0 * cost), int(round(total))))
-    return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def cut_tree(linkage: np.ndarray, n_leaves: int, n_groups: int) -> np.ndarray:
