@@ -135,9 +135,14 @@ def average_cosine_linkage(centroids: np.ndarray) -> np.ndarray:
     """scipy linkage rows (a, b, height, size) of average linkage with cosine distances between centroids."""
     from scipy.cluster.hierarchy import linkage
 
+    from scipy.spatial.distance import pdist
+
     if len(centroids) < 2:
         return np.zeros((0, 4))
-    return linkage(centroids, method="average", metric="cosine")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        distances = pdist(centroids, metric="cosine")
+    # A centroid equal to the mean it was centred on has no direction (tiny inputs): as unlike anything as can be.
+    return linkage(np.nan_to_num(distances, nan=1.0, posinf=2.0, neginf=0.0), method="average")
 
 
 def language_dependence(clusters: np.ndarray, present: np.ndarray, linkage: np.ndarray,

@@ -145,7 +145,7 @@ def test_discover_clusters_four_messages_into_three_and_quotes_formula_ids_in_as
     result = runner.invoke(main, ["discover", "--input", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out"),
                                   "--k", "3", "--featurizer", "tfidf"])
     assert result.exit_code == 0, result.output
-    assert "rows in 4: accepted 4, quarantined 0" in result.output and "3 clusters" in result.output
+    assert "rows in 4: accepted 4, quarantined 0" in result.output and "3 fine clusters" in result.output
     assignments = pd.read_csv(tmp_path / "out" / "assignments.csv", dtype={"id": str})
     # Spreadsheets would run the first three as formulas; a plain number stays a number.
     assert sorted(assignments["id"]) == sorted(["'=1+1", "'+cmd|' /C calc'!A0", "'@SUM(A1:A2)", "-3.5"])
