@@ -35,28 +35,25 @@ def _clean_progress(done: int, total: int) -> None:
     container.report_progress(done, total, "messages cleaned")
 
 
-def _parse_k(value: str) -> int | str:
-    if value in ("auto", "0"):  # 0: the pipeline's integer parameter K says "auto" this way
+def _parse_count(value: str, least: int) -> int | str:
+    """'auto' (or 0, as the pipeline's integer parameters K and Categories say it) or an integer >= `least`."""
+    if value in ("auto", "0"):
         return "auto"
     try:
-        k = int(value)
+        count = int(value)
     except ValueError:
-        raise click.BadParameter(f"expected an integer >= 2 or 'auto', got {value!r}") from None
-    if k < 2:
-        raise click.BadParameter(f"expected an integer >= 2 or 'auto', got {value!r}")
-    return k
+        count = least - 1
+    if count < least:
+        raise click.BadParameter(f"expected an integer >= {least} or 'auto', got {value!r}")
+    return count
+
+
+def _parse_k(value: str) -> int | str:
+    return _parse_count(value, 2)
 
 
 def _parse_categories(value: str) -> int | str:
-    if value in ("auto", "0"):  # 0: the pipeline's integer parameter Categories says "auto" this way
-        return "auto"
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise click.BadParameter(f"expected an integer >= 1 or 'auto', got {value!r}")
-    return n
+    return _parse_count(value, 1)
 
 
 def _parse_umap(value: str) -> bool | str:

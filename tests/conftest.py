@@ -67,3 +67,20 @@ def trained_model_dir(demo_messages, tmp_path_factory) -> Path:
     (root / "train" / "provenance.json").write_text(json.dumps({"category_map": {"version": 2, "hash": "h"}}))
     run_training(root / "train", root / "model")
     return root / "model"
+
+
+def stub_every_sagemaker_client(monkeypatch, stub):
+    """Install `stub` (an object with install(client)) on every SageMaker client boto3 makes from now on: the code
+    under test makes its own clients. For the few calls moto lacks (each stub says which and why)."""
+    import boto3
+
+    make_client = boto3.Session.client
+
+    def client(self, service_name, *args, **kwargs):
+        made = make_client(self, service_name, *args, **kwargs)
+        if service_name == "sagemaker":
+            stub.install(made)
+        return made
+
+    monkeypatch.setattr(boto3.Session, "client", client)
+    return stub

@@ -24,6 +24,7 @@ from pipelines.operations import PipelineError
 from pipelines.settings import PipelineSettings, SettingsError
 from processing.monitoring.alarms import BATCH_RULES, PIPELINE_FAILED, PIPELINE_NAMESPACE, thresholds
 from processing.monitoring.metrics import METRICS, NAMESPACE, metric_data
+from tests.conftest import stub_every_sagemaker_client
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -272,16 +273,7 @@ def _client_error(code: str, message: str, operation: str) -> ClientError:
 @pytest.fixture
 def model_monitor(aws, monkeypatch) -> ModelMonitorStub:
     """The stub on every sagemaker client made from now on (the code under test makes its own)."""
-    stub, make_client = ModelMonitorStub(), boto3.Session.client
-
-    def client(self, service_name, *args, **kwargs):
-        made = make_client(self, service_name, *args, **kwargs)
-        if service_name == "sagemaker":
-            stub.install(made)
-        return made
-
-    monkeypatch.setattr(boto3.Session, "client", client)
-    return stub
+    return stub_every_sagemaker_client(monkeypatch, ModelMonitorStub())
 
 
 def seed_package(session, *, baseline: bool = True, files: bool = True, status: str = "Approved") -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 import yaml
 from botocore.exceptions import ParamValidationError
@@ -15,6 +14,7 @@ from pipelines.review_lambda import handler
 from processing.category_map import save_category_map
 from tests.pipelines.test_monitoring_aws import ACCOUNT, REGION, ROLE, aws  # noqa: F401 (fixture: moto)
 from tests.processing.evolution.review_fixtures import ACCEPT_ALL, PROPOSAL_ID, base_map, decisions, proposal
+from tests.conftest import stub_every_sagemaker_client
 
 BUCKET = "tweetops-data"
 FOLDER = "tweetops/evolution/exec-0001"
@@ -45,16 +45,7 @@ class CallbackStub:
 @pytest.fixture
 def callback_api(aws, monkeypatch) -> CallbackStub:
     """The stub on every sagemaker client made from now on (the handler makes its own)."""
-    stub, make_client = CallbackStub(), boto3.Session.client
-
-    def client(self, service_name, *args, **kwargs):
-        made = make_client(self, service_name, *args, **kwargs)
-        if service_name == "sagemaker":
-            stub.install(made)
-        return made
-
-    monkeypatch.setattr(boto3.Session, "client", client)
-    return stub
+    return stub_every_sagemaker_client(monkeypatch, CallbackStub())
 
 
 @pytest.fixture
