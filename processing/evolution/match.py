@@ -13,7 +13,10 @@ Three kinds of evidence, none of them gold labels:
 
 Decisions, per fine cluster then per category (thresholds in MatchThresholds, every number used in the evidence):
 
-* a fine cluster is **new** when its reference-neighbour ratio is below `new_max_reference_ratio`;
+* a fine cluster is **new** when its reference-neighbour ratio is below `new_max_reference_ratio`; the new fine
+  clusters joined into a candidate stay new only when so few reference neighbours are unlikely by chance at the
+  candidate's size (one-sided binomial test, `new_alpha`): a small candidate needs stronger evidence than a large
+  one, and one that lacks it goes back to the categories its messages were assigned to;
 * two or more categories are **merged** when most of each one's messages sit in fine clusters they share (each
   holding at least `merge_min_share` of the cluster), or when their baseline centroids are twins (cosine >=
   `merge_min_similarity`) nearest to one same fine cluster: the window does not separate them any more;
@@ -28,6 +31,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.stats import binom
 
 from processing.cluster import cluster_centroids
 
@@ -41,6 +45,10 @@ class MatchThresholds:
 
     neighbours: int = 15  # nearest neighbours per window message for the reference-neighbour ratio
     new_max_reference_ratio: float = 0.5  # a fine cluster is new below this mean reference-neighbour ratio
+    # A candidate stays new when a share of reference neighbours as low as its own has at most this chance among its
+    # messages if the window looked like the reference (new_cluster_pvalue). With a reference a quarter of the
+    # pooled rows, 10 messages without a reference neighbour happen by chance (p 0.07); 18 do not (p 0.01).
+    new_alpha: float = 0.01
     merge_min_share: float = 0.25  # a category is present in a fine cluster holding this share of its messages
     merge_min_mixed: float = 0.75  # merged: this share of each category's messages lie in fine clusters they share
     merge_min_similarity: float = 0.9  # ...or their baseline centroids are this alike and one fine cluster is nearest
@@ -84,6 +92,38 @@ def reference_neighbour_ratio(vectors: np.ndarray, reference: np.ndarray, neighb
         nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
         ratio[start:start + len(block)] = (nearest < m).mean(axis=1)
     return ratio / (m / (n + m - 1))
+
+
+def expected_reference_share(n_window: int, n_reference: int) -> float:
+    """The share of a window message's neighbours expected to be reference rows if both were drawn alike."""
+    return n_reference / max(n_window + n_reference - 1, 1)
+
+
+def new_cluster_pvalue(mean_ratio: np.ndarray, sizes: np.ndarray, expected_share: float) -> np.ndarray:
+    """Per cluster, the chance of so few reference neighbours if the window looked like the reference: a one-sided
+    binomial test with one trial per message (its share of reference neighbours, summed over the cluster and
+    rounded), not one per neighbour, because near-duplicate messages share their neighbours."""
+    sizes = np.asarray(sizes)
+    observed = np.rint(np.nan_to_num(mean_ratio, nan=1.0) * expected_share * sizes)
+    return binom.cdf(observed, sizes, expected_share)
+
+
+def unconfirmed_candidates(group_of_fine: np.ndarray, keys: dict[int, int], mean_ratio: np.ndarray,
+                           fine_sizes: np.ndarray, expected_share: float,
+                           thresholds: MatchThresholds) -> tuple[list[int], dict[int, float]]:
+    """(fine clusters of the candidate groups whose evidence is chance at their size, p-value per candidate group):
+    a candidate's ratio is its fine clusters' size-weighted mean, its size their sum (new_cluster_pvalue)."""
+    pvalues, weak = {}, []
+    for group, key in keys.items():
+        if key != NEW:
+            continue
+        members = np.flatnonzero(group_of_fine == group)
+        size = fine_sizes[members].sum()
+        ratio = (np.nan_to_num(mean_ratio[members], nan=1.0) * fine_sizes[members]).sum() / max(size, 1)
+        pvalues[group] = float(new_cluster_pvalue(np.array([ratio]), np.array([size]), expected_share)[0])
+        if pvalues[group] > thresholds.new_alpha:
+            weak += members.tolist()
+    return sorted(weak), pvalues
 
 
 def crosstab(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
@@ -170,28 +210,58 @@ def merged_components(fine_labels: np.ndarray, counts: np.ndarray, thresholds: M
 
 def join_parts(parts: list[np.ndarray], sizes: np.ndarray, centroids: np.ndarray, distinct: float,
                min_size: float) -> list[list[int]]:
-    """Greedy grouping of parts (largest first): a part starts a component of its own when it is at least
-    `min_size` and less similar than `distinct` to every component so far; otherwise it joins the most similar."""
-    order = sorted(range(len(parts)), key=lambda i: (-sizes[i], i))
-    components: list[list[int]] = []
-    component_sums: list[np.ndarray] = []
-    for i in order:
-        if components:
-            means = unit_rows(np.stack(component_sums))
-            similarity = means @ centroids[i]
-            best = int(np.argmax(similarity))
-            if similarity[best] >= distinct or sizes[i] < min_size:
-                components[best].append(i)
-                component_sums[best] = component_sums[best] + centroids[i] * sizes[i]
-                continue
-        components.append([i])
-        component_sums.append(centroids[i] * sizes[i])
-    return components
+    """Agglomerative grouping of parts: the two most similar components join while they are at least `distinct`
+    alike; then the smallest component under `min_size` joins its most similar, until none is left (largest
+    component first, members largest first). Small pieces of one topic thus gather before they are compared with
+    another topic (a greedy pass, largest first, gave each piece to the largest component and lost splits)."""
+    components = [[i] for i in range(len(parts))]
+    weights = [float(sizes[i]) for i in range(len(parts))]
+    sums = [centroids[i] * sizes[i] for i in range(len(parts))]
+    while len(components) > 1:
+        means = unit_rows(np.stack(sums))
+        similarity = means @ means.T
+        np.fill_diagonal(similarity, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        if similarity[a, b] < distinct:
+            small = [c for c in range(len(components)) if weights[c] < min_size]
+            if not small:
+                break
+            a = min(small, key=lambda c: (weights[c], min(components[c])))
+            b = int(np.argmax(similarity[a]))
+        a, b = min(a, b), max(a, b)
+        components[a] += components.pop(b)
+        weights[a] += weights.pop(b)
+        sums[a] = sums[a] + sums.pop(b)
+    order = sorted(range(len(components)), key=lambda c: (-weights[c], min(components[c])))
+    return [sorted(components[c], key=lambda i: (-sizes[i], i)) for c in order]
+
+
+def fine_languages(fine: np.ndarray, n_fine: int, languages: np.ndarray | None, min_share: float = 0.8) -> np.ndarray:
+    """Per fine cluster the language of at least `min_share` of its messages, or "" (mixed, or no languages)."""
+    result = np.full(n_fine, "", dtype=object)
+    if languages is None:
+        return result
+    for f in range(n_fine):
+        values, counts = np.unique(np.asarray(languages)[fine == f], return_counts=True)
+        if len(counts) and counts.max() >= min_share * counts.sum():
+            result[f] = str(values[counts.argmax()])
+    return result
+
+
+def language_halves(components: list[list[int]], parts: list[np.ndarray], fine_language: np.ndarray) -> bool:
+    """Whether two or more components are each in one language, a different one each: one topic's Spanish and
+    English halves (a lexical feature space keeps them apart), not a split."""
+    if len(components) < 2:
+        return False
+    languages = [set(fine_language[np.concatenate([parts[i] for i in component])].tolist()) for component in components]
+    single = [next(iter(values)) for values in languages if len(values) == 1 and "" not in values]
+    return len(single) == len(components) and len(set(single)) == len(single)
 
 
 def window_groups(base_group: np.ndarray, fine_labels: np.ndarray, merges: list[list[int]], counts: np.ndarray,
                   fine_centroids: np.ndarray, distinct: float, thresholds: MatchThresholds,
-                  typical_size: float = 0.0) -> tuple[np.ndarray, dict[int, int]]:
+                  typical_size: float = 0.0,
+                  fine_language: np.ndarray | None = None) -> tuple[np.ndarray, dict[int, int]]:
     """Window group of each fine cluster, and the key each group was made for.
 
     The hierarchy's groups (`base_group`) are refined by the match: fine clusters of one category (or one merge)
@@ -221,7 +291,10 @@ def window_groups(base_group: np.ndarray, fine_labels: np.ndarray, merges: list[
                                         for part in by_base]))
         total = counts[np.ix_(np.flatnonzero(fine_labels != NEW), own)].sum()
         min_part = max(thresholds.split_min_share * total, thresholds.split_min_typical * typical_size)
-        for component in join_parts(by_base, sizes, centroids, distinct, min_part):
+        components = join_parts(by_base, sizes, centroids, distinct, min_part)
+        if fine_language is not None and language_halves(components, by_base, fine_language):
+            components = [sum(components, [])]
+        for component in components:
             pieces.append((value, sorted(np.concatenate([by_base[i] for i in component]).tolist())))
     piece_sizes = [int(fine_sizes[members].sum()) for _, members in pieces]
     order = sorted(range(len(pieces)), key=lambda i: (-piece_sizes[i], pieces[i][1][0]))
@@ -231,6 +304,43 @@ def window_groups(base_group: np.ndarray, fine_labels: np.ndarray, merges: list[
         group_of_fine[pieces[i][1]] = group
         keys[group] = pieces[i][0]
     return group_of_fine, keys
+
+
+def attach_or_return(weak_groups: list[int], confirmed_groups: list[int], group_of_fine: np.ndarray,
+                     fine_centroids: np.ndarray, fine_sizes: np.ndarray,
+                     known_centroids: np.ndarray) -> tuple[dict[int, int], list[int]]:
+    """For candidates without evidence of their own (unconfirmed_candidates): ({fine cluster: a fine cluster of the
+    confirmed candidate it joins}, fine clusters that go back to their messages' categories). A fragment joins the
+    confirmed candidate nearest to it when that is nearer than every known category (a new topic's small pieces),
+    otherwise it returns (chance, not a topic)."""
+    def centroid(group: int) -> np.ndarray:
+        members = group_of_fine == group
+        return unit_rows((fine_centroids[members] * fine_sizes[members, None]).sum(axis=0, keepdims=True))[0]
+
+    confirmed = np.stack([centroid(g) for g in confirmed_groups]) if confirmed_groups else None
+    joins, returned = {}, []
+    for group in weak_groups:
+        members = np.flatnonzero(group_of_fine == group).tolist()
+        point = centroid(group)
+        known = float((known_centroids @ point).max()) if len(known_centroids) else -np.inf
+        if confirmed is not None and float((confirmed @ point).max()) > known:
+            target = confirmed_groups[int(np.argmax(confirmed @ point))]
+            joins.update({f: int(np.flatnonzero(group_of_fine == target)[0]) for f in members})
+        else:
+            returned += members
+    return joins, sorted(returned)
+
+
+def regroup(group_of_fine: np.ndarray, keys: dict[int, int], joins: dict[int, int],
+            fine_sizes: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+    """Groups with each fine cluster in `joins` moved to its target's group, renumbered largest first."""
+    moved = group_of_fine.copy()
+    for fine, target in joins.items():
+        moved[fine] = group_of_fine[target]
+    kept = sorted(set(moved.tolist()), key=lambda g: (-int(fine_sizes[moved == g].sum()),
+                                                       int(np.flatnonzero(moved == g)[0])))
+    number = {old: new for new, old in enumerate(kept)}
+    return np.array([number[g] for g in moved], dtype=np.int64), {number[g]: keys[g] for g in kept}
 
 
 def category_centroids(reference: np.ndarray, reference_index: np.ndarray, n_categories: int) -> np.ndarray:

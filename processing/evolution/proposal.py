@@ -16,10 +16,12 @@ import pandas as pd
 
 from processing.category_map import CategoryMap, readable_name
 from processing.cluster import MessageClusterer, cluster_centroids, sample_indices, summarize_clusters
-from processing.evolution.match import (NEW, MatchThresholds, category_centroids, distinct_threshold,
-                                        fine_cluster_labels, merged_components, reference_neighbour_ratio, unit_rows,
-                                        window_groups)
-from processing.grouping import CategoryGrouping, group_clusters
+from processing.evolution.match import (NEW, MatchThresholds, attach_or_return, category_centroids,
+                                        distinct_threshold, expected_reference_share, fine_cluster_labels,
+                                        fine_languages, merged_components, reference_neighbour_ratio, regroup,
+                                        unconfirmed_candidates,
+                                        unit_rows, window_groups)
+from processing.grouping import MIN_LANGUAGE_SHARE, CategoryGrouping, centred_by_stratum, group_clusters
 
 SCHEMA = "tweetops.evolution.proposal/1"
 MAP_POINTS = 2000  # window messages drawn on the proposal's 2-D map
@@ -28,6 +30,9 @@ LANGUAGES = ("en", "es")
 # so over-clustering costs a kept category nothing, while finer clusters separate a new topic's messages from a
 # known sibling's (banking77: 12 -> 14 of 17 new intents found; docs/evolution.md).
 WINDOW_K_RANGE = (4, 200)
+# ...but never finer than this many messages per fine cluster on average: the silhouette keeps rising with k on
+# template-like messages, and a small window was shattered (demo: 200 fine clusters of ~10 messages for 1,942).
+MIN_MESSAGES_PER_FINE_CLUSTER = 20
 ABSORBED_HOLDERS = 3  # window groups listed for a category absorbed into others
 WINDOW_COLUMNS = ("id", "text", "feature_text")
 
@@ -43,14 +48,25 @@ class WindowClustering:
     selection: dict
 
 
+def window_k_range(n_messages: int, k_range: tuple[int, int] = WINDOW_K_RANGE) -> tuple[int, int]:
+    """`k_range` with its top lowered to MIN_MESSAGES_PER_FINE_CLUSTER messages per fine cluster (never below its
+    bottom)."""
+    low, high = k_range
+    return low, max(low, min(high, n_messages // MIN_MESSAGES_PER_FINE_CLUSTER))
+
+
 def cluster_window(vectors: np.ndarray, *, clustering_params: dict | None = None, n_groups: int | str = "auto",
-                   seed: int = 0, k_range: tuple[int, int] = WINDOW_K_RANGE) -> WindowClustering:
-    """Fine clusters and their grouping as discovery makes them (cluster_job's MessageClusterer settings), with k
-    searched over `k_range`."""
+                   seed: int = 0, k_range: tuple[int, int] = WINDOW_K_RANGE,
+                   strata: np.ndarray | None = None) -> WindowClustering:
+    """Fine clusters and their grouping (cluster_job's MessageClusterer settings; the hierarchy with each message's
+    language as `strata`, as discovery cuts it), with k searched over `k_range` capped by the window's size
+    (window_k_range). The hierarchy runs in the clustering space: in the feature space (discovery's) its finer
+    groups cut one category's fine clusters into pieces too small to show a split (banking77's forced split lost)."""
+    k_range = window_k_range(len(vectors), k_range)
     clusterer = MessageClusterer(n_clusters="auto", seed=seed, **{**(clustering_params or {}), "k_range": k_range})
     fine = clusterer.fit_predict(vectors)
     space = clusterer.embed(vectors)
-    grouping = group_clusters(space, fine, clusterer.n_clusters_, n_groups=n_groups, seed=seed)
+    grouping = group_clusters(space, fine, clusterer.n_clusters_, n_groups=n_groups, seed=seed, strata=strata)
     return WindowClustering(fine, clusterer.n_clusters_, space, grouping, clusterer.selection_)
 
 
@@ -67,7 +83,7 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
     vectors = np.asarray(vectors, dtype=np.float32)
     _check_inputs(window, vectors, assigned, reference_vectors, reference_categories)
     clustering = clustering or cluster_window(vectors, clustering_params=clustering_params, n_groups=n_groups,
-                                              seed=seed)
+                                              seed=seed, strata=window_languages(window))
     if len(clustering.fine) != len(window):
         raise ValueError(f"the clustering covers {len(clustering.fine)} messages, the window {len(window)}")
     names = list(base_map.categories)
@@ -79,29 +95,51 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
 
     ratio = reference_neighbour_ratio(vectors, np.asarray(reference_vectors)[reference_index >= 0],
                                       thresholds.neighbours)
+    expected_share = expected_reference_share(len(vectors), int((reference_index >= 0).sum()))
     fine_labels, fine_ratio, counts = fine_cluster_labels(fine, n_fine, assigned_index, len(names), ratio, thresholds)
+    fine_sizes = np.bincount(fine, minlength=n_fine)
     reference_centroids = category_centroids(np.asarray(reference_vectors, dtype=np.float32), reference_index,
                                              len(names))
     with_reference = np.flatnonzero(np.bincount(reference_index[reference_index >= 0], minlength=len(names)))
     distinct = distinct_threshold(reference_centroids, with_reference, thresholds)
-    fine_sizes = np.bincount(fine, minlength=n_fine)
     fine_centroids = cluster_centroids(unit_rows(vectors), fine, n_fine)
-    merges, merge_evidence = merged_components(
-        fine_labels, counts, thresholds, reference_centroids @ reference_centroids.T,
-        _nearest_known_fine(reference_centroids, with_reference, fine_centroids, fine_labels))
-    known_sizes = counts[fine_labels != NEW].sum(axis=0)
+    # Parts of a split and pieces of a candidate are compared without the language direction: the map's categories
+    # span languages (discovery cuts them so), and a topic's Spanish and English parts are not a split.
+    part_centroids = cluster_centroids(unit_rows(language_centred(vectors, window_languages(window))), fine, n_fine)
+    fine_language = fine_languages(fine, n_fine, window_languages(window))
     # Messages assigned to no category of the map still weigh in their cluster's size: one extra column.
     with_unassigned = np.column_stack([counts, fine_sizes - counts.sum(axis=1)])
-    # A typical category's size: the median of the categories' messages in known fine clusters (those present).
-    typical = float(np.median(known_sizes[known_sizes > 0])) if (known_sizes > 0).any() else 0.0
-    group_of_fine, keys = window_groups(clustering.grouping.group_of_cluster, fine_labels, merges, with_unassigned,
-                                        fine_centroids, distinct, thresholds, typical)
+
+    def matched(labels: np.ndarray):
+        merges, merge_evidence = merged_components(
+            labels, counts, thresholds, reference_centroids @ reference_centroids.T,
+            _nearest_known_fine(reference_centroids, with_reference, fine_centroids, labels))
+        known_sizes = counts[labels != NEW].sum(axis=0)
+        # A typical category's size: the median of the categories' messages in known fine clusters (those present).
+        typical = float(np.median(known_sizes[known_sizes > 0])) if (known_sizes > 0).any() else 0.0
+        group_of_fine, keys = window_groups(clustering.grouping.group_of_cluster, labels, merges, with_unassigned,
+                                            part_centroids, distinct, thresholds, typical, fine_language)
+        return merges, merge_evidence, known_sizes, typical, group_of_fine, keys
+
+    merges, merge_evidence, known_sizes, typical, group_of_fine, keys = matched(fine_labels)
+    weak, pvalues = unconfirmed_candidates(group_of_fine, keys, fine_ratio, fine_sizes, expected_share, thresholds)
+    if weak:
+        # Candidates whose evidence is chance at their size: pieces of a confirmed candidate join it, the rest go
+        # back to the categories their messages were assigned to.
+        weak_groups = sorted({int(group_of_fine[f]) for f in weak})
+        joins, returned = attach_or_return(weak_groups, [g for g in pvalues if g not in weak_groups], group_of_fine,
+                                           fine_centroids, fine_sizes, reference_centroids[with_reference])
+        fine_labels = fine_labels.copy()
+        fine_labels[returned] = np.where(counts[returned].sum(axis=1) > 0, counts[returned].argmax(axis=1), NEW)
+        merges, merge_evidence, known_sizes, typical, group_of_fine, keys = matched(fine_labels)
+        group_of_fine, keys = regroup(group_of_fine, keys, joins, fine_sizes)
+        _, pvalues = unconfirmed_candidates(group_of_fine, keys, fine_ratio, fine_sizes, expected_share, thresholds)
     groups = group_of_fine[fine]
     n_groups_found = len(keys)
 
     context = _Context(window.reset_index(drop=True), vectors, assigned_index, names, ids, groups, group_of_fine,
                        n_groups_found, keys, ratio, reference_centroids, reference_index, known_sizes, merges,
-                       distinct, thresholds)
+                       distinct, thresholds, pvalues)
     summaries = _group_summaries(context)
     categories, changes = _decide(context, summaries, merge_evidence)
     document = {
@@ -115,6 +153,7 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
         "selection": _plain(clustering.selection),
         "hierarchy": _plain(clustering.grouping.evidence),
         "thresholds": {**thresholds.to_dict(), "distinct_similarity_used": _round(distinct),
+                       "expected_reference_share": _round(expected_share),
                        "typical_category_messages": _round(typical)},
         "fine_clusters": [
             {"cluster": f, "group": int(group_of_fine[f]), "size": int(fine_sizes[f]),
@@ -130,6 +169,22 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
     digest = hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":"),
                                        ensure_ascii=False).encode("utf-8")).hexdigest()
     return {"schema": SCHEMA, "proposal_id": f"prop-{digest[:16]}", **document}, fine
+
+
+def window_languages(window: pd.DataFrame) -> np.ndarray | None:
+    """Each message's language (the hierarchy's strata, as discovery passes them), or None without a lang column."""
+    return window["lang"].fillna("").astype(str).to_numpy() if "lang" in window.columns else None
+
+
+def language_centred(vectors: np.ndarray, languages: np.ndarray | None) -> np.ndarray:
+    """The vectors with each language's mean removed when at least two languages hold MIN_LANGUAGE_SHARE of the
+    messages each (as the hierarchy compares clusters); unchanged otherwise."""
+    if languages is None:
+        return vectors
+    values, counts = np.unique(languages, return_counts=True)
+    if (counts >= MIN_LANGUAGE_SHARE * len(languages)).sum() < 2:
+        return vectors
+    return centred_by_stratum(vectors, languages).astype(np.float32)
 
 
 def _nearest_known_fine(reference_centroids: np.ndarray, with_reference: np.ndarray, fine_centroids: np.ndarray,
@@ -163,6 +218,7 @@ class _Context:
     merges: list[list[int]]
     distinct: float
     thresholds: MatchThresholds
+    candidate_pvalues: dict[int, float]  # candidate group -> new_cluster_pvalue of its reference neighbours
 
 
 def _check_inputs(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, reference_vectors: np.ndarray,
@@ -242,6 +298,7 @@ def _group_match(ctx: _Context, g: int, members: np.ndarray, similarity: np.ndar
         "similarity": _round(similarity[matched[0]]) if matched else None,
         "overlap": _round(sum(shares[c] for c in matched)) if matched else 0.0,
         "reference_ratio": _round(np.nanmean(ctx.ratio[members])) if not np.isnan(ctx.ratio[members]).all() else None,
+        **({"new_pvalue": _round(ctx.candidate_pvalues[g])} if g in ctx.candidate_pvalues else {}),
         "nearest": {"category": ctx.ids[nearest], "similarity": _round(similarity[nearest])} if nearest is not None
         else None,
         "assigned_shares": {ctx.ids[c]: _round(shares[c]) for c in top if shares[c] > 0},

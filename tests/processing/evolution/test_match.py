@@ -4,8 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from processing.evolution.match import (NEW, MatchThresholds, distinct_threshold, fine_cluster_labels, join_parts,
-                                        merged_components, reference_neighbour_ratio, window_groups)
+from processing.evolution.match import (NEW, MatchThresholds, attach_or_return, distinct_threshold,
+                                        expected_reference_share, fine_cluster_labels, fine_languages, join_parts,
+                                        language_halves, merged_components,
+                                        new_cluster_pvalue, reference_neighbour_ratio, regroup,
+                                        unconfirmed_candidates, window_groups)
 
 
 def blob(center: np.ndarray, n: int, rng: np.random.Generator, noise: float = 0.05) -> np.ndarray:
@@ -76,6 +79,15 @@ def test_parts_far_apart_and_large_enough_stay_apart_and_a_small_or_close_part_j
     assert components == [[0, 2, 3], [1]]
 
 
+def test_small_pieces_of_one_topic_gather_before_they_are_compared_with_another_topic():
+    # Topic A is one large part; topic B comes in three pieces, each under the minimum size but together over it,
+    # and each a little nearer to A than a greedy pass would need to hand it to A.
+    centroids = np.array([[1.0, 0.0], [0.5, 0.87], [0.45, 0.89], [0.55, 0.84]])
+    sizes = np.array([100.0, 20.0, 20.0, 20.0])
+    components = join_parts(list(range(4)), sizes, centroids, distinct=0.9, min_size=30.0)
+    assert components == [[0], [1, 2, 3]]
+
+
 def test_the_distinct_threshold_is_the_lower_quartile_of_the_categories_nearest_neighbour_similarity_unless_given():
     centroids = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 0.0]])
     nearest = [0.8, 0.8, 0.6, 0.0]  # each category's similarity to its nearest other category
@@ -115,3 +127,61 @@ def test_distinct_parts_smaller_than_half_a_typical_category_are_one_category_no
     group_of_fine, _ = window_groups(base_group, np.array([0, 0]), [], counts, centroids, 0.7,
                                      MatchThresholds(split_min_typical=0.2), typical_size=120)
     assert sorted(group_of_fine.tolist()) == [0, 1]
+
+
+def test_no_reference_neighbour_among_ten_messages_is_chance_but_among_eighteen_it_is_evidence_of_a_new_topic():
+    share = expected_reference_share(1942, 573)  # the demo window against its baseline's reference
+    assert share == pytest.approx(0.228, abs=0.001)
+    pvalues = new_cluster_pvalue(np.array([0.0, 0.0, 0.0, 1.0]), np.array([10, 18, 80, 80]), share)
+    assert pvalues[0] == pytest.approx((1 - share) ** 10) and pvalues[0] > MatchThresholds().new_alpha
+    assert pvalues[1] < MatchThresholds().new_alpha < pvalues[0]
+    assert pvalues[2] < 1e-8
+    assert pvalues[3] > 0.4  # as many reference neighbours as expected: no evidence at all
+
+
+def test_a_small_candidate_is_unconfirmed_and_a_large_one_with_the_same_ratio_is_confirmed():
+    group_of_fine = np.array([0, 1, 1, 2])
+    keys = {0: 0, 1: NEW, 2: NEW}
+    mean_ratio = np.array([1.0, 0.1, 0.0, 0.1])
+    sizes = np.array([60, 30, 20, 9])
+    weak, pvalues = unconfirmed_candidates(group_of_fine, keys, mean_ratio, sizes, 0.25, MatchThresholds())
+    assert weak == [3]
+    assert set(pvalues) == {1, 2} and pvalues[1] < 0.01 < pvalues[2]
+
+
+def test_an_unconfirmed_piece_joins_the_confirmed_candidate_nearer_than_every_category_and_otherwise_returns():
+    group_of_fine = np.array([0, 1, 2, 3])  # 0: a known category's group, 1: a confirmed candidate, 2 and 3: weak
+    centroids = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.98, 0.0], [0.98, 0.2, 0.0]])
+    known = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    joins, returned = attach_or_return([2, 3], [1], group_of_fine, centroids, np.array([50, 40, 8, 8]), known)
+    assert joins == {2: 1} and returned == [3]
+    # Without a confirmed candidate every piece returns.
+    assert attach_or_return([2, 3], [], group_of_fine, centroids, np.array([50, 40, 8, 8]), known) == ({}, [2, 3])
+
+
+def test_regrouping_moves_joined_fine_clusters_and_numbers_the_groups_largest_first_again():
+    group_of_fine, keys = regroup(np.array([0, 1, 2, 3]), {0: 4, 1: NEW, 2: 7, 3: NEW}, {3: 1},
+                                  np.array([50, 30, 40, 25]))
+    assert group_of_fine.tolist() == [1, 0, 2, 0]
+    assert keys == {0: NEW, 1: 4, 2: 7}
+
+
+def test_a_fine_cluster_has_a_language_when_most_of_its_messages_share_it():
+    fine = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    languages = np.array(["es", "es", "es", "es", "es", "en", "en", "es", "en", "es"])
+    assert fine_languages(fine, 3, languages).tolist() == ["es", "", ""]
+    assert fine_languages(fine, 2, None).tolist() == ["", ""]
+
+
+def test_a_category_whose_parts_are_only_its_spanish_and_english_halves_is_not_a_split():
+    parts = [np.array([0]), np.array([1]), np.array([2])]
+    assert language_halves([[0], [1]], parts, np.array(["es", "en", "es"]))
+    assert not language_halves([[0], [2]], parts, np.array(["es", "en", "es"]))  # two Spanish topics: a split
+    assert not language_halves([[0], [1]], parts, np.array(["es", "", "es"]))  # a mixed part: a split
+    assert not language_halves([[0, 1, 2]], parts, np.array(["es", "en", "es"]))
+    base_group = np.array([0, 1])
+    counts = np.array([[30, 0], [25, 0]])
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]])
+    group_of_fine, keys = window_groups(base_group, np.array([0, 0]), [], counts, centroids, 0.7, MatchThresholds(),
+                                        fine_language=np.array(["es", "en"], dtype=object))
+    assert group_of_fine.tolist() == [0, 0] and keys == {0: 0}

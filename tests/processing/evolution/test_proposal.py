@@ -12,7 +12,7 @@ import pytest
 
 from processing.category_map import Category, CategoryMap
 from processing.evolution.match import MatchThresholds
-from processing.evolution.proposal import SCHEMA, propose
+from processing.evolution.proposal import MIN_MESSAGES_PER_FINE_CLUSTER, SCHEMA, propose, window_k_range
 from processing.evolution.review import ReviewError, apply_decisions
 
 DIMENSIONS = 16
@@ -115,6 +115,37 @@ def test_a_blob_with_no_reference_messages_nearby_is_a_candidate_new_category_wi
     assert proposal["clusters"][group]["match"]["category"] is None
     assert proposal["clusters"][group]["novel_share"] == 1.0
     assert "scam" in proposal["clusters"][group]["top_terms"]
+
+
+def test_a_candidate_records_how_unlikely_its_missing_reference_neighbours_are_by_chance(proposal_run):
+    proposal, _, _ = proposal_run
+    (new,) = [c for c in proposal["changes"] if c["kind"] == "new"]
+    share = proposal["thresholds"]["expected_reference_share"]
+    assert share == pytest.approx(100 / (240 + 100 - 1), abs=1e-6)
+    assert new["evidence"]["new_pvalue"] == pytest.approx((1 - share) ** PER_BLOB, abs=1e-6)
+    assert new["evidence"]["new_pvalue"] <= THRESHOLDS.new_alpha
+
+
+def test_a_candidate_whose_evidence_could_be_chance_goes_back_to_the_category_its_messages_were_assigned_to():
+    strict = MatchThresholds(distinct_similarity=0.6, new_alpha=1e-12)  # 40 messages without reference: p 1e-6
+    proposal, fine, s = run(thresholds=strict)
+    assert [c for c in proposal["changes"] if c["kind"] == "new"] == []
+    (group,) = blob_groups(proposal, fine, s["blob_of"], 6)
+    assert proposal["clusters"][group]["match"]["category"] == "c1"  # billing, where the classifier put them
+    assert not any(item["new"] for item in proposal["fine_clusters"])
+
+
+def test_the_window_is_never_cut_finer_than_twenty_messages_a_fine_cluster_on_average(proposal_run):
+    assert window_k_range(1942) == (4, 1942 // MIN_MESSAGES_PER_FINE_CLUSTER) == (4, 97)
+    assert window_k_range(6518) == (4, 200) and window_k_range(50) == (4, 4)
+    proposal, _, _ = proposal_run
+    assert proposal["n_fine_clusters"] <= 240 // MIN_MESSAGES_PER_FINE_CLUSTER
+    assert max(int(k) for k in proposal["selection"]["k_silhouettes"]) <= 12
+
+
+def test_the_window_groups_are_cut_as_discovery_cuts_them_comparing_messages_within_their_language(proposal_run):
+    proposal, _, _ = proposal_run
+    assert "within strata" in proposal["hierarchy"]["criterion"]
 
 
 def test_two_categories_the_window_no_longer_separates_are_proposed_as_a_merge(proposal_run):
