@@ -86,7 +86,7 @@ def review(proposal, decisions_path, reviewer, current_map, home, accept_all, de
     if dry_run:
         click.echo("dry run: nothing written, no execution resumed")
         return
-    folder = proposal_file.parent
+    folder = proposal_file.parent.resolve()
     written = None
     if outcome == "accepted":
         written = save_category_map(new_map, out or folder / f"category_map-v{new_map.version}.yaml").resolve()
