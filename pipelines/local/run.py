@@ -103,6 +103,7 @@ def summary(executor: LocalExecutor, execution: Execution) -> list[str]:
                              f"{gold['accuracy']['value']:.3f}; {agreement}")
             else:  # a drafted map names categories by top terms: only name-independent agreement means anything
                 lines.append(f"  gold set (categories not yet named like its labels): {agreement}")
+    lines += _categories(execution, steps)
     for step in steps.values():
         arn = step.get("Metadata", {}).get("RegisterModel", {}).get("Arn")
         if arn and step["StepStatus"] == "Succeeded":
@@ -123,6 +124,19 @@ def summary(executor: LocalExecutor, execution: Execution) -> list[str]:
     if status != "Succeeded":
         lines.append(f"  resume: tweetops run-local --home {executor.home} --resume {execution.id}")
     return lines
+
+
+def _categories(execution: Execution, steps: dict) -> list[str]:
+    """How many categories the Cluster step proposed or applied, and where the review page is."""
+    clusters = execution.folder / "artifacts" / "clusters"
+    if steps.get("Cluster", {}).get("StepStatus") != "Succeeded" or not (clusters / "clusters.json").is_file():
+        return []
+    document = json.loads((clusters / "clusters.json").read_text(encoding="utf-8"))
+    if document.get("selection", {}).get("chosen") == "given":  # retraining on reviewed clusters
+        counted = f"the given map on {document['n_clusters']} clusters of the assignments it was reviewed on"
+    else:
+        counted = f"{document.get('n_categories', '?')} proposed categories from {document['n_clusters']} fine clusters"
+    return [f"  categories: {counted}; review page: {clusters / 'report.html'}"]
 
 
 def _evaluation(executor: LocalExecutor, execution: Execution) -> dict | None:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -303,3 +302,42 @@ def test_a_definition_file_naming_another_program_is_refused_before_anything_run
     assert "step ValidateClean: ContainerEntrypoint" in result.stderr
     assert "the local executor only runs tweetops' entry points" in result.stderr
     assert not target.exists() and not (tmp_path / "home" / "executions").exists()
+
+
+def cli(*args, home) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--home", str(home)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TWEETOPS_CONFIG": ""})
+
+
+def test_the_evolution_loop_runs_end_to_end_as_the_readme_shows_it(home, tmp_path):
+    """run-local -> approve -> predict -> evolution run -> review -> run-local with the new map -> approve."""
+    loop = tmp_path / "home"
+    shutil.copytree(home, loop, symlinks=True)
+    approved_package(loop)
+    batch = tmp_path / "new-topic.csv"
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "demo-data", "--rows", "600", "--seed", "7", "--scenario",
+                    "new-topic", "--shift-share", "0.3", "--out", str(batch)], check=True, capture_output=True)
+    scored = predict(loop, batch)
+    assert scored.returncode == 0 and "messages added to" in scored.stdout, scored.stdout + scored.stderr
+
+    evolved = cli("evolution", "run", home=loop)
+    assert evolved.returncode == 0, evolved.stdout + evolved.stderr
+    assert "waiting for review" in evolved.stdout and "review page:" in evolved.stdout
+    (proposal_dir,) = (loop / "s3" / "tweetops-local" / "tweetops" / "evolution").iterdir()
+    proposal = json.loads((proposal_dir / "proposal.json").read_text())
+    assert any(change["kind"] == "new" for change in proposal["changes"])  # the new topic is proposed
+    assert "<script" not in (proposal_dir / "report.html").read_text()
+
+    reviewed = cli("review", str(proposal_dir), "--accept-all", "--reviewer", "ana", home=loop)
+    assert reviewed.returncode == 0, reviewed.stdout + reviewed.stderr
+    assert "now Succeeded" in reviewed.stdout  # the waiting evolution execution got the decision and finished
+    new_map = proposal_dir / "category_map-v2.yaml"
+    retrained = run_local(loop, "--input", str(proposal_dir / "retrain"), "--category-map", str(new_map),
+                          "--assignments", str(proposal_dir / "clusters"))
+    assert retrained.returncode == 0, retrained.stdout + retrained.stderr
+
+    shown = cli("registry", "show", "2", home=loop)
+    assert "changed from the approved tweetops-message-classifier version 1" in shown.stdout, shown.stdout
+    assert "    added " in shown.stdout
+    approved = cli("registry", "approve", "2", "--by", "bob", "--reason", "evolved", home=loop)
+    assert approved.returncode == 0 and "(category map version 1 -> 2, reviewed)" in approved.stdout, approved.stdout
