@@ -306,6 +306,32 @@ def window_groups(base_group: np.ndarray, fine_labels: np.ndarray, merges: list[
     return group_of_fine, keys
 
 
+def pool_weak_candidates(weak_groups: list[int], group_of_fine: np.ndarray, base_group: np.ndarray,
+                         mean_ratio: np.ndarray, fine_sizes: np.ndarray, expected_share: float,
+                         thresholds: MatchThresholds) -> tuple[dict[int, int], list[int]]:
+    """({fine cluster: the fine cluster whose group it joins}, weak groups left): weak candidates in one branch of the
+    hierarchy are tested together, and join into one candidate when together they are not chance. A new topic
+    seen through a small reference comes in pieces each too small to tell from chance (its templates share few
+    words, so they do not join by similarity), while the hierarchy puts them in one branch."""
+    joins, left = {}, []
+    by_branch: dict[int, list[int]] = {}
+    for group in weak_groups:
+        members = np.flatnonzero(group_of_fine == group)
+        by_branch.setdefault(int(np.bincount(base_group[members]).argmax()), []).append(group)
+    for branch in sorted(by_branch):
+        groups = by_branch[branch]
+        members = np.flatnonzero(np.isin(group_of_fine, groups))
+        size = fine_sizes[members].sum()
+        ratio = (np.nan_to_num(mean_ratio[members], nan=1.0) * fine_sizes[members]).sum() / max(size, 1)
+        pooled = float(new_cluster_pvalue(np.array([ratio]), np.array([size]), expected_share)[0])
+        if len(groups) > 1 and pooled <= thresholds.new_alpha:
+            target = int(np.flatnonzero(group_of_fine == groups[0])[0])
+            joins.update({int(f): target for f in members})
+        else:
+            left += groups
+    return joins, sorted(left)
+
+
 def attach_or_return(weak_groups: list[int], confirmed_groups: list[int], group_of_fine: np.ndarray,
                      fine_centroids: np.ndarray, fine_sizes: np.ndarray,
                      known_centroids: np.ndarray) -> tuple[dict[int, int], list[int]]:

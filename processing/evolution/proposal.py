@@ -19,7 +19,7 @@ from processing.cluster import MessageClusterer, cluster_centroids, sample_indic
 from processing.evolution.match import (NEW, MatchThresholds, attach_or_return, category_centroids,
                                         distinct_threshold, expected_reference_share, fine_cluster_labels,
                                         fine_languages, merged_components, reference_neighbour_ratio, regroup,
-                                        unconfirmed_candidates,
+                                        pool_weak_candidates, unconfirmed_candidates,
                                         unit_rows, window_groups)
 from processing.grouping import MIN_LANGUAGE_SHARE, CategoryGrouping, centred_by_stratum, group_clusters
 
@@ -127,8 +127,13 @@ def propose(window: pd.DataFrame, vectors: np.ndarray, assigned: np.ndarray, bas
         # Candidates whose evidence is chance at their size: pieces of a confirmed candidate join it, the rest go
         # back to the categories their messages were assigned to.
         weak_groups = sorted({int(group_of_fine[f]) for f in weak})
-        joins, returned = attach_or_return(weak_groups, [g for g in pvalues if g not in weak_groups], group_of_fine,
+        # Weak pieces in one branch of the hierarchy are tested together first (pool_weak_candidates).
+        pooled, left = pool_weak_candidates(weak_groups, group_of_fine, clustering.grouping.group_of_cluster,
+                                            fine_ratio, fine_sizes, expected_share, thresholds)
+        confirmed = sorted({g for g in pvalues if g not in weak_groups} | {int(group_of_fine[t]) for t in pooled.values()})
+        joins, returned = attach_or_return(left, confirmed, group_of_fine,
                                            fine_centroids, fine_sizes, reference_centroids[with_reference])
+        joins.update(pooled)
         fine_labels = fine_labels.copy()
         fine_labels[returned] = np.where(counts[returned].sum(axis=1) > 0, counts[returned].argmax(axis=1), NEW)
         merges, merge_evidence, known_sizes, typical, group_of_fine, keys = matched(fine_labels)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from processing.evolution.match import (NEW, MatchThresholds, attach_or_return, distinct_threshold,
+from processing.evolution.match import (pool_weak_candidates, NEW, MatchThresholds, attach_or_return, distinct_threshold,
                                         expected_reference_share, fine_cluster_labels, fine_languages, join_parts,
                                         language_halves, merged_components,
                                         new_cluster_pvalue, reference_neighbour_ratio, regroup,
@@ -185,3 +185,16 @@ def test_a_category_whose_parts_are_only_its_spanish_and_english_halves_is_not_a
     group_of_fine, keys = window_groups(base_group, np.array([0, 0]), [], counts, centroids, 0.7, MatchThresholds(),
                                         fine_language=np.array(["es", "en"], dtype=object))
     assert group_of_fine.tolist() == [0, 0] and keys == {0: 0}
+
+
+def test_weak_candidates_in_one_branch_are_tested_together_and_join_when_together_they_are_not_chance():
+    # Four new pieces of 20 messages with no reference neighbour, against an expected share of 0.1: alone each is
+    # chance (0.9 ** 20 = 0.12), together (0.9 ** 80) they are not. Pieces 0-2 share branch 0; piece 3 is alone.
+    group_of_fine = np.array([0, 1, 2, 3])
+    base_group = np.array([0, 0, 0, 1])
+    ratio, sizes = np.zeros(4), np.full(4, 20)
+    joins, left = pool_weak_candidates([0, 1, 2, 3], group_of_fine, base_group, ratio, sizes, 0.1, MatchThresholds())
+    assert joins == {0: 0, 1: 0, 2: 0} and left == [3]
+    # pieces that look like the reference stay weak together
+    joins, left = pool_weak_candidates([0, 1, 2], group_of_fine, base_group, np.ones(4), sizes, 0.1, MatchThresholds())
+    assert joins == {} and left == [0, 1, 2]
