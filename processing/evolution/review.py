@@ -2,7 +2,8 @@
 made against gives category map version N+1 (stable ids, lineage, changelog, reviewer and time).
 
 Pure: documents in, a CategoryMap out. `tweetops review` (pipelines/review_cli.py) and the AWS Lambda handler
-(pipelines/review_lambda.py) read the files and call `apply_decisions`. The decisions format and the rules are in
+(pipelines/review_lambda.py) read the files and call `apply_decisions`; reading and checking the two documents is
+processing/evolution/documents.py. The decisions format and the rules are in
 docs/evolution.md ("Review").
 
 Lineage in map N+1 says how each category came out of version N (split from, merged from, renamed from, new in N+1);
@@ -10,141 +11,17 @@ the changelog keeps every version's decisions, so the history survives while lin
 """
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import PurePath
-from typing import Any, Mapping
+from typing import Mapping
 
-from processing.category_map import (DEFAULT_DISCARD_CATEGORY, NAME_PATTERN, NAME_RULE, Category, CategoryMap,
-                                     CategoryMapError, Review, _parse as _parse_document, next_category_id,
-                                     readable_name)
+from processing.category_map import (DEFAULT_DISCARD_CATEGORY, NAME_PATTERN, Category, CategoryMap, CategoryMapError,
+                                     Review, next_category_id, readable_name)
 from processing.category_map_validation import show
-from processing.ingest import json_too_deep
-
-PROPOSAL_SCHEMA = "tweetops.evolution.proposal/1"
-PROPOSAL_ID = re.compile(r"^prop-[0-9a-f]{16}$")
-# A decisions file is a few lines per change; a proposal carries up to 2,000 map points and a few messages per
-# cluster. These bound what a hostile file costs before it is parsed.
-MAX_DECISIONS_BYTES = 1 << 20
-MAX_PROPOSAL_BYTES = 64 << 20
-MAX_PROPOSAL_DEPTH = 32
-CHANGE_ACTIONS = ("accept", "reject", "discard")
-EXTRA_ACTIONS = ("rename", "merge", "split", "discard")
-DEFAULTS = ("accept", "reject")
-MAX_REASON_CHARS = 2000  # the changelog's limit (category_map.schema.json)
-# Which keys each decision may carry, by the kind of the proposal change it decides (or its own action).
-CHANGE_KEYS = {"new": {"name"}, "split": {"names"}, "merge": {"name"}, "gone": set(), "absorbed": set()}
-EXTRA_KEYS = {"rename": {"category", "name"}, "merge": {"categories", "name"}, "split": {"category", "clusters"},
-              "discard": {"cluster"}}
-
-
-class ReviewError(ValueError):
-    """A decisions document or proposal that cannot be applied; the message is one line saying what to fix."""
-
-
-class StaleProposal(ReviewError):
-    """The proposal was made against another category map than the current one."""
-
-
-# ---------------------------------------------------------------------------------------------------- reading
-
-
-def parse_decisions(text: str, source: str | PurePath = "decisions") -> dict:
-    """The raw decisions document of a YAML or JSON text, read as category maps are (safe YAML, no aliases,
-    no duplicate keys, bounded depth); its content is checked by apply_decisions."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_DECISIONS_BYTES:
-        raise ReviewError(f"{source}: larger than {MAX_DECISIONS_BYTES >> 20} MiB; a decisions file is a few lines "
-                          "per change")
-    path = PurePath(str(source))
-    is_json = path.suffix.lower() == ".json" or text.lstrip("\ufeff \t\r\n").startswith("{")
-    try:
-        doc = _parse_document(text, is_json, path)
-    except CategoryMapError as error:
-        raise ReviewError(str(error).replace("a category map", "a decisions file")) from None
-    if not isinstance(doc, dict):
-        raise ReviewError(f"{source}: a decisions file is a mapping with proposal, reviewer and decisions; "
-                          f"found {show(doc)}")
-    return doc
-
-
-def parse_proposal(data: bytes | str, source: str | PurePath = "proposal.json") -> dict:
-    """A proposal.json document, with the shape apply_decisions relies on checked (ReviewError otherwise)."""
-    if len(data) > MAX_PROPOSAL_BYTES:
-        raise ReviewError(f"{source}: larger than {MAX_PROPOSAL_BYTES >> 20} MiB; not a proposal")
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-        if json_too_deep(text, MAX_PROPOSAL_DEPTH):
-            raise ReviewError(f"{source}: nested deeper than {MAX_PROPOSAL_DEPTH} levels; not a proposal")
-        doc = json.loads(text)
-    except UnicodeDecodeError as error:
-        raise ReviewError(f"{source}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except ValueError as error:
-        if isinstance(error, ReviewError):
-            raise
-        raise ReviewError(f"{source}: not JSON ({error})") from None
-    problem = _proposal_problem(doc)
-    if problem:
-        raise ReviewError(f"{source}: {problem}")
-    return doc
-
-
-def _proposal_problem(doc: Any) -> str | None:
-    """The first thing that makes `doc` unusable as a proposal, or None."""
-    if not isinstance(doc, dict) or doc.get("schema") != PROPOSAL_SCHEMA:
-        return f"not an evolution proposal (schema {PROPOSAL_SCHEMA!r} expected)"
-    if not isinstance(doc.get("proposal_id"), str) or not PROPOSAL_ID.match(doc["proposal_id"]):
-        return f"proposal_id {show(doc.get('proposal_id'))} is not 'prop-' and 16 hex digits"
-    base = doc.get("base_map")
-    if not (isinstance(base, dict) and _is_int(base.get("version")) and isinstance(base.get("hash"), str)):
-        return "base_map needs a version (integer) and a hash"
-    if not isinstance(doc.get("clustering_run"), str) or not doc["clustering_run"].strip():
-        return "clustering_run is missing"
-    shapes = {"fine_clusters": ("cluster", "group", "size"), "clusters": ("cluster", "fine_clusters", "size"),
-              "categories": ("id", "name", "status", "clusters"), "changes": ("change", "kind")}
-    for key, required in shapes.items():
-        items = doc.get(key)
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            return f"{key} is not a list of mappings"
-        for i, item in enumerate(items):
-            missing = [name for name in required if name not in item]
-            if missing:
-                return f"{key}[{i}] lacks {', '.join(missing)}"
-    for i, item in enumerate(doc["fine_clusters"]):
-        if not all(_is_int(item[k]) for k in ("cluster", "group", "size")) or not isinstance(
-                item.get("assigned", {}), dict):
-            return f"fine_clusters[{i}]: cluster, group and size must be integers and assigned a mapping"
-    for i, item in enumerate(doc["clusters"]):
-        if not _is_int(item["cluster"]) or not isinstance(item["fine_clusters"], list) or not all(
-                _is_int(f) for f in item["fine_clusters"]):
-            return f"clusters[{i}]: cluster must be an integer and fine_clusters a list of integers"
-    fine = [item["cluster"] for item in doc["fine_clusters"]]
-    listed = [f for item in doc["clusters"] for f in item["fine_clusters"]]
-    if len(set(fine)) != len(fine) or sorted(listed) != sorted(fine):
-        return "every fine cluster must belong to exactly one of the proposal's clusters"
-    kinds = {"new", "split", "merge", "gone", "absorbed"}
-    for i, change in enumerate(doc["changes"]):
-        if change["kind"] not in kinds:
-            return f"changes[{i}]: kind {show(change['kind'])} is not one of {', '.join(sorted(kinds))}"
-    return None
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_base(proposal: Mapping, current_map: CategoryMap) -> None:
-    """Refuse (StaleProposal) a proposal made against another map than `current_map`."""
-    base = proposal["base_map"]
-    if base["hash"] != current_map.content_hash:
-        raise StaleProposal(
-            f"proposal {proposal['proposal_id']} was made against category map version {base['version']} "
-            f"(hash {str(base['hash'])[:12]}); the current map is version {current_map.version} "
-            f"(hash {current_map.content_hash[:12]}); run evolve again on the current map")
-
-
-# ---------------------------------------------------------------------------------------------------- applying
+# Re-exported: the review's one public surface for the CLI and the Lambda (reading lives in documents.py).
+from processing.evolution.documents import (DEFAULTS, MAX_DECISIONS_BYTES, MAX_PROPOSAL_BYTES,  # noqa: F401
+                                            PROPOSAL_SCHEMA, ProposalIndex, ReviewError, StaleProposal, check_base,
+                                            check_decisions, parse_decisions, parse_proposal)
 
 
 @dataclass
@@ -178,33 +55,6 @@ class _Draft:
         return cid if cid in self.categories else None
 
 
-@dataclass
-class _Proposal:
-    """The parts of a proposal the rules read, indexed."""
-
-    doc: Mapping
-    fine_of_group: dict[int, list[int]]
-    size_of_fine: dict[int, int]
-    assigned: dict[int, dict[str, int]]  # fine cluster -> {base category key: messages the classifier put there}
-    group: dict[int, Mapping]
-    category: dict[str, Mapping]  # base key -> the proposal's verdict on that category
-    changes: dict[str, Mapping]
-
-    @classmethod
-    def of(cls, doc: Mapping) -> _Proposal:
-        return cls(doc,
-                   {int(g["cluster"]): [int(f) for f in g["fine_clusters"]] for g in doc["clusters"]},
-                   {int(f["cluster"]): int(f["size"]) for f in doc["fine_clusters"]},
-                   {int(f["cluster"]): {str(k): int(v) for k, v in (f.get("assigned") or {}).items()}
-                    for f in doc["fine_clusters"]},
-                   {int(g["cluster"]): g for g in doc["clusters"]},
-                   {str(c["id"]): c for c in doc["categories"]},
-                   {str(c["change"]): c for c in doc["changes"]})
-
-    def size(self, fines) -> int:
-        return sum(self.size_of_fine.get(f, 0) for f in fines)
-
-
 def apply_decisions(proposal: Mapping, base_map: CategoryMap, decisions: Mapping, *, reviewer: str | None,
                     at: datetime, current_map: CategoryMap | None = None,
                     default: str | None = None) -> tuple[CategoryMap, list[dict]]:
@@ -220,8 +70,8 @@ def apply_decisions(proposal: Mapping, base_map: CategoryMap, decisions: Mapping
         raise ReviewError("the review time must carry a time zone (UTC)")
     if default not in (None, *DEFAULTS):
         raise ReviewError(f"default must be accept or reject, not {default!r}")
-    prop = _Proposal.of(proposal)
-    on_changes, extras = _check_decisions(decisions, prop, default)
+    prop = ProposalIndex.of(proposal)
+    on_changes, extras = check_decisions(decisions, prop, default)
     by = _reviewer(decisions, reviewer)
     draft, key_to_id = _start(prop, base_map)
     log: list[dict] = []
@@ -260,147 +110,7 @@ def _reviewer(decisions: Mapping, reviewer: str | None) -> str:
     return by.strip()
 
 
-def _check_decisions(doc: Any, prop: _Proposal, default: str | None) -> tuple[dict[str, dict], list[dict]]:
-    """The decisions on the proposal's changes (by change id, undecided ones defaulted) and the other decisions,
-    each checked, with errors naming the decision's index."""
-    if not isinstance(doc, Mapping):
-        raise ReviewError(f"a decisions document is a mapping with proposal, reviewer and decisions; found {show(doc)}")
-    unknown = set(doc) - {"proposal", "reviewer", "decisions"}
-    if unknown:
-        raise ReviewError(f"unknown field(s) {', '.join(map(show, sorted(unknown, key=str)))} "
-                          "(allowed: proposal, reviewer, decisions)")
-    proposal_id = prop.doc["proposal_id"]
-    if doc.get("proposal") != proposal_id:
-        raise ReviewError(f"proposal: {show(doc.get('proposal'))} is not this proposal's id {proposal_id}; "
-                          "these decisions were written for another proposal")
-    items = doc.get("decisions", [])
-    if items is None:
-        items = []
-    if not isinstance(items, list):
-        raise ReviewError(f"decisions: {show(items)} is not a list")
-    on_changes: dict[str, dict] = {}
-    extras: list[dict] = []
-    for i, item in enumerate(items):
-        where = f"decisions[{i}]"
-        if not isinstance(item, Mapping):
-            raise ReviewError(f"{where}: {show(item)} is not a mapping")
-        if "change" in item:
-            change_id = item["change"]
-            where += f" (change {show(change_id)})"
-            if not isinstance(change_id, str) or change_id not in prop.changes:
-                raise ReviewError(f"{where}: no such change in proposal {proposal_id} "
-                                  f"(its changes: {', '.join(prop.changes) or 'none'})")
-            if change_id in on_changes:
-                raise ReviewError(f"{where}: decided twice (decisions[{on_changes[change_id]['index']}])")
-            on_changes[change_id] = _checked_change(where, item, prop.changes[change_id]) | {"index": i}
-        else:
-            extras.append(_checked_extra(where, item, prop) | {"index": i})
-    undecided = [c for c in prop.changes if c not in on_changes]
-    if undecided and default is None:
-        raise ReviewError(f"{len(undecided)} change(s) left undecided: {', '.join(undecided)}; add a decision "
-                          "for each (action accept, reject or discard), or pass --accept-all or --default "
-                          "accept|reject")
-    for change_id in undecided:
-        on_changes[change_id] = {"action": default, "index": None}
-    return on_changes, extras
-
-
-def _checked_change(where: str, item: Mapping, change: Mapping) -> dict:
-    """A decision on one proposed change: its action and the fields its kind allows."""
-    action, kind = item.get("action"), change["kind"]
-    if action not in CHANGE_ACTIONS:
-        raise ReviewError(f"{where}: action {show(action)} is not one of {', '.join(CHANGE_ACTIONS)}")
-    if action == "discard" and kind != "new":
-        raise ReviewError(f"{where}: discard applies to a new candidate; to drop a window cluster's messages write "
-                          "{action: discard, cluster: <n>}")
-    _no_unknown_keys(where, item, {"change", "action", "reason"} | CHANGE_KEYS[kind])
-    checked = {"action": action, "reason": _reason(where, item)}
-    if "name" in item:
-        checked["name"] = _name(f"{where}: name", item["name"])
-    if "names" in item:
-        parts = [int(c) for c in change.get("clusters", [])]
-        checked["names"] = _cluster_names(f"{where}: names", item["names"], parts)
-    return checked
-
-
-def _checked_extra(where: str, item: Mapping, prop: _Proposal) -> dict:
-    """A decision beyond the proposal (rename, merge, split, discard) with its fields checked."""
-    action = item.get("action")
-    if action not in EXTRA_ACTIONS:
-        raise ReviewError(f"{where}: action {show(action)} is not one of {', '.join(EXTRA_ACTIONS)} (a decision "
-                          "without `change` edits the map beyond the proposal)")
-    where += f" ({action})"
-    _no_unknown_keys(where, item, {"action", "reason"} | EXTRA_KEYS[action])
-    missing = [key for key in sorted(EXTRA_KEYS[action]) if key not in item and not (key == "name" and action ==
-                                                                                     "merge")]
-    if missing:
-        raise ReviewError(f"{where}: missing {', '.join(missing)}")
-    checked = {"action": action, "reason": _reason(where, item)}
-    if "category" in item:
-        checked["category"] = _id(f"{where}: category", item["category"])
-    if "name" in item:
-        checked["name"] = _name(f"{where}: name", item["name"])
-    if action == "merge":
-        ids = item["categories"]
-        if not isinstance(ids, list) or len(ids) < 2:
-            raise ReviewError(f"{where}: categories must list at least two category ids, got {show(ids)}")
-        checked["categories"] = [_id(f"{where}: categories[{k}]", value) for k, value in enumerate(ids)]
-        if len(set(checked["categories"])) < len(ids):
-            raise ReviewError(f"{where}: categories lists a category twice")
-    if action == "split":
-        checked["clusters"] = _cluster_names(f"{where}: clusters", item["clusters"], list(prop.fine_of_group))
-        if len(set(checked["clusters"].values())) < 2:
-            raise ReviewError(f"{where}: a split needs at least two names")
-    if action == "discard":
-        checked["cluster"] = _group_key(f"{where}: cluster", item["cluster"], list(prop.fine_of_group))
-    return checked
-
-
-def _no_unknown_keys(where: str, item: Mapping, allowed: set[str]) -> None:
-    unknown = [key for key in item if key not in allowed]
-    if unknown:
-        raise ReviewError(f"{where}: unknown field(s) {', '.join(map(show, unknown))} "
-                          f"(allowed: {', '.join(sorted(allowed))})")
-
-
-def _reason(where: str, item: Mapping) -> str | None:
-    reason = item.get("reason")
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
-        raise ReviewError(f"{where}: reason must be text of at most {MAX_REASON_CHARS} characters")
-    return " ".join(reason.split()) if reason else None
-
-
-def _name(where: str, value: Any) -> str:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise ReviewError(f"{where}: {show(value)} is not a valid category name ({NAME_RULE})")
-    return value
-
-
-def _id(where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ReviewError(f"{where}: {show(value)} is not a category id (e.g. 'c3')")
-    return value
-
-
-def _group_key(where: str, value: Any, groups: list[int]) -> int:
-    """A window cluster number from a YAML int or a JSON string key, one of `groups`."""
-    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
-    if not _is_int(number) or number not in groups:
-        raise ReviewError(f"{where}: {show(value)} is not one of the window clusters "
-                          f"{', '.join(map(str, sorted(groups)))}")
-    return number
-
-
-def _cluster_names(where: str, value: Any, groups: list[int]) -> dict[int, str]:
-    if not isinstance(value, Mapping) or not value:
-        raise ReviewError(f"{where}: must map window cluster numbers to names, e.g. {{2: card_lost}}")
-    names = {_group_key(where, key, groups): _name(f"{where}[{key}]", name) for key, name in value.items()}
-    if len(names) < len(value):
-        raise ReviewError(f"{where}: a window cluster is named twice")
-    return names
-
-
-def _start(prop: _Proposal, base_map: CategoryMap) -> tuple[_Draft, dict[str, str]]:
+def _start(prop: ProposalIndex, base_map: CategoryMap) -> tuple[_Draft, dict[str, str]]:
     """Map N+1 before any decision: every base category with the window clusters matched to it (kept or split),
     ids kept (or given, c1.., to a map written before ids); merged and new clusters wait for their decisions."""
     draft = _Draft(base_map.version + 1)
@@ -435,7 +145,7 @@ def _start(prop: _Proposal, base_map: CategoryMap) -> tuple[_Draft, dict[str, st
     return draft, key_to_id
 
 
-def _place(prop: _Proposal, placed: dict[int, str], group: int, by: str) -> None:
+def _place(prop: ProposalIndex, placed: dict[int, str], group: int, by: str) -> None:
     if group not in prop.fine_of_group:
         raise ReviewError(f"proposal {prop.doc['proposal_id']}: {by} names window cluster {group}, which it lacks")
     if group in placed:
@@ -444,7 +154,7 @@ def _place(prop: _Proposal, placed: dict[int, str], group: int, by: str) -> None
     placed[group] = by
 
 
-def _apply_change(draft: _Draft, prop: _Proposal, key_to_id: dict[str, str], change: Mapping, decision: dict,
+def _apply_change(draft: _Draft, prop: ProposalIndex, key_to_id: dict[str, str], change: Mapping, decision: dict,
                   record) -> None:
     """One proposed change accepted, rejected or (a new candidate) discarded, by the rules of docs/evolution.md."""
     action, kind, change_id = decision["action"], change["kind"], change["change"]
@@ -511,7 +221,7 @@ def _apply_change(draft: _Draft, prop: _Proposal, key_to_id: dict[str, str], cha
                    **note)
 
 
-def _absorbed(draft: _Draft, prop: _Proposal, cid: str, key: str, proposed_into: str | None, action: str, where: str,
+def _absorbed(draft: _Draft, prop: ProposalIndex, cid: str, key: str, proposed_into: str | None, action: str, where: str,
               record, note: dict) -> None:
     """A category whose window messages all sit in other categories' clusters. Accepted: retired into the category
     holding most of them (the proposal's `into` on a tie; lineage merged_from). Rejected: it stays when rejected
@@ -544,7 +254,7 @@ def _absorbed(draft: _Draft, prop: _Proposal, cid: str, key: str, proposed_into:
     record("reject", category=cid, detail=f"{cat['name']} stays, with the clusters of rejected candidates", **note)
 
 
-def _apply_extra(draft: _Draft, prop: _Proposal, decision: dict, record) -> None:
+def _apply_extra(draft: _Draft, prop: ProposalIndex, decision: dict, record) -> None:
     """A decision beyond the proposal: rename, merge, split (by window clusters) or discard a window cluster."""
     where = f"decisions[{decision['index']}] ({decision['action']})"
     note = {"reason": decision.get("reason")}
@@ -578,7 +288,7 @@ def _apply_extra(draft: _Draft, prop: _Proposal, decision: dict, record) -> None
         record("discard", detail=f"window cluster {decision['cluster']} ({prop.size(fines)} messages) dropped", **note)
 
 
-def _split(draft: _Draft, prop: _Proposal, cid: str, names: dict[int, str | None], record, note: dict,
+def _split(draft: _Draft, prop: ProposalIndex, cid: str, names: dict[int, str | None], record, note: dict,
            action: str = "accept") -> None:
     """Split `cid` into parts (window clusters sharing a name form one part); the largest part keeps the id."""
     cat = draft.categories[cid]
@@ -607,7 +317,7 @@ def _split(draft: _Draft, prop: _Proposal, cid: str, names: dict[int, str | None
                **note)
 
 
-def _merge(draft: _Draft, prop: _Proposal, ids: list[str], name: str | None, record, note: dict, *,
+def _merge(draft: _Draft, prop: ProposalIndex, ids: list[str], name: str | None, record, note: dict, *,
            by_share: bool) -> None:
     """Merge categories into the larger one (it keeps its id; the others are retired into it)."""
     survivor = _largest(draft, prop, ids, by_share=by_share)
@@ -626,7 +336,7 @@ def _merge(draft: _Draft, prop: _Proposal, ids: list[str], name: str | None, rec
            detail=f"{names} merged into {survivor}", **note)
 
 
-def _largest(draft: _Draft, prop: _Proposal, ids: list[str], *, by_share: bool = True) -> str:
+def _largest(draft: _Draft, prop: ProposalIndex, ids: list[str], *, by_share: bool = True) -> str:
     """The category that keeps its id in a merge: the larger share of messages before (the proposal's
     share_before) for a proposed merge, else the most window messages now; ties go to the first listed."""
     def size(cid: str) -> float:
@@ -649,7 +359,7 @@ def _key_of(key_to_id: dict[str, str], cid: str) -> str:
     return next((key for key, value in key_to_id.items() if value == cid), cid)
 
 
-def _majority(draft: _Draft, key_to_id: dict[str, str], prop: _Proposal, fine: int, where: str) -> str:
+def _majority(draft: _Draft, key_to_id: dict[str, str], prop: ProposalIndex, fine: int, where: str) -> str:
     """The category most of a fine cluster's messages were assigned to, following merges, skipping retired ones."""
     counts = prop.assigned.get(fine, {})
     for key, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
@@ -660,7 +370,7 @@ def _majority(draft: _Draft, key_to_id: dict[str, str], prop: _Proposal, fine: i
                       "accept or discard the candidate instead")
 
 
-def _proposed_name(draft: _Draft, prop: _Proposal, group: int) -> str:
+def _proposed_name(draft: _Draft, prop: ProposalIndex, group: int) -> str:
     """The proposal's name for a window cluster (or one made from its top terms), unique in the draft."""
     info = prop.group.get(group, {})
     name = info.get("name") if isinstance(info.get("name"), str) and NAME_PATTERN.match(info.get("name")) else None
@@ -672,12 +382,12 @@ def _proposed_name(draft: _Draft, prop: _Proposal, group: int) -> str:
     return candidate
 
 
-def _description(prop: _Proposal, group: int, origin: str) -> str:
+def _description(prop: ProposalIndex, group: int, origin: str) -> str:
     terms = ", ".join(str(t) for t in (prop.group.get(group, {}).get("top_terms") or [])[:8]) or "none"
     return f"{origin} (proposal {prop.doc['proposal_id']}, window cluster {group}); top terms: {terms}"
 
 
-def _finish(draft: _Draft, prop: _Proposal, base_map: CategoryMap, by: str, at: datetime,
+def _finish(draft: _Draft, prop: ProposalIndex, base_map: CategoryMap, by: str, at: datetime,
             log: list[dict]) -> CategoryMap:
     """The validated CategoryMap N+1: every fine cluster mapped or discarded, names unique, none empty."""
     discard_name = base_map.discard_category or DEFAULT_DISCARD_CATEGORY
