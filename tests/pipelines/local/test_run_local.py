@@ -342,9 +342,11 @@ def test_the_evolution_loop_runs_end_to_end_as_the_readme_shows_it(home, tmp_pat
     retrained = run_local(loop, "--input", str(proposal_dir / "retrain"), "--category-map", str(new_map),
                           "--assignments", str(proposal_dir / "clusters"))
     assert retrained.returncode == 0, retrained.stdout + retrained.stderr
+    # Other tests of this module registered packages in the home it copied: name the retrained one by its ARN.
+    package = next(line.split()[1] for line in retrained.stdout.splitlines() if line.startswith("  registered: "))
 
-    shown = cli("registry", "show", "2", home=loop)
+    shown = cli("registry", "show", package, home=loop)
     assert "changed from the approved tweetops-message-classifier version 1 (map version 1 -> 2, reviewed)" \
         in shown.stdout, shown.stdout
-    approved = cli("registry", "approve", "2", "--by", "bob", "--reason", "evolved", home=loop)
+    approved = cli("registry", "approve", package, "--by", "bob", "--reason", "evolved", home=loop)
     assert approved.returncode == 0 and "(category map version 1 -> 2, reviewed)" in approved.stdout, approved.stdout
