@@ -471,12 +471,10 @@ def pipeline_start(config_path, which, params, wait, poll_seconds, **flags) -> N
     settings = _load_settings(config_path, **flags)
     pipeline, _ = operations.build(settings, which=which)
     parameters = operations.parse_parameters(list(params), [parameter.name for parameter in pipeline.parameters])
-    if which == "inference" and parameters.get("ModelPackageArn") and "BaselineUri" not in parameters:
-        parameters = {**operations.package_monitoring_parameters(settings, parameters["ModelPackageArn"]),
-                      **parameters}
-    if which == "evolution" and parameters.get("ModelPackageArn"):  # the model, baseline and map of the package
-        parameters = {**operations.package_evolution_parameters(settings, parameters["ModelPackageArn"]),
-                      **parameters}
+    # The inference pipeline takes the package's baseline, the evolution pipeline its model, baseline and map.
+    if parameters.get("ModelPackageArn") and (which == "evolution" or which == "inference"
+                                              and "BaselineUri" not in parameters):
+        parameters = {**operations.package_parameters(settings, parameters["ModelPackageArn"], which), **parameters}
     result = operations.start(settings, parameters, wait=wait, poll_seconds=poll_seconds, report=_progress,
                               which=which)
     click.echo(f"{result['PipelineExecutionStatus']}: {result['PipelineExecutionArn']}")

@@ -134,15 +134,6 @@ def parse_parameters(pairs: list[str], known: list[str]) -> dict[str, str]:
     return parameters
 
 
-def package_monitoring_parameters(settings: PipelineSettings, package_arn: str,
-                                  boto_session: boto3.Session | None = None) -> dict[str, str]:
-    """The inference pipeline's BaselineUri and FeaturizerSha256 from the scoring package (register.registry)."""
-    from register.registry import monitoring_parameters
-
-    client = (boto_session or boto3.Session(region_name=settings.region)).client("sagemaker")
-    return monitoring_parameters(client.describe_model_package(ModelPackageName=package_arn))
-
-
 def evolution_parameters(package: dict) -> dict[str, str]:
     """The evolution pipeline's parameters that come from the approved package (a DescribeModelPackage answer):
     the model, its pinned digests, its monitoring baseline (reference vectors) and its category map."""
@@ -157,11 +148,15 @@ def evolution_parameters(package: dict) -> dict[str, str]:
     return {name: value for name, value in parameters.items() if value}
 
 
-def package_evolution_parameters(settings: PipelineSettings, package_arn: str,
-                                 boto_session: boto3.Session | None = None) -> dict[str, str]:
-    """evolution_parameters of a package in the SageMaker Model Registry."""
+def package_parameters(settings: PipelineSettings, package_arn: str, which: str,
+                       boto_session: boto3.Session | None = None) -> dict[str, str]:
+    """What a pipeline takes from a package in the SageMaker Model Registry: the inference pipeline its monitoring
+    baseline (register.registry.monitoring_parameters), the evolution pipeline evolution_parameters."""
+    from register.registry import monitoring_parameters
+
+    take = {"inference": monitoring_parameters, "evolution": evolution_parameters}[which]
     client = (boto_session or boto3.Session(region_name=settings.region)).client("sagemaker")
-    return evolution_parameters(client.describe_model_package(ModelPackageName=package_arn))
+    return take(client.describe_model_package(ModelPackageName=package_arn))
 
 
 def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bool = False,

@@ -84,3 +84,15 @@ def stub_every_sagemaker_client(monkeypatch, stub):
 
     monkeypatch.setattr(boto3.Session, "client", client)
     return stub
+
+
+def validated_call(client, operation: str, answer, calls: list):
+    """A stand-in for one SageMaker API call moto lacks: the request is validated against botocore's service model
+    first, as SageMaker's API checks it, recorded in `calls`, then answered by `answer(**params)`."""
+    from botocore.validate import validate_parameters
+
+    def method(**params):
+        validate_parameters(params, client.meta.service_model.operation_model(operation).input_shape)
+        calls.append((operation, params))
+        return answer(**params)
+    return method

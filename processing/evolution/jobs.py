@@ -23,10 +23,9 @@ import pandas as pd
 
 from processing.artifacts import ArtifactIntegrityError
 from processing.evolution.accumulate import accumulate_rows, batch_file_name, read_window
-from processing.storage import atomic_output, write_json_atomic, write_text_atomic
+from processing.storage import write_json_atomic
 
 DEFAULT_MIN_MESSAGES = 200
-RAW_COLUMNS = ("id", "text", "lang", "created_at")
 
 
 def read_novel_ids(folder: str | Path | None) -> set[str]:
@@ -155,23 +154,16 @@ def _cleaned(window: pd.DataFrame) -> pd.DataFrame:
 def write_outputs(output_dir: Path, proposal: dict, window: pd.DataFrame, fine: np.ndarray, info: dict) -> None:
     """proposal.json, report.html, clusters/ (assignments.csv and .parquet, clusters.json), retrain/messages.jsonl,
     window.json."""
-    from processing.jobs import ASSIGNMENTS_FILE, write_parquet
-    from processing.sanitize import spreadsheet_frame
+    from processing.jobs import write_assignments, write_transform_batch
     from reports.review import write_review_report
 
     if len(fine) != len(window):
         raise ValueError(f"the proposal assigned {len(fine)} fine clusters to {len(window)} window messages")
     write_json_atomic(output_dir / "proposal.json", proposal)
     write_review_report(proposal, output_dir / "report.html")
-    assignments = pd.DataFrame({"id": window["id"].to_numpy(), "cluster": fine.astype(int)})
-    # For analysts' spreadsheets an id that would start a formula is quoted as text (processing/sanitize.py); the
-    # parquet keeps the exact ids for retraining's Cluster step (ClusterAssignmentsUri), as cluster_job writes them.
-    write_text_atomic(output_dir / "clusters" / "assignments.csv", spreadsheet_frame(assignments).to_csv(index=False))
-    write_parquet(assignments, output_dir / "clusters" / ASSIGNMENTS_FILE)
+    write_assignments(window["id"], fine, output_dir / "clusters")  # as cluster_job writes them
     write_json_atomic(output_dir / "clusters" / "clusters.json",
                       {"clustering_run": proposal["clustering_run"], "n_clusters": proposal["n_fine_clusters"]})
-    raw = window.reindex(columns=list(RAW_COLUMNS)).astype(object)
-    with atomic_output(output_dir / "retrain" / "messages.jsonl") as tmp:
-        tmp.write_text(raw.where(raw.notna(), None).to_json(orient="records", lines=True, force_ascii=False)
-                       if len(raw) else "", encoding="utf-8")
+    # The window as a raw input (id, text, lang, created_at), written as scored batches are.
+    write_transform_batch(window, output_dir / "retrain" / "messages.jsonl", dated=True)
     write_json_atomic(output_dir / "window.json", info)

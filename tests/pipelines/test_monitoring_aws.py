@@ -4,6 +4,7 @@ and Model Monitor data-quality schedules whose every request is valid for SageMa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -24,7 +25,7 @@ from pipelines.operations import PipelineError
 from pipelines.settings import PipelineSettings, SettingsError
 from processing.monitoring.alarms import BATCH_RULES, PIPELINE_FAILED, PIPELINE_NAMESPACE, thresholds
 from processing.monitoring.metrics import METRICS, NAMESPACE, metric_data
-from tests.conftest import stub_every_sagemaker_client
+from tests.conftest import stub_every_sagemaker_client, validated_call
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -228,14 +229,9 @@ class ModelMonitorStub:
 
     def install(self, client) -> None:
         """Replace the three calls on one boto3 sagemaker client."""
-        def call(operation: str):
-            def method(**params):
-                validate_parameters(params, client.meta.service_model.operation_model(operation).input_shape)
-                self.calls.append((operation, params))
-                return getattr(self, operation)(client, **params)
-            return method
         for operation in ("CreateMonitoringSchedule", "UpdateMonitoringSchedule", "DescribeMonitoringSchedule"):
-            setattr(client, _snake(operation), call(operation))
+            answer = functools.partial(getattr(self, operation), client)
+            setattr(client, _snake(operation), validated_call(client, operation, answer, self.calls))
 
     def CreateMonitoringSchedule(self, client, MonitoringScheduleName, MonitoringScheduleConfig, Tags=()):
         if MonitoringScheduleName in self.schedules:

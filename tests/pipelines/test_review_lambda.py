@@ -8,13 +8,12 @@ import json
 import pytest
 import yaml
 from botocore.exceptions import ParamValidationError
-from botocore.validate import validate_parameters
 
 from pipelines.review_lambda import handler
 from processing.category_map import save_category_map
 from tests.pipelines.test_monitoring_aws import ACCOUNT, REGION, ROLE, aws  # noqa: F401 (fixture: moto)
 from tests.processing.evolution.review_fixtures import ACCEPT_ALL, PROPOSAL_ID, base_map, decisions, proposal
-from tests.conftest import stub_every_sagemaker_client
+from tests.conftest import stub_every_sagemaker_client, validated_call
 
 BUCKET = "tweetops-data"
 FOLDER = "tweetops/evolution/exec-0001"
@@ -32,14 +31,12 @@ class CallbackStub:
         self.calls: list[tuple[str, dict]] = []
 
     def install(self, client) -> None:
-        def call(operation: str):
-            def method(**params):
-                validate_parameters(params, client.meta.service_model.operation_model(operation).input_shape)
-                self.calls.append((operation, params))
-                return {"PipelineExecutionArn": EVOLUTION_EXECUTION}
-            return method
-        client.send_pipeline_execution_step_success = call("SendPipelineExecutionStepSuccess")
-        client.send_pipeline_execution_step_failure = call("SendPipelineExecutionStepFailure")
+        def answer(**params):
+            return {"PipelineExecutionArn": EVOLUTION_EXECUTION}
+        client.send_pipeline_execution_step_success = validated_call(
+            client, "SendPipelineExecutionStepSuccess", answer, self.calls)
+        client.send_pipeline_execution_step_failure = validated_call(
+            client, "SendPipelineExecutionStepFailure", answer, self.calls)
 
 
 @pytest.fixture
