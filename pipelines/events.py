@@ -1,40 +1,32 @@
-"""EventBridge wiring as data: a model package approved in our group starts the batch-inference pipeline.
+"""The EventBridge event patterns of the tweetops estate: pure functions returning the pattern dicts the CDK app
+(infra/) gives its rules, so the rules and the handlers they start (pipelines/trigger_lambda.py,
+pipelines/review_lambda.py) agree on one definition. docs/pipeline.md ("On AWS: triggers").
 
-`approval_rule()` gives the PutRule and PutTargets requests the infrastructure applies (CloudFormation,
-Terraform, or the AWS CLI: `aws events put-rule --cli-input-json "$(jq .Rule FILE)"`, then put-targets
-with `.Targets`). `python -m pipelines.events --group G --pipeline-arn A --role-arn R [--out FILE]` renders
-them; infra/eventbridge/model-approved-rule.json is its output for the project's defaults.
+Arguments may be unresolved CDK tokens (a bucket's generated name is "${Token[TOKEN.21]}" until synthesis): those
+pass unchecked, CloudFormation resolves them. S3 keys in events are URL-encoded, so key prefixes are limited to
+characters that encoding leaves alone.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
-from pathlib import Path
 
-from pipelines.settings import ROLE_ARN
-from processing.storage import write_text_atomic
-
-DEFAULT_RULE_NAME = "tweetops-model-approved"
-TARGET_ID = "tweetops-batch-inference"
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
-# The batch-inference pipeline's String parameter naming the package to score with.
-MODEL_PACKAGE_ARN_PARAMETER = "ModelPackageArn"
-# EventBridge replaces a target parameter value that is wholly a JSON path with that field of the matched
-# event ("dynamic path parameters"; the EventBridge User Guide, "Event bus targets", lists
-# SageMakerPipelineParameters among the target parameters that accept them). So each execution scores
-# with exactly the package whose approval started it, not whichever is latest when the pipeline runs.
-MODEL_PACKAGE_ARN_FROM_EVENT = "$.detail.ModelPackageArn"
+PIPELINE_EXECUTION_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+OBJECT_CREATED = "Object Created"
+DECISION_FILES = ("decisions.yaml", "decisions.yml", "decisions.json")
+SCHEDULED_PIPELINES = ("inference", "evolution")
 
-# Formats from botocore's service models (sagemaker EntityName and PipelineArn, events RuleName).
+# Formats from botocore's service models (sagemaker EntityName and PipelineName) and the S3 bucket naming rules.
 _GROUP_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-_PIPELINE_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline/.+")
-_RULE_NAME = re.compile(r"[\.\-_A-Za-z0-9]{1,64}")
+_PIPELINE_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Characters URL encoding keeps as they are (and no '*', which EventBridge wildcards would read as "anything").
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?")
+_CDK_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
 
 
 def model_approved_pattern(model_package_group: str) -> dict:
-    """The event pattern: a package of `model_package_group` whose approval status is now Approved."""
+    """A package of `model_package_group` whose approval status is now Approved."""
     _check(model_package_group, _GROUP_NAME, "model package group", "1-63 letters, digits and inner hyphens")
     return {
         "source": ["aws.sagemaker"],
@@ -43,65 +35,65 @@ def model_approved_pattern(model_package_group: str) -> dict:
     }
 
 
-def approval_rule(model_package_group: str, pipeline_arn: str, role_arn: str,
-                  rule_name: str = DEFAULT_RULE_NAME) -> dict:
-    """{"Rule": PutRule request, "Targets": PutTargets request} starting the pipeline on each approval."""
-    pattern = model_approved_pattern(model_package_group)
-    _check(pipeline_arn, _PIPELINE_ARN, "pipeline ARN", "arn:aws:sagemaker:<region>:<account>:pipeline/<name>")
-    _check(role_arn, ROLE_ARN, "role ARN", "arn:aws:iam::<12-digit account>:role/<name>")
-    _check(rule_name, _RULE_NAME, "rule name", "1-64 letters, digits, '.', '-' or '_'")
+def object_created_pattern(bucket: str, key_prefix: str) -> dict:
+    """An object created in `bucket` under `key_prefix` (S3 events sent to EventBridge, not bucket notifications)."""
+    _check(bucket, _BUCKET_NAME, "bucket name", "3-63 lowercase letters, digits, '.' and '-'")
+    # Empty would match every object, the pipelines' own outputs included: each run would start the next.
+    _check(key_prefix, _KEY_PREFIX, "key prefix", "letters, digits, '.', '_', '-' in '/'-separated parts")
+    return _object_created(bucket, [{"prefix": key_prefix}])
+
+
+def decisions_uploaded_pattern(bucket: str, prefix: str) -> dict:
+    """An analyst's decisions file, `<prefix>/evolution/<execution id>/decisions.{yaml,yml,json}`, put in `bucket`."""
+    _check(bucket, _BUCKET_NAME, "bucket name", "3-63 lowercase letters, digits, '.' and '-'")
+    if prefix:  # empty: the zones are at the bucket's root
+        _check(prefix, _KEY_PREFIX, "prefix", "letters, digits, '.', '_', '-' in '/'-separated parts")
+    folder = f"{prefix.rstrip('/')}/evolution" if prefix else "evolution"
+    return _object_created(bucket, [{"wildcard": f"{folder}/*/{name}"} for name in DECISION_FILES])
+
+
+def pipeline_failed_pattern(pipeline_names: list[str] | tuple[str, ...]) -> dict:
+    """An execution of one of the named pipelines ended Failed.
+
+    The pipeline's ARN ends with ":pipeline/<name>", and SageMaker writes names into ARNs in lower case, so the
+    suffix is matched ignoring case: the pattern holds for the account and region the rule lives in."""
+    names = list(pipeline_names)
+    if not names:
+        raise ValueError("name at least one pipeline whose failures the rule reports")
+    for name in names:
+        _check(name, _PIPELINE_NAME, "pipeline name", "1-256 letters, digits and inner hyphens")
     return {
-        "Rule": {
-            "Name": rule_name,
-            "EventPattern": json.dumps(pattern, sort_keys=True),
-            "State": "ENABLED",
-            "Description": f"Start batch inference when a model package in {model_package_group} is approved",
-        },
-        "Targets": {
-            "Rule": rule_name,
-            "Targets": [{
-                "Id": TARGET_ID,
-                "Arn": pipeline_arn,
-                "RoleArn": role_arn,  # EventBridge assumes it to call sagemaker:StartPipelineExecution
-                "SageMakerPipelineParameters": {"PipelineParameterList": [
-                    {"Name": MODEL_PACKAGE_ARN_PARAMETER, "Value": MODEL_PACKAGE_ARN_FROM_EVENT},
-                ]},
-            }],
-        },
+        "source": ["aws.sagemaker"],
+        "detail-type": [PIPELINE_EXECUTION_STATUS_CHANGE],
+        "detail": {"currentPipelineExecutionStatus": ["Failed"],
+                   "pipelineArn": [{"suffix": {"equals-ignore-case": f":pipeline/{name}"}} for name in names]},
     }
 
 
-def render(rule: dict) -> str:
-    """The requests as the JSON text written to files: indented, keys sorted, trailing newline."""
-    return json.dumps(rule, indent=2, sort_keys=True) + "\n"
+def scheduled_input(pipeline: str, event_id: str, time: str, parameters: dict[str, str] | None = None) -> dict:
+    """What a schedule passes the trigger function: the pipeline to start, the scheduled event's id (the
+    execution's idempotency token) and time, and optional pipeline parameters. The CDK app gives
+    `RuleTargetInput.from_object(scheduled_input("inference", EventField.event_id, EventField.time))`."""
+    if pipeline not in SCHEDULED_PIPELINES:
+        raise ValueError(f"a schedule starts one of {', '.join(SCHEDULED_PIPELINES)}, not {pipeline!r}")
+    document = {"pipeline": pipeline, "id": event_id, "time": time}
+    if parameters:
+        document["parameters"] = dict(parameters)
+    return document
+
+
+def _object_created(bucket: str, key_filters: list[dict]) -> dict:
+    return {
+        "source": ["aws.s3"],
+        "detail-type": [OBJECT_CREATED],
+        "detail": {"bucket": {"name": [bucket]}, "object": {"key": key_filters}},
+    }
 
 
 def _check(value: str, pattern: re.Pattern, what: str, expected: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} {value!r} is not valid: expected {expected}")
+    if _CDK_TOKEN.search(value):
+        return  # resolved by CloudFormation at deploy time
     if not pattern.fullmatch(value):
         raise ValueError(f"{what} {value!r} is not valid: expected {expected}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Print (or write with --out) the PutRule and PutTargets requests; exit 1 with one line on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m pipelines.events", description=__doc__.splitlines()[0])
-    parser.add_argument("--group", required=True, help="model package group whose approvals start inference")
-    parser.add_argument("--pipeline-arn", required=True, help="ARN of the batch-inference pipeline")
-    parser.add_argument("--role-arn", required=True, help="role EventBridge assumes to start the pipeline")
-    parser.add_argument("--rule-name", default=DEFAULT_RULE_NAME)
-    parser.add_argument("--out", type=Path, help="write the JSON to this file instead of printing it")
-    args = parser.parse_args(argv)
-    try:
-        text = render(approval_rule(args.group, args.pipeline_arn, args.role_arn, args.rule_name))
-        if args.out:
-            write_text_atomic(args.out, text)
-            print(f"wrote {args.out}")
-        else:
-            sys.stdout.write(text)
-        return 0
-    except (ValueError, OSError) as error:
-        print(f"Error: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,8 +5,10 @@ It handles two kinds of records:
 * an SQS message from the evolution pipeline's CallbackStep (AwaitReview): {"token", "pipelineExecutionArn",
   "arguments": {"ProposalUri", "ProposalId", "BaseMapHash", ...}, "status"}; stored as callback.json beside the
   proposal, so the decision can answer that step later;
-* an S3 ObjectCreated event for <proposal folder>/decisions.yaml (or .yml, .json), uploaded by the analyst: the same
-  pure code as `tweetops review` applies it to proposal.json and the current map; map N+1 goes to
+* an S3 ObjectCreated event for <proposal folder>/decisions.yaml (or .yml, .json), uploaded by the analyst: a bucket
+  notification record, or the EventBridge "Object Created" event of the stack's rule (events.
+  decisions_uploaded_pattern) made into one (s3_record). The same pure code as `tweetops review` applies it to
+  proposal.json and the current map; map N+1 goes to
   s3://<bucket>/<prefix>/category-maps/v<N+1>/category_map.yaml, the training pipeline starts with it (the window as
   input, the proposal's cluster assignments), and the waiting step gets SendPipelineExecutionStepSuccess with
   Decision, Reason, CategoryMapUri and TrainingExecutionArn. A refused or invalid decision gets
@@ -33,13 +35,13 @@ from urllib.parse import unquote_plus, urlparse
 import boto3
 from botocore.exceptions import ClientError
 
+from pipelines.events import DECISION_FILES, OBJECT_CREATED
 from processing.category_map import MAX_MAP_BYTES, CategoryMap, CategoryMapError, parse_category_map, save_category_map
 from processing.evolution.review import (MAX_DECISIONS_BYTES, MAX_PROPOSAL_BYTES, ReviewError, apply_decisions,
                                          parse_decisions, parse_proposal, proposal_outcome)
 from processing.sanitize import one_line
 from register.local import RegistryError
 
-DECISION_FILES = ("decisions.yaml", "decisions.yml", "decisions.json")
 CALLBACK_FILE, OUTCOME_FILE, PROPOSAL_FILE = "callback.json", "review.json", "proposal.json"
 MAX_FAILURE_REASON = 256  # SendPipelineExecutionStepFailure's FailureReason limit
 EVOLUTION_FOLDER = re.compile(r"^(?:(?P<prefix>.*)/)?evolution/[^/]+$")
@@ -56,7 +58,7 @@ def handler(event: dict, context=None) -> dict:
     session = boto3.Session()
     aws = Clients(session.client("s3"), session.client("sagemaker"))  # made once: a client costs ~0.5 s to build
     results = []
-    for record in event.get("Records") or []:
+    for record in event.get("Records") or ([s3_record(event)] if _object_created(event) else []):
         if record.get("eventSource") == "aws:sqs":
             results.append(store_callback(aws, record))
         elif record.get("eventSource") == "aws:s3" and str(record.get("eventName", "")).startswith("ObjectCreated"):
@@ -66,6 +68,18 @@ def handler(event: dict, context=None) -> dict:
                                                            f"{record.get('eventSource')!r}"})
         print(json.dumps(results[-1], sort_keys=True))  # the function's log (CloudWatch Logs)
     return {"results": results}
+
+
+def s3_record(event: dict) -> dict:
+    """An EventBridge "Object Created" event as the S3 notification record decide() reads (both URL-encode the key)."""
+    detail = event.get("detail") or {}
+    return {"eventSource": "aws:s3", "eventName": f"ObjectCreated:{detail.get('reason', 'PutObject')}",
+            "eventTime": event.get("time"), "s3": {"bucket": {"name": (detail.get("bucket") or {}).get("name")},
+                                                   "object": {"key": (detail.get("object") or {}).get("key", "")}}}
+
+
+def _object_created(event: dict) -> bool:
+    return event.get("source") == "aws.s3" and event.get("detail-type") == OBJECT_CREATED
 
 
 def store_callback(aws: Clients, record: dict) -> dict:

@@ -9,8 +9,10 @@ import pytest
 import yaml
 from botocore.exceptions import ParamValidationError
 
+from pipelines.events import decisions_uploaded_pattern
 from pipelines.review_lambda import handler
 from processing.category_map import save_category_map
+from tests.pipelines.test_events import delivered, sample, with_changes
 from tests.pipelines.test_monitoring_aws import ACCOUNT, REGION, ROLE, aws  # noqa: F401 (fixture: moto)
 from tests.processing.evolution.review_fixtures import ACCEPT_ALL, PROPOSAL_ID, base_map, decisions, proposal
 from tests.conftest import stub_every_sagemaker_client, validated_call
@@ -212,3 +214,36 @@ def test_the_stub_refuses_a_request_sagemaker_would_refuse(estate, callback_api)
     client = estate.client("sagemaker")
     with pytest.raises(ParamValidationError):
         client.send_pipeline_execution_step_success(OutputParameters=[{"Name": "Decision"}])  # no token, no value
+
+
+def eventbridge_upload(session, document, name: str = "decisions.yaml") -> dict:
+    """Put the analyst's decisions file and return S3's "Object Created" event for it, as EventBridge sends it."""
+    key = upload(session, document, name)["s3"]["object"]["key"]
+    event = with_changes(sample("s3_object_created"), bucket__name=BUCKET, object__key=key)
+    return {**event, "time": "2026-12-02T09:30:00Z"}
+
+
+def test_the_eventbridge_event_of_a_decisions_upload_is_decided_as_the_notification_record_is(estate, callback_api):
+    handler({"Records": [sqs_record()]})
+    (result,) = handler(eventbridge_upload(estate, decisions(*ACCEPT_ALL)))["results"]
+    assert (result["decision"], result["category_map_uri"]) == (
+        "accepted", f"s3://{BUCKET}/tweetops/category-maps/v4/category_map.yaml")
+    stored = yaml.safe_load(read(estate, "tweetops/category-maps/v4/category_map.yaml"))
+    assert stored["reviewed"] == {"by": "ana", "at": "2026-12-02T09:30:00Z"}  # the event's time
+    ((operation, request),) = callback_api.calls
+    assert operation == "SendPipelineExecutionStepSuccess" and request["CallbackToken"] == TOKEN
+    assert len(training_executions(estate)) == 1
+
+
+def test_the_stacks_decisions_rule_delivers_an_event_the_function_decides(estate, callback_api):
+    handler({"Records": [sqs_record()]})
+    (event,) = delivered(estate, decisions_uploaded_pattern(BUCKET, "tweetops"),
+                         [eventbridge_upload(estate, decisions(*ACCEPT_ALL), "decisions.yml")])
+    (result,) = handler(event)["results"]
+    assert result["decision"] == "accepted" and len(callback_api.calls) == 1
+
+
+def test_an_eventbridge_upload_of_another_file_is_ignored(estate, callback_api):
+    (result,) = handler(eventbridge_upload(estate, "notes", "notes.txt"))["results"]
+    assert result["status"] == "ignored" and "is not a decisions file" in result["reason"]
+    assert callback_api.calls == []
