@@ -61,6 +61,11 @@ class EstateConfig:
         return f"tweetops-{self.environment}"
 
     @property
+    def catalog_database(self) -> str:
+        """The Glue database of the zones' tables (Glue names allow no hyphen)."""
+        return f"tweetops_{self.environment}"
+
+    @property
     def retention_days(self) -> int:
         """Log retention: the configured days, else 365 in prod and 90 elsewhere."""
         return self.log_retention_days or (365 if self.environment == "prod" else 90)

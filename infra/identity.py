@@ -193,7 +193,7 @@ class Identity(Construct):
         ]
 
     def _dataengineer_statements(self) -> list[iam.PolicyStatement]:
-        stack, catalog = self.stack, f"tweetops_{self.config.environment}"
+        stack, catalog = self.stack, self.config.catalog_database
         return [
             *self._zone_statements(READS["DataEngineer"], WRITES["DataEngineer"]),
             iam.PolicyStatement(sid="TheProjectCatalog", actions=[
@@ -249,6 +249,10 @@ class Identity(Construct):
                 *[stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
                   for kind in ("processing-job", "training-job", "transform-job", "model",
                                "monitoring-schedule", "data-quality-job-definition")]]),
+            iam.PolicyStatement(sid="TheProjectCatalog", actions=["glue:*"], resources=[
+                stack.format_arn(service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME),
+                stack.format_arn(service="glue", resource="database", resource_name=self.config.catalog_database),
+                stack.format_arn(service="glue", resource="table", resource_name=f"{self.config.catalog_database}/*")]),
             iam.PolicyStatement(sid="TheProjectImages", actions=["ecr:*"],
                                 resources=[self.registry.repository.repository_arn]),
             iam.PolicyStatement(sid="TheProjectStack", actions=["cloudformation:*"], resources=[

@@ -61,7 +61,6 @@ class Storage(Construct):
         acknowledge(self.log_bucket, "AwsSolutions-S1", "the access log bucket itself: logging it would need a third "
                     "bucket for every write of the second")
         acknowledge(self.log_bucket, "CKV_AWS_18", "the access log bucket itself (see AwsSolutions-S1)")
-        acknowledge(self.log_bucket, "CKV_AWS_145", "S3 delivers server access logs only to SSE-S3 buckets")
 
         self.data_bucket = s3.Bucket(
             self, "DataBucket", versioned=True, enforce_ssl=True, minimum_tls_version=1.2,
@@ -83,8 +82,6 @@ class Storage(Construct):
         # construct's own switch adds a custom-resource Lambda function for what CloudFormation does natively.
         self.data_bucket.node.default_child.notification_configuration = {
             "eventBridgeConfiguration": {"eventBridgeEnabled": True}}
-        acknowledge(self.data_bucket, "CKV_AWS_144", "one region by design; cross-region replication is a disaster "
-                    "recovery choice per deployment (docs/infrastructure.md)")
 
     def zone_arn(self, prefix: str, zone: str, pattern: str = "*") -> str:
         """The ARN pattern of objects in one zone: a top-level zone or, for an execution zone, every execution's."""
@@ -94,14 +91,15 @@ class Storage(Construct):
 
 
 def lifecycle_rules(prefix: str) -> list[s3.LifecycleRule]:
-    """Raw batches to colder storage as they age; scratch and captured data expire; old versions expire."""
+    """Raw batches to colder storage as they age; scratch and captured data expire; old versions expire.
+    (Quarantine records sit in each execution's folder, executions/<id>/quarantine/, beside what they were rejected
+    from; a prefix rule cannot select them there: docs/infrastructure.md.)"""
     return [
         s3.LifecycleRule(id="RawToColderStorage", prefix=f"{prefix}/raw/", transitions=[
             s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30)),
             s3.Transition(storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transition_after=Duration.days(90))]),
         s3.LifecycleRule(id="IncomingToColderStorage", prefix=f"{prefix}/incoming/", transitions=[
             s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30))]),
-        s3.LifecycleRule(id="ExpireQuarantine", prefix=f"{prefix}/quarantine/", expiration=Duration.days(90)),
         s3.LifecycleRule(id="ExpireEmbeddingCache", prefix=f"{prefix}/embedding-cache/", expiration=Duration.days(30)),
         s3.LifecycleRule(id="ExpireDataCapture", prefix=f"{prefix}/data-capture/", expiration=Duration.days(90)),
         s3.LifecycleRule(id="ExpireNoveltyQueue", prefix=f"{prefix}/novelty-queue/", expiration=Duration.days(180)),

@@ -140,7 +140,7 @@ class Triggers(Construct):
         return function
 
     def _target(self, function: lambda_.IFunction, constant: dict | None = None) -> targets.LambdaFunction:
-        """A rule target with retries and a dead-letter queue of its own."""
+        """A rule target retried for two hours; an event the function then fails on lands in its dead-letter queue."""
         return targets.LambdaFunction(
             function, retry_attempts=4, max_event_age=Duration.hours(2),
             event=events.RuleTargetInput.from_object(constant) if constant else None)
