@@ -77,8 +77,14 @@ def test_both_handlers_of_the_lambda_image_import_without_the_embeddings_extra()
     cmd = [json.loads(arguments) for keyword, arguments in _instructions(LAMBDA_DOCKERFILE) if keyword == "CMD"][0]
     program = f"""
 import importlib, sys
-for name in {EMBEDDINGS_MODULES!r}:
-    sys.modules[name] = None  # `import name` now raises ImportError, as in the image
+
+class Absent:
+    \"\"\"Finds the [embeddings] packages nowhere, as in the image.\"\"\"
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {EMBEDDINGS_MODULES!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+sys.meta_path.insert(0, Absent())
 for handler in sys.argv[1:]:
     module, function = handler.rsplit(".", 1)
     assert callable(getattr(importlib.import_module(module), function)), handler
