@@ -80,6 +80,8 @@ class Triggers(Construct):
             "INFERENCE_PIPELINE": config.inference_pipeline, "EVOLUTION_PIPELINE": config.evolution_pipeline,
             "MODEL_PACKAGE_GROUP": config.model_package_group,
             "INCOMING_PREFIX": f"s3://{bucket.bucket_name}/{prefix}/incoming/"})
+        self.trigger_function.add_to_role_policy(iam.PolicyStatement(  # to name the known groups when ours is missing
+            sid="ListGroups", actions=["sagemaker:ListModelPackageGroups"], resources=["*"]))
         self.trigger_function.add_to_role_policy(iam.PolicyStatement(
             sid="StartInferenceAndEvolution", actions=["sagemaker:StartPipelineExecution"],
             resources=[pipeline_arn(config.inference_pipeline), pipeline_arn(config.evolution_pipeline)]))
@@ -100,10 +102,10 @@ class Triggers(Construct):
         events.Rule(self, "InferenceSchedule", description="score everything under incoming/ on a schedule",
                     enabled=config.inference_schedule_enabled,
                     schedule=events.Schedule.expression(config.inference_schedule),
-                    targets=[self._target(self.trigger_function, {"pipeline": "inference"})])
+                    targets=[self._target(self.trigger_function, "inference")])
         events.Rule(self, "EvolutionSchedule", description="look for new categories in the new-data zone",
                     schedule=events.Schedule.expression(config.evolution_schedule),
-                    targets=[self._target(self.trigger_function, {"pipeline": "evolution"})])
+                    targets=[self._target(self.trigger_function, "evolution")])
         events.Rule(self, "DecisionsUploaded", description="an analyst's decisions on a proposal are applied",
                     event_pattern=_pattern(patterns.decisions_uploaded_pattern(bucket.bucket_name, prefix)),
                     targets=[self._target(self.review_function)])
@@ -133,17 +135,19 @@ class Triggers(Construct):
             timeout=Duration.minutes(5), memory_size=1024, environment=environment, environment_encryption=key,
             log_group=log_group, tracing=lambda_.Tracing.ACTIVE, dead_letter_queue=dead_letters,
             reserved_concurrent_executions=concurrency)
-        acknowledge(role, "AwsSolutions-IAM5", "X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level "
-                    "permissions; object patterns are zones under the project prefix; executions are named by SageMaker")
+        acknowledge(role, "AwsSolutions-IAM5", "X-Ray's PutTraceSegments/PutTelemetryRecords and SageMaker's "
+                    "ListModelPackageGroups have no resource-level permissions; object patterns are zones under the "
+                    "project prefix; pipeline executions are named by SageMaker")
         acknowledge(function, "CKV_AWS_117", "the function calls only AWS APIs (S3, SageMaker) and reads no VPC "
                     "resource; VPC placement is a per-deployment choice (docs/infrastructure.md)")
         return function
 
-    def _target(self, function: lambda_.IFunction, constant: dict | None = None) -> targets.LambdaFunction:
-        """A rule target retried for two hours; an event the function then fails on lands in its dead-letter queue."""
-        return targets.LambdaFunction(
-            function, retry_attempts=4, max_event_age=Duration.hours(2),
-            event=events.RuleTargetInput.from_object(constant) if constant else None)
+    def _target(self, function: lambda_.IFunction, scheduled: str | None = None) -> targets.LambdaFunction:
+        """A rule target retried for two hours; an event the function then fails on lands in its dead-letter queue.
+        A schedule's target gets the pipeline to start and the event's id and time (pipelines.events.scheduled_input)."""
+        event = events.RuleTargetInput.from_object(patterns.scheduled_input(
+            scheduled, events.EventField.event_id, events.EventField.time)) if scheduled else None
+        return targets.LambdaFunction(function, retry_attempts=4, max_event_age=Duration.hours(2), event=event)
 
 def _pattern(pattern: dict) -> events.EventPattern:
     """A pattern from pipelines.events (EventBridge's JSON) as CDK's EventPattern."""

@@ -72,6 +72,9 @@ class Policies:
             "AWS::SageMaker::ModelPackageGroup":
                 lambda: f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{properties['ModelPackageGroupName']}",
             "AWS::Lambda::Function": lambda: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}",
+            "AWS::CloudWatch::Alarm":
+                lambda: f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{properties.get('AlarmName') or logical_id}",
+            "AWS::CloudTrail::Trail": lambda: f"arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{logical_id}",
             "AWS::IAM::OIDCProvider":
                 lambda: f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com",
         }
