@@ -19,6 +19,7 @@ import click
 
 from pipelines.cli_common import echo_json, job_errors as _user_errors, one_line_errors
 from pipelines.cli_common import processing_default as _processing_default
+from pipelines.cli_common import aws_settings as _aws_settings
 from pipelines.cli_common import load_settings as _load_settings, settings_options as _settings_options
 from processing import container
 from processing.cluster import DEFAULT_K_RANGE
@@ -414,7 +415,8 @@ def _pipeline_errors(command):
 def pipeline() -> None:
     """Build, upsert, start and watch the SageMaker training pipeline.
 
-    Settings come from defaults < config file < TWEETOPS_* environment < flags (docs/pipeline.md).
+    Settings come from defaults < the deployed infra/ stack's outputs (--stack) < config file < TWEETOPS_*
+    environment < flags (docs/pipeline.md).
     """
 
 
@@ -429,11 +431,13 @@ which_option = click.option("--pipeline-type", "which", type=click.Choice(["trai
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON here instead of standard output.")
 @_pipeline_errors
 def pipeline_definition(config_path, which, out, **flags) -> None:
-    """Print the pipeline definition JSON exactly as upsert sends it (offline: no AWS call)."""
+    """Print the pipeline definition JSON exactly as upsert sends it (offline: no AWS call unless --stack is given)."""
     from pipelines import operations
     from processing.storage import write_text_atomic
 
-    document = operations.definition(_load_settings(config_path, **flags), which=which)
+    settings = (_aws_settings(config_path, need_role=True, **flags) if flags.get("stack_name")
+                else _load_settings(config_path, **flags))
+    document = operations.definition(settings, which=which)
     if out:
         write_text_atomic(Path(out), document)
         click.echo(f"wrote {len(document.encode())} bytes to {out}", err=True)
@@ -450,7 +454,7 @@ def pipeline_upsert(config_path, which, description, **flags) -> None:
     """Create the pipeline, or update it to the current definition."""
     from pipelines import operations
 
-    result = operations.upsert(_load_settings(config_path, **flags), which=which,
+    result = operations.upsert(_aws_settings(config_path, need_role=True, **flags), which=which,
                                description=description or f"tweetops {which} pipeline")
     click.echo(f"upserted {result['PipelineName']}: {result['PipelineArn']}")
 
@@ -468,7 +472,7 @@ def pipeline_start(config_path, which, params, wait, poll_seconds, **flags) -> N
     """Start an execution of the upserted pipeline."""
     from pipelines import operations
 
-    settings = _load_settings(config_path, **flags)
+    settings = _aws_settings(config_path, need_role=True, **flags)
     pipeline, _ = operations.build(settings, which=which)
     parameters = operations.parse_parameters(list(params), [parameter.name for parameter in pipeline.parameters])
     # The inference pipeline takes the package's baseline, the evolution pipeline its model, baseline and map.
@@ -489,7 +493,9 @@ def pipeline_status(execution_arn, config_path, as_json, **flags) -> None:
     """Status of an execution (default: the latest execution of the pipeline) and of its steps."""
     from pipelines import operations
 
-    result = operations.status(execution_arn, settings=_load_settings(config_path, **flags))
+    # An execution ARN names its pipeline and region: only the latest execution needs the settings (and the stack).
+    settings = _load_settings(config_path, **flags) if execution_arn else _aws_settings(config_path, **flags)
+    result = operations.status(execution_arn, settings=settings)
     if as_json:
         echo_json(result)
         return

@@ -96,6 +96,9 @@ def settings_options(command):
         click.option("--image-uri", help="tweetops image URI (default <account>.dkr.ecr.<region>.amazonaws.com/"
                                          "tweetops:<version>)."),
         click.option("--kms-key-id", help="KMS key for every job's volumes and outputs."),
+        click.option("--stack", "stack_name",
+                     help="CloudFormation stack of infra/ whose outputs fill every setting not given (default "
+                          "tweetops-dev; '' reads none)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -107,6 +110,21 @@ def load_settings(config_path, **flags):
     from pipelines.settings import load_settings
 
     return load_settings(config_path, **flags)
+
+
+def aws_settings(config_path, need_role: bool = False, **flags):
+    """load_settings, then every setting not given filled from the deployed infra/ stack's outputs (settings
+    stack_name, --stack); with `need_role`, an error naming every way to give the execution role when none came."""
+    import boto3
+
+    from pipelines.settings import load_settings_with_sources
+    from pipelines.stack import require_role, with_stack_outputs
+
+    settings, explicit = load_settings_with_sources(config_path, **flags)
+    settings = with_stack_outputs(settings, explicit, boto3.Session(region_name=settings.region))
+    if need_role:
+        require_role(settings)
+    return settings
 
 
 def processing_default(*parts: str):

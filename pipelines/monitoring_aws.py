@@ -149,12 +149,16 @@ def setup_alarms(boto_session, settings: PipelineSettings, email: str | None = N
                  overrides: dict | None = None) -> dict:
     """Create or update the KMS-encrypted SNS topic, the optional email subscription and every alarm.
 
-    Idempotent: what already matches is left alone and reported "unchanged". `overrides` default to the
-    settings' alarm_thresholds. Returns {"topic", "subscription" (None without `email`), "alarms": [{name, status,
-    ...}], "warnings"}.
+    The topic is the settings' alarm_topic_arn when set (the deployed stack's: used as it is, never changed),
+    else <pipeline_name>-alarms. Idempotent: what already matches is left alone and reported "unchanged".
+    `overrides` default to the settings' alarm_thresholds. Returns {"topic", "subscription" (None without
+    `email`), "alarms": [{name, status, ...}], "warnings"}.
     """
     sns, cloudwatch = boto_session.client("sns"), boto_session.client("cloudwatch")
-    topic = ensure_topic(sns, topic_name(settings), settings.kms_key_id or "alias/aws/sns", settings.all_tags())
+    if settings.alarm_topic_arn:
+        topic = given_topic(sns, settings.alarm_topic_arn)
+    else:
+        topic = ensure_topic(sns, topic_name(settings), settings.kms_key_id or "alias/aws/sns", settings.all_tags())
     subscription = ensure_email_subscription(sns, topic["arn"], email) if email else None
     overrides = dict(settings.alarm_thresholds) if overrides is None else overrides
     requests = alarm_requests(settings, topic["arn"], overrides)
@@ -168,7 +172,7 @@ def setup_alarms(boto_session, settings: PipelineSettings, email: str | None = N
         alarms.append({"name": request["AlarmName"], "status": status, "metric": request["MetricName"],
                        "threshold": request["Threshold"], "comparison": request["ComparisonOperator"]})
     return {"topic": topic, "subscription": subscription, "alarms": alarms,
-            "warnings": [] if settings.kms_key_id else [AWS_MANAGED_KEY_WARNING]}
+            "warnings": [AWS_MANAGED_KEY_WARNING] if topic["kms_key_id"] == "alias/aws/sns" else []}
 
 
 def alarm_status(described: dict | None, request: dict) -> str:
@@ -210,6 +214,20 @@ def ensure_topic(sns, name: str, kms_key_id: str, tags: list[dict]) -> dict:
         return {"arn": arn, "name": name, "kms_key_id": kms_key_id, "status": "unchanged"}
     sns.set_topic_attributes(TopicArn=arn, AttributeName="KmsMasterKeyId", AttributeValue=kms_key_id)
     return {"arn": arn, "name": name, "kms_key_id": kms_key_id, "status": "updated"}
+
+
+def given_topic(sns, arn: str) -> dict:
+    """The existing topic `arn` (setting alarm_topic_arn), as ensure_topic describes one, with status "existing";
+    a clear error when it does not exist."""
+    try:
+        attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    except ClientError as error:
+        if error.response["Error"].get("Code") == "NotFound":
+            raise SettingsError(f"alarm_topic_arn {arn}: no such SNS topic (deploy infra/, or unset the setting to "
+                                "let `tweetops monitoring setup` create one)") from None
+        raise
+    return {"arn": arn, "name": arn.rsplit(":", 1)[-1], "kms_key_id": attributes.get("KmsMasterKeyId", ""),
+            "status": "existing"}
 
 
 def _find_topic(sns, name: str) -> str | None:

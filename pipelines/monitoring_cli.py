@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from pipelines.cli_common import echo_json, one_line_errors
+from pipelines.cli_common import aws_settings as _aws_settings
 from pipelines.cli_common import load_settings as _load_settings, settings_options as _settings_options
 from processing.sanitize import terminal_text
 
@@ -40,7 +41,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 def monitoring() -> None:
     """Alarms, Model Monitor schedules and the monitoring history (docs/monitoring.md).
 
-    Settings come from defaults < config file < TWEETOPS_* environment < flags, as for `tweetops pipeline`.
+    Settings come from defaults < the deployed infra/ stack's outputs (--stack) < config file < TWEETOPS_* environment
+    < flags, as for `tweetops pipeline`.
     """
 
 
@@ -52,14 +54,15 @@ def monitoring() -> None:
 def setup(config_path, email, as_json, **flags) -> None:
     """Create or update the alarm rules as CloudWatch alarms notifying a KMS-encrypted SNS topic.
 
-    Idempotent: running it again changes nothing and says "unchanged"; a changed threshold (setting
+    The topic is the setting alarm_topic_arn (the deployed stack's) when set, else <pipeline name>-alarms, created
+    here. Idempotent: running it again changes nothing and says "unchanged"; a changed threshold (setting
     alarm_thresholds) updates exactly that alarm.
     """
     import boto3
 
     from pipelines.monitoring_aws import setup_alarms
 
-    settings = _load_settings(config_path, **flags)
+    settings = _aws_settings(config_path, **flags)
     result = setup_alarms(boto3.Session(region_name=settings.region), settings, email=email)
     for warning in result["warnings"]:
         click.echo(terminal_text(f"warning: {warning}"), err=True)
@@ -97,14 +100,15 @@ def attach(package, config_path, model_package_group, schedule, enable, as_json,
 
     from pipelines.monitoring_aws import attach_schedule
     from pipelines.settings import SettingsError
+    from pipelines.stack import require_role
     from register.local import RegistryError
     from register.registry import resolve_package, sagemaker_backend
 
-    settings = _load_settings(config_path, model_package_group=model_package_group, **flags)
+    settings = _aws_settings(config_path, model_package_group=model_package_group, **flags)
     if not (settings.model_monitor or enable):
         raise SettingsError("Model Monitor schedules are off: set model_monitor: true in the settings "
                             "(or TWEETOPS_MODEL_MONITOR=true), or pass --enable; docs/monitoring.md")
-    settings.require_role()
+    require_role(settings)
     session = boto3.Session(region_name=settings.region)
     registry, _ = sagemaker_backend(session)
     group = settings.model_package_group

@@ -1,9 +1,10 @@
 """Deployment settings of the pipeline: account-level things an operator sets once, not per execution.
 
-Sources, lowest precedence first: built-in defaults < config file (YAML or JSON; `--config`, else
-`TWEETOPS_CONFIG`, else ./tweetops.yaml when present) < environment (`TWEETOPS_<FIELD>` in upper case, e.g.
-TWEETOPS_ROLE_ARN, TWEETOPS_SUBNETS=subnet-a,subnet-b) < command-line flags. Per-execution values (input
-data, seed, k, thresholds, instance types, ...) are pipeline parameters instead (pipelines/training_pipeline.py).
+Sources, lowest precedence first: built-in defaults < the outputs of the deployed infra/ stack (for the commands
+that talk to AWS: pipelines/stack.py) < config file (YAML or JSON; `--config`, else `TWEETOPS_CONFIG`, else
+./tweetops.yaml when present) < environment (`TWEETOPS_<FIELD>` in upper case, e.g. TWEETOPS_ROLE_ARN,
+TWEETOPS_SUBNETS=subnet-a,subnet-b) < command-line flags. Per-execution values (input data, seed, k, thresholds,
+instance types, ...) are pipeline parameters instead (pipelines/training_pipeline.py).
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import yaml
 DEFAULT_CONFIG_FILE = "tweetops.yaml"
 ENV_PREFIX = "TWEETOPS_"
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")  # CloudFormation's rule for stack names
 
 
 class SettingsError(ValueError):
@@ -32,6 +35,9 @@ DATA_CAPTURE_PREFIX = "data-capture"  # where batch transforms capture inputs an
 class PipelineSettings:
     """Where and how the pipeline runs. Every field can come from the config file, environment or flags."""
     region: str = "us-east-1"
+    # The CloudFormation stack of infra/ whose outputs fill every setting not given (pipelines/stack.py); empty:
+    # read no stack.
+    stack_name: str = "tweetops-dev"
     role_arn: str = ""
     bucket: str = ""                     # default: sagemaker-<region>-<account> (the SDK's default bucket)
     prefix: str = "tweetops"             # key prefix of every artifact in the bucket
@@ -54,6 +60,8 @@ class PipelineSettings:
     # {"max_estimated_accuracy_drop": 0.08}); model_monitor lets `tweetops monitoring attach` create Model Monitor schedules.
     alarm_thresholds: Mapping[str, float] = field(default_factory=dict)
     model_monitor: bool = False
+    # The SNS topic the alarms notify (the stack's); empty: `tweetops monitoring setup` creates <pipeline_name>-alarms.
+    alarm_topic_arn: str = ""
 
     def __post_init__(self) -> None:
         if bool(self.subnets) != bool(self.security_group_ids):
@@ -63,13 +71,19 @@ class PipelineSettings:
         if self.role_arn and not ROLE_ARN.match(self.role_arn):
             raise SettingsError(f"role_arn {self.role_arn!r} is not an IAM role ARN "
                                 "(arn:aws:iam::<12-digit account>:role/<name>)")
+        if self.alarm_topic_arn and not TOPIC_ARN.match(self.alarm_topic_arn):
+            raise SettingsError(f"alarm_topic_arn {self.alarm_topic_arn!r} is not an SNS topic ARN "
+                                "(arn:aws:sns:<region>:<12-digit account>:<name>)")
+        if self.stack_name and not STACK_NAME.match(self.stack_name):
+            raise SettingsError(f"stack_name {self.stack_name!r} is not a CloudFormation stack name (a letter, then "
+                                "letters, digits and hyphens, at most 128)")
         _check_alarm_thresholds(self.alarm_thresholds)
 
     def require_role(self) -> str:
         """The execution role, or a clear error saying how to give one."""
         if not self.role_arn:
-            raise SettingsError("no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN, or put role_arn "
-                                "in the config file")
+            raise SettingsError("no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN, put role_arn in the "
+                                "config file, or pass --stack to read it from the deployed infra/ stack")
         return self.role_arn
 
     def all_tags(self) -> list[dict[str, str]]:
@@ -94,6 +108,13 @@ def _check_alarm_thresholds(overrides: Mapping[str, float]) -> None:
 def load_settings(config_path: str | Path | None = None, environ: Mapping[str, str] | None = None,
                   **overrides: Any) -> PipelineSettings:
     """Merge defaults < config file < environment < `overrides` (flags; None means "not given")."""
+    return load_settings_with_sources(config_path, environ, **overrides)[0]
+
+
+def load_settings_with_sources(config_path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                               **overrides: Any) -> tuple[PipelineSettings, frozenset[str]]:
+    """(load_settings(...), the names of the settings given explicitly: in the config file, the environment or as
+    a flag), so that the stack's outputs fill only the others (pipelines/stack.py)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     path = config_path or environ.get(ENV_PREFIX + "CONFIG") or (
@@ -105,7 +126,7 @@ def load_settings(config_path: str | Path | None = None, environ: Mapping[str, s
         if raw is not None:
             values[item.name] = _from_text(item.name, raw, f"${ENV_PREFIX}{item.name.upper()}")
     values |= {name: value for name, value in overrides.items() if value is not None}
-    return _build(values)
+    return _build(values), frozenset(values)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

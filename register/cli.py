@@ -52,19 +52,24 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON f
 
 
 def _open(backend: str, home: str, region: str | None, group: str | None, ref: str | None = None):
-    """(registry, read_json, group) for the options given; an ARN in `ref` names its own region."""
-    from pipelines.settings import load_settings
+    """(registry, read_json, group) for the options given; an ARN in `ref` names its own region. On SageMaker the
+    group not given comes from the deployed infra/ stack's outputs when there is one (pipelines/stack.py)."""
+    from pipelines.settings import load_settings_with_sources
     from register.registry import local_backend, sagemaker_backend
 
     if backend == "sagemaker" and region is None and ref and ref.startswith("arn:") and ref.count(":") >= 5:
         region = ref.split(":")[3]
-    settings = load_settings(region=region, model_package_group=group)
+    settings, explicit = load_settings_with_sources(region=region, model_package_group=group)
     if backend == "local":
         registry, read_json = local_backend(home)
     else:
         import boto3
 
-        registry, read_json = sagemaker_backend(boto3.Session(region_name=settings.region))
+        from pipelines.stack import with_stack_outputs
+
+        session = boto3.Session(region_name=settings.region)
+        settings = with_stack_outputs(settings, explicit, session)
+        registry, read_json = sagemaker_backend(session)
     return registry, read_json, settings.model_package_group
 
 
@@ -258,16 +263,18 @@ def approve_command(package, by, reason, allow_unreviewed_map, backend, home, re
 
 def _attach_model_monitor(package: dict, region: str | None) -> None:
     """With settings.model_monitor on, an approved package gets its data-quality schedule at once (docs/monitoring.md)."""
-    from pipelines.settings import load_settings
+    from pipelines.settings import load_settings_with_sources
 
-    settings = load_settings(region=region or package["ModelPackageArn"].split(":")[3])
+    settings, explicit = load_settings_with_sources(region=region or package["ModelPackageArn"].split(":")[3])
     if not settings.model_monitor:
         return
     import boto3
 
     from pipelines.monitoring_aws import attach_schedule
+    from pipelines.stack import with_stack_outputs
 
-    attached = attach_schedule(boto3.Session(region_name=settings.region), settings, package)
+    session = boto3.Session(region_name=settings.region)
+    attached = attach_schedule(session, with_stack_outputs(settings, explicit, session), package)
     click.echo(f"Model Monitor schedule {attached['schedule']} {attached['status']} ({attached['cron']})")
 
 

@@ -196,6 +196,31 @@ def test_a_changed_kms_key_re_encrypts_the_same_topic(aws, settings):
     assert attributes["KmsMasterKeyId"] == "alias/tweetops"
 
 
+def test_with_the_stacks_topic_set_the_alarms_notify_it_and_no_topic_is_created_or_changed(aws, settings):
+    sns = aws.client("sns")
+    stack_topic = sns.create_topic(Name="tweetops-dev-alarms", Attributes={"KmsMasterKeyId": KMS_KEY})["TopicArn"]
+    result = setup_alarms(aws, dataclasses.replace(settings, alarm_topic_arn=stack_topic, kms_key_id="alias/other"),
+                          email="ops@example.com")
+    assert result["topic"] == {"arn": stack_topic, "name": "tweetops-dev-alarms", "kms_key_id": KMS_KEY,
+                               "status": "existing"}
+    assert [t["TopicArn"] for t in sns.list_topics()["Topics"]] == [stack_topic]
+    assert sns.get_topic_attributes(TopicArn=stack_topic)["Attributes"]["KmsMasterKeyId"] == KMS_KEY
+    assert {alarm["AlarmActions"][0] for alarm in _alarms(aws.client("cloudwatch")).values()} == {stack_topic}
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=stack_topic)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@example.com")]
+    assert result["warnings"] == []
+
+
+def test_a_given_topic_under_the_aws_managed_key_is_warned_about_and_a_missing_one_refused(aws, settings):
+    sns = aws.client("sns")
+    managed = sns.create_topic(Name="managed", Attributes={"KmsMasterKeyId": "alias/aws/sns"})["TopicArn"]
+    assert setup_alarms(aws, dataclasses.replace(settings, alarm_topic_arn=managed))["warnings"] == [
+        AWS_MANAGED_KEY_WARNING]
+    missing = f"arn:aws:sns:{REGION}:{ACCOUNT}:gone"
+    with pytest.raises(SettingsError, match=f"alarm_topic_arn {missing}: no such SNS topic"):
+        setup_alarms(aws, dataclasses.replace(settings, alarm_topic_arn=missing))
+
+
 def test_alarm_requests_are_valid_put_metric_alarm_requests(settings):
     operation = botocore.session.get_session().get_service_model("cloudwatch").operation_model("PutMetricAlarm")
     for request in alarm_requests(settings, f"arn:aws:sns:{REGION}:{ACCOUNT}:t", {"max_novel_share_increase": 0.2}):

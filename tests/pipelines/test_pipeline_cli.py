@@ -51,7 +51,16 @@ def test_missing_role_is_one_line_and_exit_1(runner):
     result = runner.invoke(main, ["pipeline", "definition"])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "Error: no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN, or put role_arn in the config file"]
+        "Error: no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN, put role_arn in the config file, or pass "
+        "--stack to read it from the deployed infra/ stack"]
+
+
+def test_missing_role_and_no_deployed_stack_name_every_way_to_give_one(runner):
+    result = runner.invoke(main, ["pipeline", "upsert"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: no execution role: pass --role-arn, set TWEETOPS_ROLE_ARN, put role_arn in the config file, or deploy "
+        "infra/ (stack tweetops-dev not found in us-east-1)"]
 
 
 def test_upsert_then_start_with_parameters(runner):

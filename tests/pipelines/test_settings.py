@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.settings import PipelineSettings, SettingsError, load_settings, resolved
+from pipelines.settings import PipelineSettings, SettingsError, load_settings, load_settings_with_sources, resolved
 
 ROLE = "arn:aws:iam::123456789012:role/from-file"
 
@@ -19,6 +19,23 @@ def test_flags_beat_environment_beat_config_file_beat_defaults(tmp_path):
     assert settings.bucket == "env-bucket"           # environment over file
     assert settings.pipeline_name == "flag-name"     # flag over environment
     assert settings.prefix == "tweetops"             # default
+
+
+def test_the_settings_given_in_the_config_file_environment_or_flags_are_named_as_explicit(tmp_path):
+    config = tmp_path / "tweetops.yaml"
+    config.write_text("bucket: file-bucket\nstack_name: tweetops-prod\n")
+    settings, explicit = load_settings_with_sources(config, environ={"TWEETOPS_KMS_KEY_ID": "alias/k"},
+                                                    role_arn=ROLE, region=None)
+    assert explicit == {"bucket", "stack_name", "kms_key_id", "role_arn"}  # region: the flag was not given
+    assert settings == load_settings(config, environ={"TWEETOPS_KMS_KEY_ID": "alias/k"}, role_arn=ROLE)
+    assert settings.stack_name == "tweetops-prod"
+    assert load_settings_with_sources(environ={})[1] == frozenset()
+
+
+def test_the_stack_is_tweetops_dev_unless_named_and_an_empty_name_reads_none():
+    assert load_settings(environ={}).stack_name == "tweetops-dev"
+    assert load_settings(environ={"TWEETOPS_STACK_NAME": "tweetops-staging"}).stack_name == "tweetops-staging"
+    assert load_settings(environ={"TWEETOPS_STACK_NAME": "x"}, stack_name="").stack_name == ""
 
 
 def test_config_file_comes_from_the_environment_when_not_given(tmp_path):
@@ -40,6 +57,8 @@ def test_environment_values_are_parsed_by_type():
     ({"TWEETOPS_TRANSFORM_INSTANCE_COUNT": "two"}, "TWEETOPS_TRANSFORM_INSTANCE_COUNT: expected an integer"),
     ({"TWEETOPS_ROLE_ARN": "my-role"}, "'my-role' is not an IAM role ARN"),
     ({"TWEETOPS_SUBNETS": "s-1"}, "subnets and security_group_ids go together"),
+    ({"TWEETOPS_ALARM_TOPIC_ARN": "alarms"}, "alarm_topic_arn 'alarms' is not an SNS topic ARN"),
+    ({"TWEETOPS_STACK_NAME": "tweetops_dev"}, "stack_name 'tweetops_dev' is not a CloudFormation stack name"),
 ])
 def test_bad_environment_values_are_named(environ, message):
     with pytest.raises(SettingsError, match=message):
