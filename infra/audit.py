@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import EstateConfig
+from infra.observability import log_retention
 from infra.storage import Storage
 
 
@@ -18,10 +19,8 @@ class Audit(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, config: EstateConfig, storage: Storage) -> None:
         super().__init__(scope, construct_id)
-        from infra.triggers import _retention  # one mapping of days to CloudWatch Logs' accepted values
-
         log_group = logs.LogGroup(self, "TrailLogs", encryption_key=storage.key, removal_policy=RemovalPolicy.RETAIN,
-                                  retention=_retention(config.retention_days))
+                                  retention=log_retention(config.retention_days))
         self.trail = cloudtrail.Trail(
             self, "Trail", bucket=storage.log_bucket, s3_key_prefix="cloudtrail", encryption_key=storage.key,
             is_multi_region_trail=True, include_global_service_events=True, enable_file_validation=True,

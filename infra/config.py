@@ -38,6 +38,9 @@ class EstateConfig:
     github_repository: str = "your-org/tweetops"
     # The account's GitHub OIDC provider when it exists already (one per account); empty: the stack creates it.
     github_oidc_provider_arn: str = ""
+    # The two Lambda functions and the rules that call them. Off for an account's first deploy: their image
+    # (<repository>:lambda-<tag>) is pushed by the release workflow into the repository this stack creates.
+    functions: bool = True
     guardduty: bool = False                            # one detector per account and region: on where none exists
     inference_schedule: str = "cron(0 6 * * ? *)"      # score what is in incoming/ every day at 06:00 UTC
     inference_schedule_enabled: bool = False           # the per-upload rule is the default trigger

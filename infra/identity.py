@@ -18,6 +18,7 @@ from infra.registry import Registry
 from infra.storage import Storage
 
 GITHUB_OIDC = "token.actions.githubusercontent.com"
+SAGEMAKER_IMAGES_ACCOUNT = "683313688378"  # AWS's account of the SageMaker framework images in us-east-1 and others
 # Zones each persona reads and writes (top-level zones and every execution's zones, storage.ZONES/EXECUTION_ZONES).
 READS = {
     "DataScientist": ("processed", "pseudo-labeled", "features", "clusters", "evaluation", "monitoring", "reports",
@@ -54,6 +55,7 @@ class Roles:
     execution: iam.Role
     personas: dict[str, iam.Role]
     deploy: iam.Role
+    diff: iam.Role
 
 
 class Identity(Construct):
@@ -71,7 +73,9 @@ class Identity(Construct):
         self.execution = self._execution_role()
         personas = {name: self._persona(name) for name in ("DataScientist", "DataEngineer", "MLEngineer", "Analyst",
                                                             "Admin")}
-        self.roles = Roles(self.execution, personas, self._deploy_role())
+        provider_arn = config.github_oidc_provider_arn or iam.CfnOIDCProvider(
+            self, "GitHubOidc", url=f"https://{GITHUB_OIDC}", client_id_list=["sts.amazonaws.com"]).attr_arn
+        self.roles = Roles(self.execution, personas, self._deploy_role(provider_arn), self._diff_role(provider_arn))
         registry.restrict_approvals([personas["MLEngineer"].role_arn, personas["Admin"].role_arn])
 
     # --- helpers ------------------------------------------------------------------------------------------------
@@ -204,6 +208,7 @@ class Identity(Construct):
                            stack.format_arn(service="glue", resource="database", resource_name=catalog),
                            stack.format_arn(service="glue", resource="table", resource_name=f"{catalog}/*")]),
             iam.PolicyStatement(sid="ListAndReadMetrics", actions=LIST_ONLY, resources=["*"]),
+            self._read_stack_outputs(),
             iam.PolicyStatement(sid="NeverApproveModels", effect=iam.Effect.DENY,
                                 actions=["sagemaker:UpdateModelPackage"], resources=["*"]),
         ]
@@ -232,6 +237,7 @@ class Identity(Construct):
                 for suffix in ("yaml", "yml", "json")]),
             iam.PolicyStatement(sid="ReadModelPackages", actions=PACKAGE_READ,
                                 resources=[self.registry.group_arn, self.registry.package_arn()]),
+            self._read_stack_outputs(),
             iam.PolicyStatement(sid="NeverApproveModels", effect=iam.Effect.DENY,
                                 actions=["sagemaker:UpdateModelPackage"], resources=["*"]),
         ]
@@ -272,24 +278,21 @@ class Identity(Construct):
                                    resources=[self.stack.stack_id])
 
     # --- CI ------------------------------------------------------------------------------------------------------
-    def _deploy_role(self) -> iam.Role:
-        """The role GitHub Actions assumes with OIDC (no stored keys): the main branch and the `production`
-        environment of the configured repository only."""
+    def _github(self, provider_arn: str, subjects: list[str]) -> iam.FederatedPrincipal:
+        """GitHub Actions of the configured repository, for the given token subjects (OIDC: no stored keys)."""
+        repository = self.config.github_repository
+        return iam.FederatedPrincipal(provider_arn, {
+            "StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
+            "StringLike": {f"{GITHUB_OIDC}:sub": [f"repo:{repository}:{subject}" for subject in subjects]}},
+            "sts:AssumeRoleWithWebIdentity")
+
+    def _deploy_role(self, provider_arn: str) -> iam.Role:
+        """The role the release and deploy workflows assume: the main branch and the `production` environment only."""
         config, stack = self.config, self.stack
-        provider_arn = config.github_oidc_provider_arn
-        if not provider_arn:
-            provider = iam.CfnOIDCProvider(self, "GitHubOidc", url=f"https://{GITHUB_OIDC}",
-                                           client_id_list=["sts.amazonaws.com"])
-            provider_arn = provider.attr_arn
-        repository = config.github_repository
         role = iam.Role(
             self, "CiDeploy", max_session_duration=Duration.hours(1),
-            description=f"tweetops {config.environment}: GitHub Actions of {repository} (OIDC)",
-            assumed_by=iam.FederatedPrincipal(provider_arn, {
-                "StringEquals": {f"{GITHUB_OIDC}:aud": "sts.amazonaws.com"},
-                "StringLike": {f"{GITHUB_OIDC}:sub": [f"repo:{repository}:ref:refs/heads/main",
-                                                       f"repo:{repository}:environment:production"]}},
-                "sts:AssumeRoleWithWebIdentity"))
+            description=f"tweetops {config.environment}: GitHub Actions of {config.github_repository} (OIDC)",
+            assumed_by=self._github(provider_arn, ["ref:refs/heads/main", "environment:production"]))
         bootstrap_roles = stack.format_arn(service="iam", region="", resource="role",
                                            resource_name="cdk-hnb659fds-*")
         self._policy("CiDeploy", role, [
@@ -298,6 +301,10 @@ class Identity(Construct):
                 "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
                 "ecr:GetDownloadUrlForLayer"], resources=[self.registry.repository.repository_arn]),
             iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            # The job image builds FROM SageMaker's scikit-learn image (docker/Dockerfile), in AWS's own account.
+            iam.PolicyStatement(sid="PullTheBaseImage", actions=[
+                "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[f"arn:{stack.partition}:ecr:*:{SAGEMAKER_IMAGES_ACCOUNT}:repository/sagemaker-scikit-learn"]),
             iam.PolicyStatement(sid="UpsertPipelines", actions=["sagemaker:CreatePipeline", "sagemaker:UpdatePipeline",
                                                                 "sagemaker:AddTags", *PIPELINE_READ],
                                 resources=self._pipeline_resources()),
@@ -311,5 +318,24 @@ class Identity(Construct):
             # `cdk diff` and `cdk deploy` work through the CDK bootstrap roles of the account.
             iam.PolicyStatement(sid="AssumeCdkBootstrapRoles", actions=["sts:AssumeRole"], resources=[bootstrap_roles]),
         ], "ECR's authorization token has no resource-level permission; CDK's bootstrap roles are named "
-           "cdk-hnb659fds-<purpose>-<account>-<region>; pipeline executions are named by SageMaker")
+           "cdk-hnb659fds-<purpose>-<account>-<region>; pipeline executions are named by SageMaker; the base image's "
+           "repository is in each region SageMaker serves it from")
+        return role
+
+    def _diff_role(self, provider_arn: str) -> iam.Role:
+        """The role pull requests assume for `cdk diff`: reads the stack and assumes CDK's read-only lookup role;
+        it cannot deploy, push or upsert (a pull request runs code nobody has approved yet)."""
+        config, stack = self.config, self.stack
+        role = iam.Role(
+            self, "CiDiff", max_session_duration=Duration.hours(1),
+            description=f"tweetops {config.environment}: pull requests of {config.github_repository} (OIDC, read-only)",
+            assumed_by=self._github(provider_arn, ["pull_request"]))
+        self._policy("CiDiff", role, [
+            iam.PolicyStatement(sid="ReadTheStack", actions=["cloudformation:DescribeStacks",
+                                                             "cloudformation:GetTemplate",
+                                                             "cloudformation:ListStackResources"],
+                                resources=[stack.stack_id]),
+            iam.PolicyStatement(sid="AssumeCdkLookupRole", actions=["sts:AssumeRole"], resources=[
+                stack.format_arn(service="iam", region="", resource="role", resource_name="cdk-hnb659fds-lookup-role-*")]),
+        ], "CDK's lookup role is named cdk-hnb659fds-lookup-role-<account>-<region>")
         return role

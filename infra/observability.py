@@ -3,10 +3,11 @@ code (processing/monitoring/alarms.py, turned into requests by pipelines/monitor
 setup` does), pipeline-failure events to the topic, and a dashboard of pipeline runs and the monitoring figures."""
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, Stack
+from aws_cdk import CfnCondition, CfnParameter, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -44,6 +45,10 @@ class Observability(Construct):
             actions=["sns:Publish"], resources=[self.topic.topic_arn],
             conditions={"StringEquals": {"aws:SourceAccount": stack.account}}))
 
+        if config.sagemaker_log_groups:  # a fresh account: the stack owns the job log groups (retention, key)
+            for kind in ("ProcessingJobs", "TrainingJobs", "TransformJobs"):
+                logs.LogGroup(self, f"{kind}Logs", log_group_name=f"/aws/sagemaker/{kind}", encryption_key=key,
+                              retention=log_retention(config.retention_days), removal_policy=RemovalPolicy.RETAIN)
         self.alarms = [self._alarm(request)
                        for request in alarm_requests(config.pipeline_settings(), self.topic.topic_arn)]
         self.dashboard = self._dashboard(config)
@@ -86,3 +91,10 @@ class Observability(Construct):
         return dashboard
 
 
+def log_retention(days: int) -> logs.RetentionDays:
+    """The RetentionDays member for `days` (CloudWatch Logs accepts only a fixed set; these are the common ones)."""
+    members = {30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR",
+               731: "TWO_YEARS", 1827: "FIVE_YEARS", 3653: "TEN_YEARS"}
+    if days not in members:
+        raise ValueError(f"log retention {days} days: choose one of {', '.join(map(str, members))}")
+    return getattr(logs.RetentionDays, members[days])

@@ -58,6 +58,8 @@ class TweetopsStack(Stack):
             CfnOutput(self, f"{name}RoleArn", value=role.role_arn, description=f"the {name} persona's role")
         CfnOutput(self, "CiDeployRoleArn", value=self.identity.roles.deploy.role_arn,
                   description="set as the repository variable TWEETOPS_DEPLOY_ROLE_ARN")
+        CfnOutput(self, "CiDiffRoleArn", value=self.identity.roles.diff.role_arn,
+                  description="set as the repository variable TWEETOPS_DIFF_ROLE_ARN")
         for name, value in config.tags.items():
             Tags.of(self).add(name, value)
         expand_wildcard_acknowledgements(self)

@@ -14,7 +14,6 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
@@ -25,6 +24,7 @@ from constructs import Construct
 from infra.config import EstateConfig
 from infra.identity import PACKAGE_READ
 from infra.nag import acknowledge
+from infra.observability import log_retention
 from infra.registry import Registry
 from infra.storage import Storage
 from pipelines import events as patterns
@@ -40,7 +40,7 @@ class Triggers(Construct):
         super().__init__(scope, construct_id)
         self.config, self.storage, self.registry = config, storage, registry
         stack = self.stack = Stack.of(self)
-        key, prefix, bucket = storage.key, config.prefix, storage.data_bucket
+        key = storage.key
         pipeline_arn = lambda name: stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name)
 
         # --- the review queue (the evolution pipeline's CallbackStep writes here) ----------------------------
@@ -53,7 +53,19 @@ class Triggers(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=5))
         acknowledge(dead_letters, "AwsSolutions-SQS3", "it is the review queue's dead-letter queue")
 
-        # --- the functions -------------------------------------------------------------------------------------
+        events.Rule(self, "PipelineFailed", description="a failed execution of a tweetops pipeline notifies operators",
+                    event_pattern=_pattern(patterns.pipeline_failed_pattern(
+                        [config.training_pipeline, config.inference_pipeline, config.evolution_pipeline])),
+                    targets=[targets.SnsTopic(topic)])
+
+        if config.functions:  # off for an account's first deploy: their image is pushed into the repository made here
+            self.review_function = self._review_handler(pipeline_arn)
+            self.trigger_function = self._trigger_handler(pipeline_arn)
+
+    def _review_handler(self, pipeline_arn) -> lambda_.DockerImageFunction:
+        """The review function: the review queue's messages and the decisions files uploaded beside proposals."""
+        config, storage, registry = self.config, self.storage, self.registry
+        key, prefix, bucket = storage.key, config.prefix, storage.data_bucket
         self.review_function = self._function("Review", REVIEW_HANDLER, concurrency=1, environment={
             # One review at a time: two decisions for one evolution run must not both write map N+1.
             "TRAINING_PIPELINE": config.training_pipeline, "MODEL_PACKAGE_GROUP": config.model_package_group,
@@ -76,6 +88,18 @@ class Triggers(Construct):
             resources=[pipeline_arn(config.training_pipeline),
                        f"{pipeline_arn(config.evolution_pipeline)}/execution/*"]))
 
+        self.review_function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadModelPackages", actions=PACKAGE_READ, resources=[registry.group_arn, registry.package_arn()]))
+        key.grant_encrypt_decrypt(self.review_function)  # reads and writes the key's objects and its queue
+        events.Rule(self, "DecisionsUploaded", description="an analyst's decisions on a proposal are applied",
+                    event_pattern=_pattern(patterns.decisions_uploaded_pattern(bucket.bucket_name, prefix)),
+                    targets=[self._target(self.review_function)])
+        return self.review_function
+
+    def _trigger_handler(self, pipeline_arn) -> lambda_.DockerImageFunction:
+        """The trigger function and the rules that call it: approvals, uploads, the schedules."""
+        config, storage, registry = self.config, self.storage, self.registry
+        key, prefix, bucket = storage.key, config.prefix, storage.data_bucket
         self.trigger_function = self._function("Trigger", TRIGGER_HANDLER, concurrency=2, environment={
             "INFERENCE_PIPELINE": config.inference_pipeline, "EVOLUTION_PIPELINE": config.evolution_pipeline,
             "MODEL_PACKAGE_GROUP": config.model_package_group,
@@ -85,13 +109,9 @@ class Triggers(Construct):
         self.trigger_function.add_to_role_policy(iam.PolicyStatement(
             sid="StartInferenceAndEvolution", actions=["sagemaker:StartPipelineExecution"],
             resources=[pipeline_arn(config.inference_pipeline), pipeline_arn(config.evolution_pipeline)]))
-        for function in (self.review_function, self.trigger_function):
-            function.add_to_role_policy(iam.PolicyStatement(
-                sid="ReadModelPackages", actions=PACKAGE_READ, resources=[registry.group_arn, registry.package_arn()]))
-        key.grant_encrypt_decrypt(self.review_function)  # reads and writes the key's objects and its queue
+        self.trigger_function.add_to_role_policy(iam.PolicyStatement(
+            sid="ReadModelPackages", actions=PACKAGE_READ, resources=[registry.group_arn, registry.package_arn()]))
         key.grant_decrypt(self.trigger_function)  # its environment only
-
-        # --- the rules ----------------------------------------------------------------------------------------
         trigger = self._target(self.trigger_function)
         events.Rule(self, "ModelApproved", description="an approved package scores incoming/ with the new model",
                     event_pattern=_pattern(patterns.model_approved_pattern(config.model_package_group)),
@@ -106,20 +126,14 @@ class Triggers(Construct):
         events.Rule(self, "EvolutionSchedule", description="look for new categories in the new-data zone",
                     schedule=events.Schedule.expression(config.evolution_schedule),
                     targets=[self._target(self.trigger_function, "evolution")])
-        events.Rule(self, "DecisionsUploaded", description="an analyst's decisions on a proposal are applied",
-                    event_pattern=_pattern(patterns.decisions_uploaded_pattern(bucket.bucket_name, prefix)),
-                    targets=[self._target(self.review_function)])
-        events.Rule(self, "PipelineFailed", description="a failed execution of a tweetops pipeline notifies operators",
-                    event_pattern=_pattern(patterns.pipeline_failed_pattern(
-                        [config.training_pipeline, config.inference_pipeline, config.evolution_pipeline])),
-                    targets=[targets.SnsTopic(topic)])
+        return self.trigger_function
 
     def _function(self, name: str, handler: str, concurrency: int, environment: dict) -> lambda_.DockerImageFunction:
         """A function of the Lambda image running `handler`: its own log group (key, retention), a dead-letter queue
         for events it could not handle, X-Ray tracing, environment encrypted with the key."""
         config, key = self.config, self.storage.key
         log_group = logs.LogGroup(self, f"{name}Logs", encryption_key=key, removal_policy=RemovalPolicy.RETAIN,
-                                  retention=_retention(config.retention_days))
+                                  retention=log_retention(config.retention_days))
         dead_letters = sqs.Queue(self, f"{name}FailedEvents", encryption=sqs.QueueEncryption.KMS,
                                  encryption_master_key=key, enforce_ssl=True, retention_period=Duration.days(14))
         acknowledge(dead_letters, "AwsSolutions-SQS3", f"it is the {name.lower()} function's dead-letter queue")
@@ -154,11 +168,3 @@ def _pattern(pattern: dict) -> events.EventPattern:
     known = {"source": "source", "detail-type": "detail_type", "detail": "detail", "resources": "resources",
              "account": "account", "region": "region"}
     return events.EventPattern(**{known[key]: value for key, value in pattern.items()})
-
-def _retention(days: int) -> logs.RetentionDays:
-    """The RetentionDays member for `days` (CloudWatch Logs accepts only a fixed set; these are the common ones)."""
-    members = {30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR",
-               731: "TWO_YEARS", 1827: "FIVE_YEARS", 3653: "TEN_YEARS"}
-    if days not in members:
-        raise ValueError(f"log retention {days} days: choose one of {', '.join(map(str, members))}")
-    return getattr(logs.RetentionDays, members[days])

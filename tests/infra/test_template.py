@@ -129,12 +129,26 @@ def test_the_trail_records_every_region_validates_its_files_and_logs_the_data_bu
     assert value["Fn::Join"][1][0]["Fn::GetAtt"][0].startswith("StorageData")
 
 
-def test_guardduty_is_an_option(tmp_path):
+def test_guardduty_and_the_sagemaker_job_log_groups_are_options(tmp_path):
     from infra.config import EstateConfig
     from tests.infra.conftest import synthesize
 
-    with_guardduty = synthesize(tmp_path, EstateConfig(guardduty=True))
-    assert len(with_guardduty.resources("AWS::GuardDuty::Detector")) == 1
+    options = synthesize(tmp_path, EstateConfig(guardduty=True, sagemaker_log_groups=True, environment="prod"))
+    assert len(options.resources("AWS::GuardDuty::Detector")) == 1
+    groups = {group["Properties"].get("LogGroupName"): group["Properties"]
+              for group in options.resources("AWS::Logs::LogGroup").values()}
+    for kind in ("ProcessingJobs", "TrainingJobs", "TransformJobs"):
+        assert groups[f"/aws/sagemaker/{kind}"]["RetentionInDays"] == 365  # prod keeps a year
+        assert uses_key(groups[f"/aws/sagemaker/{kind}"]["KmsKeyId"], key_id(options))
+
+
+def test_the_first_deploy_of_an_account_can_leave_out_the_functions_whose_image_it_cannot_have_yet(tmp_path):
+    from infra.config import EstateConfig
+    from tests.infra.conftest import synthesize
+
+    first = synthesize(tmp_path, EstateConfig(functions=False))  # cdk-nag checks it too
+    assert first.resources("AWS::Lambda::Function") == {}
+    assert len(first.resources("AWS::SQS::Queue")) == 2 and len(first.resources("AWS::Events::Rule")) == 1
 
 
 def test_the_default_estate_has_no_guardduty_detector(synthesized):
