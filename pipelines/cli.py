@@ -475,6 +475,9 @@ def pipeline_start(config_path, which, params, wait, poll_seconds, **flags) -> N
     settings = _aws_settings(config_path, need_role=True, **flags)
     pipeline, _ = operations.build(settings, which=which)
     parameters = operations.parse_parameters(list(params), [parameter.name for parameter in pipeline.parameters])
+    # Both score with a package: the one given, else the group's latest approved (as the EventBridge triggers do).
+    if which in ("inference", "evolution") and not parameters.get("ModelPackageArn"):
+        parameters["ModelPackageArn"] = operations.latest_approved_package(settings)
     # The inference pipeline takes the package's baseline, the evolution pipeline its model, baseline and map.
     if parameters.get("ModelPackageArn") and (which == "evolution" or which == "inference"
                                               and "BaselineUri" not in parameters):

@@ -159,6 +159,22 @@ def package_parameters(settings: PipelineSettings, package_arn: str, which: str,
     return take(client.describe_model_package(ModelPackageName=package_arn))
 
 
+def latest_approved_package(settings: PipelineSettings, boto_session: boto3.Session | None = None) -> str:
+    """The ARN of the model package group's latest approved package (PipelineError when none is approved)."""
+    from register.local import RegistryError
+    from register.sagemaker import SageMakerModelRegistry
+
+    client = (boto_session or boto3.Session(region_name=settings.region)).client("sagemaker")
+    try:
+        package = SageMakerModelRegistry(client).latest_approved(settings.model_package_group)
+    except RegistryError as error:
+        raise PipelineError(str(error)) from None
+    if package is None:
+        raise PipelineError(f"no approved model package in group {settings.model_package_group!r}: approve one "
+                            "(tweetops registry approve) or pass --param ModelPackageArn=<arn>")
+    return package["ModelPackageArn"]
+
+
 def start(settings: PipelineSettings, parameters: Mapping[str, str], *, wait: bool = False,
           poll_seconds: float = 30, report: Callable[[str], None] = lambda message: None,
           boto_session: boto3.Session | None = None, which: str = "training") -> dict:

@@ -97,6 +97,27 @@ def test_starting_inference_with_a_package_passes_the_baseline_and_featurizer_di
         "FeaturizerSha256": "cd" * 32}
 
 
+def test_starting_inference_without_a_package_takes_the_latest_approved_one_or_says_there_is_none(runner):
+    assert runner.invoke(main, ["pipeline", "upsert", "--role-arn", ROLE, "--pipeline-type", "inference"]).exit_code == 0
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    client.create_model_package_group(ModelPackageGroupName="tweetops-message-classifier")
+    inference = {"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tweetops:0.1.0"}],
+                 "SupportedContentTypes": ["application/jsonlines"],
+                 "SupportedResponseMIMETypes": ["application/jsonlines"]}
+    pending = client.create_model_package(ModelPackageGroupName="tweetops-message-classifier",
+                                          InferenceSpecification=inference)["ModelPackageArn"]
+    refused = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--pipeline-type", "inference"])
+    assert refused.exit_code == 1
+    assert "no approved model package in group 'tweetops-message-classifier'" in refused.output
+    client.update_model_package(ModelPackageArn=pending, ModelApprovalStatus="Approved")
+    started = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--pipeline-type", "inference"])
+    assert started.exit_code == 0, started.output
+    arn = client.list_pipeline_executions(PipelineName="tweetops-batch-inference")["PipelineExecutionSummaries"][0][
+        "PipelineExecutionArn"]
+    parameters = client.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in parameters}["ModelPackageArn"] == pending
+
+
 def test_a_parameter_the_pipeline_does_not_have_is_refused_before_starting(runner):
     runner.invoke(main, ["pipeline", "upsert", "--role-arn", ROLE])
     result = runner.invoke(main, ["pipeline", "start", "--role-arn", ROLE, "--param", "Kay=3"])
