@@ -315,10 +315,11 @@ class LocalExecutor:
         return Execution(folder, record)
 
     def executions(self) -> list[Execution]:
-        """Every execution in this home, oldest first."""
+        """Every execution in this home, oldest first (by creation time: ids started in one second sort at random)."""
         root = self.home / "executions"
-        return [self.load(folder.name) for folder in sorted(root.iterdir())
-                if (folder / "execution.json").is_file()] if root.is_dir() else []
+        executions = [self.load(folder.name) for folder in root.iterdir()
+                      if (folder / "execution.json").is_file()] if root.is_dir() else []
+        return sorted(executions, key=lambda execution: (execution.record.get("CreationTime", ""), execution.id))
 
     def _latest_unfinished(self) -> str:
         unfinished = [execution for execution in self.executions()
