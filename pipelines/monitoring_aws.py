@@ -401,7 +401,7 @@ def _schedule_exists(client, name: str) -> bool:
 def download_package_baseline(boto_session, package_arn: str, folder: str | Path) -> str | None:
     """Copy the scoring package's monitoring baseline from S3 into `folder`; return the featurizer digest the
     package pins (None when the package has no baseline). For executions that were given only ModelPackageArn,
-    as the model-approved EventBridge rule starts them (pipelines/events.py)."""
+    as `pipeline start --param ModelPackageArn=...` with no BaselineUri starts them)."""
     from register.registry import monitoring_parameters
 
     package = boto_session.client("sagemaker").describe_model_package(ModelPackageName=package_arn)
