@@ -15,7 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from infra.devtools import ToolMissing, actionlint_command
+from infra.devtools import ToolMissing, actionlint_command, install_actionlint
 from pipelines.cli import main as tweetops
 from pipelines.operations import package_version
 
@@ -68,8 +68,12 @@ def lint(paths: list[Path]) -> list[dict]:
     """actionlint's findings for these files."""
     try:
         command = actionlint_command()
-    except ToolMissing as error:
-        pytest.fail(str(error))
+    except ToolMissing:
+        try:  # the first run on a fresh machine installs it (python infra/devtools.py install)
+            install_actionlint()
+            command = actionlint_command()
+        except ToolMissing as error:
+            pytest.fail(str(error))
     result = subprocess.run([*command, *map(str, paths)], capture_output=True, text=True, timeout=120)
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
