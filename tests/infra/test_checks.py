@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 
 import pytest
+from cfnlint.api import ManualArgs, lint_file
 
 from infra import devtools
 
@@ -37,17 +37,28 @@ def test_the_template_synthesizes_and_says_how_long_it_took(synthesized):
 
 
 def test_cfn_lint_finds_no_error(synthesized):
-    result = subprocess.run([sys.executable, "-m", "cfnlint", "--format", "json", str(synthesized.template_path)],
-                            capture_output=True, text=True, timeout=300)
-    findings = json.loads(result.stdout or "[]")
-    errors = [f"{item['Rule']['Id']} {item['Message']}" for item in findings if item["Level"] == "Error"]
-    print(f"\ncfn-lint: {len(errors)} errors, {len(findings) - len(errors)} warnings/informational")
+    findings = lint_file(synthesized.template_path, ManualArgs())
+    errors = [f"{match.rule.id} {match.message}" for match in findings if match.rule.severity == "error"]
+    print(f"\ncfn-lint: {len(errors)} errors, {len(findings) - len(errors)} warnings "
+          f"({', '.join(sorted({match.rule.id for match in findings if match.rule.severity != 'error'}))})")
     assert errors == []
+
+
+def test_cfn_lint_does_read_the_template(synthesized, tmp_path):
+    # The check above is not vacuous: the same template with a property CloudFormation does not know is an error.
+    template = json.loads(synthesized.template_path.read_text(encoding="utf-8"))
+    (bucket,) = [resource for name, resource in template["Resources"].items()
+                 if resource["Type"] == "AWS::S3::Bucket" and name.startswith("StorageData")]
+    bucket["Properties"]["Encrypted"] = True
+    broken = tmp_path / "broken.template.json"
+    broken.write_text(json.dumps(template), encoding="utf-8")
+    assert any(match.rule.severity == "error" for match in lint_file(broken, ManualArgs()))
 
 
 def test_checkov_fails_no_check_and_every_skip_has_its_reason(synthesized):
     report = checkov(synthesized.template_path)
     summary = report["summary"]
+    assert summary["parsing_errors"] == 0 and summary["resource_count"] > 50 and summary["passed"] > 100
     failed = [f"{check['check_id']} {check['resource']}" for check in report["results"]["failed_checks"]]
     skipped = report["results"]["skipped_checks"]
     print(f"\ncheckov: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped")
@@ -84,6 +95,23 @@ def test_cdk_nag_reports_no_unacknowledged_finding_and_every_acknowledgement_has
     for rule, path, reason in sorted(reasons):
         print(f"  {rule} on {path}: {reason}")
     assert acknowledged and all(reason.strip() for _, _, reason in acknowledged)
+
+
+def test_cdk_nag_runs_at_synthesis_and_refuses_an_unacknowledged_finding(tmp_path):
+    # The clean report above is not vacuous: the same app with one bucket that accepts plain HTTP fails synthesis.
+    from aws_cdk import aws_s3 as s3
+
+    from infra.app import build
+
+    app, stack = build(outdir=str(tmp_path))
+    s3.Bucket(stack, "Careless", encryption=s3.BucketEncryption.S3_MANAGED)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text(encoding="utf-8"))
+    rules = {violation["ruleName"] for plugin in report["pluginReports"] for violation in plugin["violations"]
+             if any(construct["constructPath"].startswith("tweetops-dev/Careless")
+                    for construct in violation["violatingConstructs"])}
+    assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules  # no access logs, no TLS-only policy
 
 
 def acknowledgements(metadata: dict) -> list[tuple[str, str, str]]:
