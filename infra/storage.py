@@ -18,12 +18,13 @@ from constructs import Construct
 
 from infra.config import EstateConfig
 from infra.nag import acknowledge
+from pipelines.steps import QUARANTINE_ZONE
 
 # Zones (DESIGN.md "Storage zones"): top-level prefixes under <prefix>/, and the zones of one execution
 # (<prefix>/executions/<id>/<zone>/).
-ZONES = ("raw", "incoming", "new-data", "novelty-queue", "evolution", "category-maps", "empty", "embedding-cache",
+ZONES = ("raw", "incoming", QUARANTINE_ZONE, "new-data", "novelty-queue", "evolution", "category-maps", "empty", "embedding-cache",
          "data-capture", "executions")
-EXECUTION_ZONES = ("ingested", "quarantine", "processed", "pseudo-labeled", "features", "clusters", "model",
+EXECUTION_ZONES = ("ingested", "processed", "pseudo-labeled", "features", "clusters", "model",
                    "evaluation", "monitoring", "predictions", "reports", "batch")
 
 
@@ -91,15 +92,15 @@ class Storage(Construct):
 
 
 def lifecycle_rules(prefix: str) -> list[s3.LifecycleRule]:
-    """Raw batches to colder storage as they age; scratch and captured data expire; old versions expire.
-    (Quarantine records sit in each execution's folder, executions/<id>/quarantine/, beside what they were rejected
-    from; a prefix rule cannot select them there: docs/infrastructure.md.)"""
+    """Raw batches to colder storage as they age; rejected rows, scratch and captured data expire; old versions
+    expire."""
     return [
         s3.LifecycleRule(id="RawToColderStorage", prefix=f"{prefix}/raw/", transitions=[
             s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30)),
             s3.Transition(storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transition_after=Duration.days(90))]),
         s3.LifecycleRule(id="IncomingToColderStorage", prefix=f"{prefix}/incoming/", transitions=[
             s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30))]),
+        s3.LifecycleRule(id="ExpireQuarantine", prefix=f"{prefix}/{QUARANTINE_ZONE}/", expiration=Duration.days(90)),
         s3.LifecycleRule(id="ExpireEmbeddingCache", prefix=f"{prefix}/embedding-cache/", expiration=Duration.days(30)),
         s3.LifecycleRule(id="ExpireDataCapture", prefix=f"{prefix}/data-capture/", expiration=Duration.days(90)),
         s3.LifecycleRule(id="ExpireNoveltyQueue", prefix=f"{prefix}/novelty-queue/", expiration=Duration.days(180)),

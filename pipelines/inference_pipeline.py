@@ -54,7 +54,7 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
         description="Checks the message contract, quarantines bad rows with a reason, writes the scoring input.",
         step_args=jobs.processor("validate", instance_count=processing_count).run(
             inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
-            outputs=[jobs.output("batch", "batch", "batch"), jobs.output("quarantine", "quarantine", "quarantine"),
+            outputs=[jobs.output("batch", "batch", "batch"), jobs.quarantine_output(),
                      jobs.output("reports", "reports", "reports", "validation")],
             arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
                        "--languages", languages, "--batch"]),

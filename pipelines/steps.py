@@ -23,6 +23,7 @@ from sagemaker.mlops.workflow import (ProcessingStep, SageMakerJobExceptionTypeE
 
 from pipelines.settings import DATA_CAPTURE_PREFIX, PipelineSettings  # noqa: E402
 
+QUARANTINE_ZONE = "quarantine"  # s3://bucket/prefix/quarantine/<execution id>/quarantine.jsonl: rejected rows
 PROCESSING = "/opt/ml/processing"
 THROTTLING_RETRY = StepRetryPolicy(
     exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
@@ -87,8 +88,18 @@ class Jobs:
 
     def output(self, name: str, local: str, *zone_parts: str) -> ProcessingOutput:
         """Output `name` from /opt/ml/processing/output/<local> to the execution's zone."""
+        return self._output(name, local, self.zone(*zone_parts))
+
+    def quarantine_output(self) -> ProcessingOutput:
+        """The rejected rows, to s3://bucket/prefix/quarantine/<execution id>: a zone of its own (not inside the
+        execution's folder) so a lifecycle rule can expire it (infra/storage.py)."""
+        return self._output("quarantine", "quarantine", Join(on="/", values=[
+            f"s3://{self.settings.bucket}/{self.settings.prefix}/{QUARANTINE_ZONE}",
+            ExecutionVariables.PIPELINE_EXECUTION_ID]))
+
+    def _output(self, name: str, local: str, uri) -> ProcessingOutput:
         return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
-            s3_uri=self.zone(*zone_parts), local_path=f"{PROCESSING}/output/{local}", s3_upload_mode="EndOfJob"))
+            s3_uri=uri, local_path=f"{PROCESSING}/output/{local}", s3_upload_mode="EndOfJob"))
 
 
 def channel(name: str, uri, distribution: str = "FullyReplicated") -> ProcessingInput:

@@ -91,7 +91,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         step_args=jobs.processor("validate", instance_count=processing_count).run(
             inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
             outputs=[jobs.output("processed", "processed", "processed"), jobs.output("ingested", "ingested", "ingested"),
-                     jobs.output("quarantine", "quarantine", "quarantine"),
+                     jobs.quarantine_output(),
                      jobs.output("reports", "reports", "reports", "validation")],
             arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
                        "--languages", languages, "--clean"]),

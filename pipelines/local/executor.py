@@ -647,10 +647,13 @@ class LocalExecutor:
     def _link_artifacts(self, execution: Execution, checked: Plan) -> None:
         """<execution>/artifacts -> the store prefix that the definition's outputs name with the execution id."""
         text = json.dumps(checked.definition)
-        match = re.search(r'"(s3://[^"]+)",\s*\{"Get": "Execution\.PipelineExecutionId"\}', text)
+        prefixes = re.findall(r'"(s3://[^"]+)",\s*\{"Get": "Execution\.PipelineExecutionId"\}', text)
+        # tweetops' zones of an execution are under <prefix>/executions/<id>; other zones (quarantine/<id>) are not.
+        prefix = next((uri for uri in prefixes if uri.rstrip("/").endswith("/executions")),
+                      prefixes[0] if prefixes else None)
         link = execution.folder / "artifacts"
-        if match and not link.is_symlink():
-            target = self.store.path(f"{match[1].rstrip('/')}/{execution.id}")
+        if prefix and not link.is_symlink():
+            target = self.store.path(f"{prefix.rstrip('/')}/{execution.id}")
             with contextlib.suppress(OSError):
                 link.symlink_to(os.path.relpath(target, execution.folder), target_is_directory=True)
 

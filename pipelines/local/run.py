@@ -145,9 +145,7 @@ def _evaluation(executor: LocalExecutor, execution: Execution) -> dict | None:
     for step in definition["Steps"]:
         for item in step.get("PropertyFiles", []):
             if item["PropertyFileName"] == "EvaluationReport" and execution.properties_path(step["Name"]).is_file():
-                properties = json.loads(execution.properties_path(step["Name"]).read_text(encoding="utf-8"))
-                outputs = {o["OutputName"]: o for o in properties["ProcessingOutputConfig"]["Outputs"]}
-                path = executor.store.path(outputs[item["OutputName"]]["S3Output"]["S3Uri"]) / item["FilePath"]
+                path = output_folder(executor, execution, step["Name"], item["OutputName"]) / item["FilePath"]
                 return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     return None
 
@@ -178,7 +176,7 @@ def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[st
     top = ", ".join(f"{item['category']} {item['count']}" for item in result["categories"][:5])
     lines[1:1] = [
         f"  rows in {report['rows_in']}: scored {result['scored']}, quarantined {report['rows_quarantined']}"
-        f" ({artifacts / 'quarantine'})",
+        f" ({output_folder(executor, execution, 'ValidateBatch', 'quarantine')})",
         f"  top categories: {top or 'none (nothing was scored)'}",
         f"  low confidence (< {result['low_confidence']['threshold']}): {_share(result['low_confidence']['share'])}, "
         f"novel: {_share(result['novel']['share'])}",
@@ -195,12 +193,18 @@ def accumulation_summary(executor: LocalExecutor, execution: Execution) -> list[
     steps = {step["StepName"]: step for step in execution.record["Steps"]}
     if steps.get("Accumulate", {}).get("StepStatus") != "Succeeded":
         return []
-    definition = json.loads((execution.folder / "definition.json").read_text(encoding="utf-8"))
-    (step,) = [step for step in definition["Steps"] if step["Name"] == "Accumulate"]
-    zone = executor.store.path(step["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
+    zone = output_folder(executor, execution, "Accumulate")
     files = sorted(zone.glob(f"date=*/{execution.id}.parquet"))
     added = sum(len(pd.read_parquet(path, columns=["id"])) for path in files)
     return [f"  new data: {added} messages added to {zone} ({len(files)} date partition(s)), for `tweetops evolution run`"]
+
+
+def output_folder(executor: LocalExecutor, execution: Execution, step_name: str, output: str | None = None) -> Path:
+    """The local folder a finished processing step wrote its output to (its first when `output` is None)."""
+    properties = json.loads(execution.properties_path(step_name).read_text(encoding="utf-8"))
+    outputs = properties["ProcessingOutputConfig"]["Outputs"]
+    chosen = next(item for item in outputs if output is None or item["OutputName"] == output)
+    return executor.store.path(chosen["S3Output"]["S3Uri"])
 
 
 def record_monitoring(executor: LocalExecutor, execution: Execution) -> list[str]:

@@ -53,7 +53,7 @@ CAPABILITIES = [
     ("read a model package", "sagemaker:DescribeModelPackage", lambda iam: PACKAGE),
     ("upload raw data", "s3:PutObject", lambda iam: data(iam, "tweetops/raw/batch.csv")),
     ("read raw data", "s3:GetObject", lambda iam: data(iam, "tweetops/raw/batch.csv")),
-    ("read quarantine", "s3:GetObject", lambda iam: data(iam, "tweetops/executions/e1/quarantine/q.jsonl")),
+    ("read quarantine", "s3:GetObject", lambda iam: data(iam, "tweetops/quarantine/e1/quarantine.jsonl")),
     ("read processed data", "s3:GetObject", lambda iam: data(iam, "tweetops/executions/e1/processed/part.parquet")),
     ("read reports", "s3:GetObject", lambda iam: data(iam, "tweetops/executions/e1/reports/validation/report.html")),
     ("read a model artifact", "s3:GetObject", lambda iam: data(iam, "tweetops/executions/e1/model/model.tar.gz")),

@@ -9,6 +9,7 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from pipelines.monitoring_aws import alarm_requests
 from pipelines.settings import PipelineSettings
 from pipelines.stack import OUTPUT_SETTINGS
+from pipelines.steps import QUARANTINE_ZONE
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -68,13 +69,13 @@ def test_the_data_bucket_refuses_writes_encrypted_otherwise_than_with_the_key(sy
                                         {"Fn::GetAtt": [key_id(synthesized), "Arn"]}}} in conditions
 
 
-def test_raw_data_ages_to_colder_storage_and_scratch_expires(synthesized):
+def test_raw_data_ages_to_colder_storage_and_rejected_rows_and_scratch_expire(synthesized):
     (name,) = [name for name in synthesized.resources("AWS::S3::Bucket") if name.startswith("StorageData")]
     rules = {rule["Id"]: rule for rule in
              synthesized.template["Resources"][name]["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert [t["StorageClass"] for t in rules["RawToColderStorage"]["Transitions"]] == ["STANDARD_IA", "GLACIER_IR"]
     assert rules["RawToColderStorage"]["Prefix"] == "tweetops/raw/"
-    for rule, prefix in (("ExpireEmbeddingCache", "embedding-cache"), ("ExpireDataCapture", "data-capture"),
+    for rule, prefix in (("ExpireQuarantine", QUARANTINE_ZONE), ("ExpireEmbeddingCache", "embedding-cache"), ("ExpireDataCapture", "data-capture"),
                          ("ExpireNoveltyQueue", "novelty-queue")):
         assert rules[rule]["Prefix"] == f"tweetops/{prefix}/" and rules[rule]["ExpirationInDays"] > 0
     assert rules["ExpireOldVersions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30

@@ -44,6 +44,14 @@ def test_the_dag_validates_creates_the_model_scores_summarizes_and_checks_for_dr
     assert validate["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"] == "ShardedByS3Key"
 
 
+def test_rejected_rows_go_to_the_quarantine_zone_by_execution_outside_the_executions_folder(definition):
+    # A zone of its own, so the estate's lifecycle rule on <prefix>/quarantine/ expires them (infra/storage.py).
+    outputs = {item["OutputName"]: item["S3Output"]["S3Uri"]
+               for item in steps_by_name(definition)["ValidateBatch"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["quarantine"] == {"Std:Join": {"On": "/", "Values": [
+        "s3://sagemaker-us-east-1-123456789012/tweetops/quarantine", {"Get": "Execution.PipelineExecutionId"}]}}
+
+
 def test_the_scored_batch_accumulates_in_the_shared_new_data_zone_named_by_execution(definition):
     step = steps_by_name(definition)["Accumulate"]
     assert references(step["Arguments"]) == {"ValidateBatch", "Predict", "Monitor"}

@@ -262,6 +262,11 @@ def test_predict_scores_the_hostile_corpus_or_refuses_a_file_in_one_line(home, t
     rows_in = sum(EXPECTED[name].rows_in for name in corpus if EXPECTED[name].error is None)
     assert report["rows_in"] == rows_in == len(predictions) + report["rows_quarantined"]
     assert all(prediction["category"] for prediction in predictions)
+    # The rejected rows, each with its reason, in the quarantine zone of the execution (outside its folder), as printed.
+    quarantine = home / "s3" / "tweetops-local" / "tweetops" / "quarantine" / latest(home).id
+    rejected = [json.loads(line) for path in quarantine.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert report["rows_quarantined"] > 0 and len(rejected) == report["rows_quarantined"]
+    assert all(row["reason"] for row in rejected) and f"quarantined {len(rejected)} ({quarantine})" in result.stdout
 
     refused = predict(home, corpus["gzip.csv"])
     assert refused.returncode == 1 and "Traceback" not in refused.stdout + refused.stderr
