@@ -73,7 +73,8 @@ def test_json_is_one_object_per_row_with_sql_nulls_as_null(home):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [(row["category_id"], row["change"]) for row in rows] == [
-        ("c2", "renamed"), ("c3", "clusters changed"), ("c4", "removed"), ("c5", "added"), ("c6", "description changed")]
+        ("c2", "renamed"), ("c3", "clusters changed"), ("c4", "removed"), ("c5", "added"),
+        ("c6", "description changed")]
     assert rows[2]["to_name"] is None and rows[3]["from_name"] is None
 
 
