@@ -17,15 +17,19 @@ from infra.nag import acknowledge
 from infra.registry import Registry
 from infra.storage import Storage
 
+PERSONAS = ("DataScientist", "DataEngineer", "MLEngineer", "Analyst", "Admin")
 GITHUB_OIDC = "token.actions.githubusercontent.com"
 SAGEMAKER_IMAGES_ACCOUNT = "683313688378"  # AWS's account of the SageMaker framework images in us-east-1 and others
 # Zones each persona reads and writes (top-level zones and every execution's zones, storage.ZONES/EXECUTION_ZONES).
 READS = {
     "DataScientist": ("processed", "pseudo-labeled", "features", "clusters", "evaluation", "monitoring", "reports",
-                      "predictions", "new-data", "evolution", "category-maps", "novelty-queue"),
-    "DataEngineer": ("raw", "incoming", "ingested", "quarantine", "processed", "reports"),
-    "MLEngineer": ("evaluation", "monitoring", "reports", "predictions", "category-maps", "model"),
-    "Analyst": ("clusters", "reports", "monitoring", "evolution", "category-maps", "new-data", "novelty-queue"),
+                      "predictions", "new-data", "evolution", "category-maps", "novelty-queue", "quality-reports",
+                      "monitoring-metrics", "category-map-versions"),
+    "DataEngineer": ("raw", "incoming", "ingested", "quarantine", "processed", "reports", "quality-reports"),
+    "MLEngineer": ("evaluation", "monitoring", "reports", "predictions", "category-maps", "model", "quality-reports",
+                   "monitoring-metrics", "category-map-versions"),
+    "Analyst": ("clusters", "reports", "monitoring", "evolution", "category-maps", "new-data", "novelty-queue",
+                "monitoring-metrics", "category-map-versions"),
 }
 WRITES = {
     "DataScientist": ("empty",),  # `pipeline upsert` writes the intentionally empty input the optional channels use
@@ -71,8 +75,7 @@ class Identity(Construct):
                               for name in (config.training_pipeline, config.inference_pipeline,
                                            config.evolution_pipeline)}
         self.execution = self._execution_role()
-        personas = {name: self._persona(name) for name in ("DataScientist", "DataEngineer", "MLEngineer", "Analyst",
-                                                            "Admin")}
+        personas = {name: self._persona(name) for name in PERSONAS}
         provider_arn = config.github_oidc_provider_arn or iam.CfnOIDCProvider(
             self, "GitHubOidc", url=f"https://{GITHUB_OIDC}", client_id_list=["sts.amazonaws.com"]).attr_arn
         self.roles = Roles(self.execution, personas, self._deploy_role(provider_arn), self._diff_role(provider_arn))
@@ -175,9 +178,38 @@ class Identity(Construct):
             role.assume_role_policy.add_statements(iam.PolicyStatement(
                 actions=["sts:AssumeRole"], principals=[iam.ServicePrincipal("sagemaker.amazonaws.com")],
                 conditions={"StringEquals": {"aws:SourceAccount": self.stack.account}}))
-        statements = getattr(self, f"_{name.lower()}_statements")()
+        statements = [*getattr(self, f"_{name.lower()}_statements")(), *self._query_statements(name)]
         self._policy(name, role, statements, _PERSONA_WILDCARDS)
         return role
+
+    def _query_statements(self, persona: str) -> list[iam.PolicyStatement]:
+        """Athena in the persona's own workgroup over the catalog's tables, results in its own prefix. Athena reads
+        the zones with the persona's credentials: a table over a zone the persona may not read returns an error."""
+        from infra.catalog import results_prefix, workgroup_name
+
+        stack, database = self.stack, self.config.catalog_database
+        results = self.storage.data_bucket.arn_for_objects(f"{self.config.prefix}/{results_prefix(persona)}*")
+        return [
+            iam.PolicyStatement(sid="QueryInItsWorkGroup", actions=[
+                "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution",
+                "athena:GetQueryResults", "athena:GetQueryResultsStream", "athena:GetWorkGroup",
+                "athena:ListQueryExecutions"],
+                resources=[stack.format_arn(service="athena", resource="workgroup",
+                                            resource_name=workgroup_name(self.config, persona))]),
+            iam.PolicyStatement(sid="ReadTheCatalog", actions=[
+                "glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition",
+                "glue:GetPartitions", "glue:BatchGetPartition"],
+                resources=[stack.format_arn(service="glue", resource="catalog", arn_format=ArnFormat.NO_RESOURCE_NAME),
+                           stack.format_arn(service="glue", resource="database", resource_name=database),
+                           stack.format_arn(service="glue", resource="table", resource_name=f"{database}/*")]),
+            iam.PolicyStatement(sid="ItsQueryResults", actions=["s3:GetObject", "s3:PutObject",
+                                                                "s3:AbortMultipartUpload"],
+                                resources=[results]),
+            iam.PolicyStatement(sid="ItsQueryResultsBucket", actions=["s3:GetBucketLocation", "s3:ListBucket"],
+                                resources=[self.storage.data_bucket.bucket_arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{self.config.prefix}/"
+                                                                         f"{results_prefix(persona)}*"]}}),
+        ]
 
     def _datascientist_statements(self) -> list[iam.PolicyStatement]:
         return [

@@ -6,8 +6,9 @@ from aws_cdk import CfnOutput, DefaultStackSynthesizer, Stack, Tags
 from constructs import Construct
 
 from infra.audit import Audit
+from infra.catalog import Catalog
 from infra.config import EstateConfig
-from infra.identity import Identity
+from infra.identity import PERSONAS, Identity
 from infra.nag import expand_wildcard_acknowledgements
 from infra.observability import Observability
 from infra.registry import Registry
@@ -29,7 +30,8 @@ class TweetopsStack(Stack):
         self.storage = Storage(self, "Storage", config)
         # ------------------------------------------------------------ 2. images and the model registry
         self.registry = Registry(self, "Registry", config, self.storage.key)
-        # ------------------------------------------------------------ 3. who may do what
+        # ------------------------------------------------------------ 3. SQL over the zones, and who may do what
+        self.catalog = Catalog(self, "Catalog", config, self.storage, PERSONAS)
         self.identity = Identity(self, "Identity", config, self.storage, self.registry)
         # ------------------------------------------------------------ 4. alarms, dashboard, the topic
         self.observability = Observability(self, "Observability", config, self.storage.key)
@@ -54,6 +56,7 @@ class TweetopsStack(Stack):
         assert set(values) == set(OUTPUT_SETTINGS), "every output the CLI reads, and only those"
         for name, value in values.items():
             CfnOutput(self, name, value=value, description=f"tweetops setting {OUTPUT_SETTINGS[name]}")
+        CfnOutput(self, "CatalogDatabase", value=config.catalog_database, description="the Glue database of the zones")
         for name, role in self.identity.roles.personas.items():
             CfnOutput(self, f"{name}RoleArn", value=role.role_arn, description=f"the {name} persona's role")
         CfnOutput(self, "CiDeployRoleArn", value=self.identity.roles.deploy.role_arn,

@@ -22,7 +22,8 @@ from pipelines.steps import QUARANTINE_ZONE
 
 # Zones (DESIGN.md "Storage zones"): top-level prefixes under <prefix>/, and the zones of one execution
 # (<prefix>/executions/<id>/<zone>/).
-ZONES = ("raw", "incoming", QUARANTINE_ZONE, "new-data", "novelty-queue", "evolution", "category-maps", "empty", "embedding-cache",
+ZONES = ("raw", "incoming", QUARANTINE_ZONE, "new-data", "novelty-queue", "evolution", "category-maps", "empty",
+         "embedding-cache", "quality-reports", "monitoring-metrics", "category-map-versions", "athena-results",
          "data-capture", "executions")
 EXECUTION_ZONES = ("ingested", "processed", "pseudo-labeled", "features", "clusters", "model",
                    "evaluation", "monitoring", "predictions", "reports", "batch")
@@ -101,6 +102,7 @@ def lifecycle_rules(prefix: str) -> list[s3.LifecycleRule]:
         s3.LifecycleRule(id="IncomingToColderStorage", prefix=f"{prefix}/incoming/", transitions=[
             s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS, transition_after=Duration.days(30))]),
         s3.LifecycleRule(id="ExpireQuarantine", prefix=f"{prefix}/{QUARANTINE_ZONE}/", expiration=Duration.days(90)),
+        s3.LifecycleRule(id="ExpireQueryResults", prefix=f"{prefix}/athena-results/", expiration=Duration.days(30)),
         s3.LifecycleRule(id="ExpireEmbeddingCache", prefix=f"{prefix}/embedding-cache/", expiration=Duration.days(30)),
         s3.LifecycleRule(id="ExpireDataCapture", prefix=f"{prefix}/data-capture/", expiration=Duration.days(90)),
         s3.LifecycleRule(id="ExpireNoveltyQueue", prefix=f"{prefix}/novelty-queue/", expiration=Duration.days(180)),

@@ -77,7 +77,8 @@ class Triggers(Construct):
                        storage.zone_arn(prefix, "clusters")]))
         self.review_function.add_to_role_policy(iam.PolicyStatement(
             sid="WriteOutcomesAndMaps", actions=["s3:PutObject"],
-            resources=[storage.zone_arn(prefix, "evolution"), storage.zone_arn(prefix, "category-maps")]))
+            resources=[storage.zone_arn(prefix, "evolution"), storage.zone_arn(prefix, "category-maps"),
+                       storage.zone_arn(prefix, "category-map-versions")]))
         self.review_function.add_to_role_policy(iam.PolicyStatement(
             sid="ListProposals", actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{prefix}/evolution/*", f"{prefix}/category-maps/*"]}}))

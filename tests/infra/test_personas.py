@@ -59,6 +59,10 @@ CAPABILITIES = [
     ("read a model artifact", "s3:GetObject", lambda iam: data(iam, "tweetops/executions/e1/model/model.tar.gz")),
     ("write a reviewed category map", "s3:PutObject", lambda iam: data(iam, "tweetops/category-maps/v2/category_map.yaml")),
     ("upload review decisions", "s3:PutObject", lambda iam: data(iam, "tweetops/evolution/e9/decisions.yaml")),
+    ("query the tables (Athena)", "athena:StartQueryExecution",
+     lambda iam: f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/tweetops-dev-{{persona}}"),
+    ("read the batch metrics table", "s3:GetObject",
+     lambda iam: data(iam, "tweetops/monitoring-metrics/date=2024-03-04/e1.parquet")),
     ("write the catalog", "glue:CreateTable", lambda iam: f"arn:aws:glue:{REGION}:{ACCOUNT}:table/tweetops_dev/predictions"),
 ]
 
@@ -70,8 +74,9 @@ def matrix(iam: Policies) -> dict[str, dict[str, bool]]:
         result[capability] = {}
         for persona in PERSONAS:
             role_id = role(iam, persona)
+            target = resource(iam).replace("{persona}", persona.lower())
             result[capability][persona] = approves(iam, role_id) if action == "sagemaker:UpdateModelPackage" \
-                else iam.allows(role_id, action, resource(iam))
+                else iam.allows(role_id, action, target)
     return result
 
 
