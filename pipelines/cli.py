@@ -707,9 +707,11 @@ _add_evolution_jobs()
 
 
 def _add_review_command() -> None:
+    from pipelines.map_versions_cli import record_map
     from pipelines.review_cli import review
 
     main.add_command(review)
+    main.add_command(record_map)
 
 
 _add_review_command()

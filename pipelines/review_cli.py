@@ -75,8 +75,8 @@ def review(proposal, decisions_path, reviewer, current_map, home, accept_all, de
         raise click.UsageError("give --decisions FILE (the review page shows one to edit), or decide every change "
                                "with --accept-all or --default accept|reject")
     current = load_category_map(current_map) if current_map else _approved_map(home)
-    new_map, entries = apply_decisions(document, current, decisions, reviewer=reviewer,
-                                       at=datetime.now(timezone.utc).replace(microsecond=0),
+    at = datetime.now(timezone.utc).replace(microsecond=0)
+    new_map, entries = apply_decisions(document, current, decisions, reviewer=reviewer, at=at,
                                        default="accept" if accept_all else default)
     outcome = proposal_outcome(entries)
     click.echo(terminal_text(f"proposal {document['proposal_id']} against map version {current.version}: "
@@ -91,6 +91,8 @@ def review(proposal, decisions_path, reviewer, current_map, home, accept_all, de
     if outcome == "accepted":
         written = save_category_map(new_map, out or folder / f"category_map-v{new_map.version}.yaml").resolve()
         click.echo(terminal_text(f"category map version {new_map.version}: {written}"))
+        rows = _record_version(home, new_map, document["proposal_id"], at)
+        click.echo(terminal_text(f"  its categories in the category_maps table (tweetops query): {rows}"))
     else:
         click.echo(terminal_text(f"every change rejected: the current map (version {current.version}) stays"))
     _resume_waiting(home, document["proposal_id"], outcome, written, entries)
@@ -146,6 +148,19 @@ def _approved_map(home: str):
         return approved_category_map(registry, load_settings(None).model_package_group, read_json)
     except RegistryError as error:
         raise ReviewError(f"{error}: pass --current-map FILE") from None
+
+
+def _record_version(home: str, new_map, proposal_id: str, at: datetime) -> Path:
+    """Map N+1's rows of the category_maps table, into the home's store beside the drafts the training runs wrote
+    (<home>/s3/<bucket>/<prefix>/category-map-versions/date=<day>/review-<proposal id>.parquet)."""
+    from pipelines.cli_common import load_settings
+    from pipelines.local.run import local_settings
+    from pipelines.local.store import LocalStore
+    from processing.map_versions import TABLE, review_run, write_map_version
+
+    settings = local_settings(load_settings(None))
+    zone = LocalStore(Path(home) / "s3").path(f"s3://{settings.bucket}/{settings.prefix}/{TABLE.zone}/")
+    return write_map_version(new_map, zone, review_run(proposal_id), at)
 
 
 def _resume_waiting(home: str, proposal_id: str, outcome: str, written: Path | None, entries: list[dict]) -> None:

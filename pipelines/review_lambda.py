@@ -9,8 +9,10 @@ It handles two kinds of records:
   notification record, or the EventBridge "Object Created" event of the stack's rule (events.
   decisions_uploaded_pattern) made into one (s3_record). The same pure code as `tweetops review` applies it to
   proposal.json and the current map; map N+1 goes to
-  s3://<bucket>/<prefix>/category-maps/v<N+1>/category_map.yaml, the training pipeline starts with it (the window as
-  input, the proposal's cluster assignments), and the waiting step gets SendPipelineExecutionStepSuccess with
+  s3://<bucket>/<prefix>/category-maps/v<N+1>/category_map.yaml and its rows of the category_maps table to
+  <prefix>/category-map-versions/date=<day>/review-<proposal id>.parquet (Athena); the training pipeline starts with
+  it (the window as input, the proposal's cluster assignments), and the waiting step gets
+  SendPipelineExecutionStepSuccess with
   Decision, Reason, CategoryMapUri and TrainingExecutionArn. A refused or invalid decision gets
   SendPipelineExecutionStepFailure with the reason, and no map is written.
 The outcome is recorded as review.json beside the proposal; a second decisions upload for a decided proposal is
@@ -39,6 +41,7 @@ from pipelines.events import DECISION_FILES, OBJECT_CREATED
 from processing.category_map import MAX_MAP_BYTES, CategoryMap, CategoryMapError, parse_category_map, save_category_map
 from processing.evolution.review import (MAX_DECISIONS_BYTES, MAX_PROPOSAL_BYTES, ReviewError, apply_decisions,
                                          parse_decisions, parse_proposal, proposal_outcome)
+from processing.map_versions import map_version_key, map_version_parquet, review_run
 from processing.sanitize import one_line
 from register.local import RegistryError
 
@@ -155,6 +158,12 @@ def _accept(aws: Clients, bucket: str, folder: str, proposal: dict, new_map: Cat
         raise ReviewError(f"s3://{bucket}/{map_key} already holds another category map version {new_map.version}")
     _put(s3, bucket, map_key, text)
     outcome["category_map_uri"] = f"s3://{bucket}/{map_key}"
+    # Its categories as rows of the category_maps table (Athena), beside the drafts the training runs recorded.
+    # The upload's time makes the file, so a retried invocation puts the same bytes under the same key.
+    at = new_map.reviewed.at
+    rows_key = f"{prefix}/{map_version_key(new_map, review_run(proposal['proposal_id']), at)}".lstrip("/")
+    _put(s3, bucket, rows_key, map_version_parquet(new_map, review_run(proposal["proposal_id"]), at))
+    outcome["category_map_rows_uri"] = f"s3://{bucket}/{rows_key}"
     started = aws.sagemaker.start_pipeline_execution(
         PipelineName=environ["TRAINING_PIPELINE"],
         PipelineExecutionDescription=f"retraining with category map version {new_map.version} "
@@ -243,7 +252,7 @@ def _read_json(s3, bucket: str, key: str, limit: int) -> dict | None:
     return json.loads(_read(s3, bucket, key, limit))
 
 
-def _put(s3, bucket: str, key: str, text: str) -> None:
+def _put(s3, bucket: str, key: str, body: str | bytes) -> None:
     extra = ({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": os.environ["KMS_KEY_ID"]}
              if os.environ.get("KMS_KEY_ID") else {})
-    s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), **extra)
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8") if isinstance(body, str) else body, **extra)

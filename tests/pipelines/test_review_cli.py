@@ -4,8 +4,11 @@ evolution execution is sent the decision and resumed; every mistake is one line 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -13,7 +16,9 @@ from click.testing import CliRunner
 from pipelines.cli import main
 from pipelines.local import callbacks, containers
 from pipelines.local.executor import LocalExecutor
+from processing import catalog
 from processing.category_map import load_category_map, save_category_map
+from processing.map_versions import write_map_version
 from register.local import LocalModelRegistry
 from tests.pipelines.local.test_callbacks import evolution_definition
 from tests.pipelines.local.test_executor import TEST_ENTRY_POINTS
@@ -68,6 +73,30 @@ def test_review_writes_map_n_plus_1_beside_the_proposal_and_prints_the_changes_a
                          f"--category-map {written.resolve()} --assignments {files['folder'] / 'clusters'}")
 
 
+def test_the_new_versions_rows_join_the_category_maps_table_beside_the_earlier_versions(files):
+    zone = files["home"] / "s3" / "tweetops-local" / "tweetops" / "category-map-versions"
+    earlier = write_map_version(base_map(), zone, "exec-training-1", "2026-11-01T08:00:00Z")  # as its writer did
+    before = datetime.now(timezone.utc).date()
+    result = run(files)
+    assert result.exit_code == 0, result.output
+    (written,) = [path for path in zone.rglob("*.parquet") if path != earlier]
+    days = {f"date={day}" for day in (before, datetime.now(timezone.utc).date())}  # the review's day (UTC)
+    assert written.parent.name in days
+    assert written.name == f"review-{PROPOSAL_ID}.parquet"
+    assert f"  its categories in the category_maps table (tweetops query): {written}" in result.output
+    assert pq.read_schema(written).remove_metadata() == catalog.TABLES["category_maps"].arrow_schema()
+    table = pd.concat([pd.read_parquet(path) for path in (earlier, written)])
+    assert table.groupby("map_version")["execution"].unique().map(list).to_dict() == {
+        3: ["exec-training-1"], 4: [f"review-{PROPOSAL_ID}"]}
+    version_4 = table[table["map_version"] == 4].set_index("category_id")
+    cmap = load_category_map(files["folder"] / "category_map-v4.yaml")
+    assert sorted(version_4.index) == sorted(entry.id for entry in cmap.entries)
+    assert set(version_4["map_hash"]) == {cmap.content_hash} and set(version_4["reviewed_by"]) == {"ana"}
+    assert version_4.loc["c12", "name"] == "fraud_scam"
+    assert json.loads(version_4.loc["c12", "lineage"]) == dict(cmap.entries[[e.id for e in cmap.entries].index(
+        "c12")].lineage)
+
+
 def test_a_proposal_json_path_and_out_choose_the_files(files, tmp_path):
     out = tmp_path / "maps" / "v4.json"
     out.parent.mkdir()
@@ -83,6 +112,7 @@ def test_a_dry_run_shows_the_changes_and_writes_nothing(files):
     assert result.exit_code == 0, result.output
     assert "dry run: nothing written, no execution resumed" in result.output
     assert list(files["folder"].iterdir()) == [files["folder"] / "proposal.json"]
+    assert not files["home"].exists()  # nor the category_maps rows
 
 
 def test_the_reviewer_flag_overrides_the_file_and_one_is_required(files, tmp_path):
@@ -209,6 +239,7 @@ def test_a_review_rejecting_every_change_writes_no_map_and_the_execution_fails_a
     assert result.exit_code == 0, result.output
     assert "every change rejected: the current map (version 3) stays" in result.output
     assert not (files["folder"] / "category_map-v4.yaml").exists() and "retrain with it" not in result.output
+    assert not list(files["home"].glob("s3/*/*/category-map-versions/**/*.parquet"))  # no new version, no rows
     record = LocalExecutor(files["home"]).load(waiting.id).record
     assert record["PipelineExecutionStatus"] == "Failed"
     assert {s["StepName"]: s["StepStatus"] for s in record["Steps"]}["ProposalRejected"] == "Failed"

@@ -3,15 +3,18 @@ kept beside the proposal; an uploaded decisions file becomes category map N+1 in
 with it and answers the waiting step; a refused decision answers with the reason and writes no map."""
 from __future__ import annotations
 
+import io
 import json
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from botocore.exceptions import ParamValidationError
 
 from pipelines.events import decisions_uploaded_pattern
 from pipelines.review_lambda import handler
-from processing.category_map import save_category_map
+from processing import catalog
+from processing.category_map import parse_category_map, save_category_map
 from tests.pipelines.test_events import delivered, sample, with_changes
 from tests.pipelines.test_monitoring_aws import ACCOUNT, REGION, ROLE, aws  # noqa: F401 (fixture: moto)
 from tests.processing.evolution.review_fixtures import ACCEPT_ALL, PROPOSAL_ID, base_map, decisions, proposal
@@ -125,6 +128,37 @@ def test_accepted_decisions_store_map_n_plus_1_start_training_with_it_and_answer
     assert outputs["Decision"] == "accepted" and outputs["CategoryMapUri"] == map_uri
     assert outputs["TrainingExecutionArn"] == execution["PipelineExecutionArn"]
     assert json.loads(read(estate, f"{FOLDER}/review.json"))["decision"] == "accepted"
+
+
+def test_an_accepted_version_puts_its_category_maps_rows_beside_the_other_versions_for_athena(estate, callback_api,
+                                                                                                monkeypatch):
+    monkeypatch.setenv("KMS_KEY_ID", "alias/tweetops")
+    handler({"Records": [sqs_record()]})
+    (result,) = handler({"Records": [upload(estate, decisions(*ACCEPT_ALL))]})["results"]
+    key = f"tweetops/category-map-versions/date=2026-12-02/review-{PROPOSAL_ID}.parquet"  # the upload's day
+    assert result["category_map_rows_uri"] == f"s3://{BUCKET}/{key}"
+    head = estate.client("s3").head_object(Bucket=BUCKET, Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    body = read(estate, key)
+    table = pq.read_table(io.BytesIO(body))
+    assert table.schema.remove_metadata() == catalog.TABLES["category_maps"].arrow_schema()
+    stored = parse_category_map(read(estate, "tweetops/category-maps/v4/category_map.yaml"), "v4.yaml")
+    rows = table.to_pandas()
+    assert sorted(rows["category_id"]) == sorted(entry.id for entry in stored.entries)
+    assert set(rows["map_version"]) == {4} and set(rows["map_hash"]) == {stored.content_hash}
+    assert set(rows["execution"]) == {f"review-{PROPOSAL_ID}"} and set(rows["reviewed_by"]) == {"ana"}
+    assert set(rows["written_at"]) == {"2026-12-02T09:30:00+00:00"}
+
+
+def test_a_refused_decision_puts_no_category_maps_rows(estate, callback_api, tmp_path):
+    base = base_map()
+    newer = base.__class__(4, base.clustering_run, base.entries, base.reviewed)
+    estate.client("s3").put_object(Bucket=BUCKET, Key=CURRENT_MAP_KEY,
+                                   Body=save_category_map(newer, tmp_path / "v4.yaml").read_bytes())
+    handler({"Records": [sqs_record()]})
+    (result,) = handler({"Records": [upload(estate, decisions(*ACCEPT_ALL))]})["results"]
+    assert result["status"] == "failed"
+    assert not any(key.startswith("tweetops/category-map-versions/") for key in keys(estate))
 
 
 def test_a_second_upload_for_a_decided_proposal_is_ignored(estate, callback_api):
