@@ -211,6 +211,29 @@ def _parse_range(value: str) -> tuple[int, int]:
     return low, high
 
 
+def validation_run_options(command):
+    """--run-id, --run-date, --pipeline: the execution whose validation becomes table rows (docs/tables.md)."""
+    options = [
+        click.option("--run-id", default=None, help="The pipeline execution: with --run-date and --pipeline, write "
+                     "the quarantine and quality_reports table files (OUTPUT/quarantine/, OUTPUT/quality/)."),
+        click.option("--run-date", default=None, help="When the execution started (ISO 8601): the date partition."),
+        click.option("--pipeline", "pipeline_type", type=click.Choice(["training", "inference"]), default=None,
+                     help="The pipeline that validates (quality_reports.pipeline)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _table_run(run_id: str | None, run_date: str | None, pipeline_type: str | None):
+    """The TableRun the three options name, or None when none is given."""
+    from processing.jobs import TableRun
+
+    if (run_id, run_date, pipeline_type).count(None) not in (0, 3):
+        raise click.UsageError("--run-id, --run-date and --pipeline go together")
+    return TableRun.of(run_id, run_date, pipeline_type) if run_id is not None else None
+
+
 @main.command()
 @click.option("--input", "input_path", type=click.Path(), default=_processing_default("input", "raw"),
               show_default="/opt/ml/processing/input/raw", help="Raw message file or folder.")
@@ -223,8 +246,9 @@ def _parse_range(value: str) -> tuple[int, int]:
               help="Also clean the accepted messages into OUTPUT/processed/ (the pipeline's ValidateClean step).")
 @click.option("--batch/--no-batch", default=False, show_default=True,
               help="Also write the accepted messages as JSON Lines (id, text) into OUTPUT/batch/ for batch transform.")
+@validation_run_options
 @_user_errors
-def validate(input_path, output, languages, max_text_chars, clean, batch) -> None:
+def validate(input_path, output, languages, max_text_chars, clean, batch, run_id, run_date, pipeline_type) -> None:
     """Validate a raw batch against the message contract; bad rows go to quarantine with a reason.
 
     On a multi-instance job each instance validates its shard of the input files and suffixes its file
@@ -232,15 +256,38 @@ def validate(input_path, output, languages, max_text_chars, clean, batch) -> Non
     """
     from processing.jobs import clean_job, validate_job
 
+    run = _table_run(run_id, run_date, pipeline_type)
     part = container.part_suffix()
     report = validate_job(input_path, output, languages=_languages(languages), max_text_chars=max_text_chars,
-                          part=part, batch=batch)
+                          part=part, batch=batch, run=run)
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
     if clean:
         cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part,
                             progress=_clean_progress)
         click.echo(f"cleaned {len(cleaned)} messages into {Path(output) / 'processed'}")
+
+
+@main.command("validation-tables")
+@click.option("--quarantine", type=click.Path(), default=_processing_default("input", "quarantine"),
+              show_default="/opt/ml/processing/input/quarantine", help="The Validate step's quarantine*.jsonl.")
+@click.option("--reports", type=click.Path(), default=_processing_default("input", "reports"),
+              show_default="/opt/ml/processing/input/reports", help="The Validate step's quality_report*.json.")
+@click.option("--output", type=click.Path(file_okay=False), default=_processing_default("output"),
+              show_default="/opt/ml/processing/output", help="Writes quarantine/ and quality/ under this folder.")
+@validation_run_options
+@_user_errors
+def validation_tables(quarantine, reports, output, run_id, run_date, pipeline_type) -> None:
+    """A Validate step's rejected rows and report as quarantine and quality_reports table files (the training
+    pipeline's ValidateClean is cached, so the execution is given to this step instead)."""
+    from processing.jobs import validation_tables_job
+
+    run = _table_run(run_id, run_date, pipeline_type)
+    if run is None:
+        raise click.UsageError("--run-id, --run-date and --pipeline are required")
+    totals = validation_tables_job(quarantine, reports, output, run)
+    click.echo(f"{totals['rows_quarantined']} rejected rows of {totals['reports']} report(s) as table files in "
+               f"{Path(output) / 'quarantine'} and {Path(output) / 'quality'}")
 
 
 @main.command()

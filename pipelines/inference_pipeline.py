@@ -21,6 +21,7 @@ from pipelines.monitor_commands import METRICS_SINKS
 from pipelines.settings import PipelineSettings
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri
 from pipelines.training_pipeline import empty_input_uri
+from processing.catalog import TABLES
 from processing.contract import DEFAULT_LANGUAGES
 
 NOVELTY_ZONE = "novelty-queue"  # s3://bucket/prefix/novelty-queue/<execution>/novel.jsonl: what discovery picks up
@@ -47,6 +48,9 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
     parameters = [model_package, input_data, languages, low_confidence, processing_type, processing_count,
                   transform_type, kms_key, image_uri, baseline_uri, featurizer_sha256, metrics_sink, min_messages]
     jobs = Jobs(settings, session, image_uri=image_uri, kms_key=kms_key, processing_type=processing_type)
+    # The execution names the table files its jobs write; its start day is their date partition (docs/tables.md).
+    run_arguments = ["--run-id", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                     "--run-date", ExecutionVariables.START_DATETIME]
 
     # ---------------------------------------------------------------- 1. validate the batch (sharded by file)
     validate = ProcessingStep(
@@ -55,9 +59,10 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
         step_args=jobs.processor("validate", instance_count=processing_count).run(
             inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
             outputs=[jobs.output("batch", "batch", "batch"), jobs.quarantine_output(),
-                     jobs.output("reports", "reports", "reports", "validation")],
+                     jobs.output("reports", "reports", "reports", "validation"),
+                     jobs.table_output("quality", "quality", TABLES["quality_reports"].zone)],
             arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
-                       "--languages", languages, "--batch"]),
+                       "--languages", languages, "--batch", *run_arguments, "--pipeline", "inference"]),
         retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 2. the model, from the approved package
@@ -105,7 +110,8 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
                      ProcessingOutput(output_name="novelty", s3_output=ProcessingS3Output(
                          s3_uri=Join(on="/", values=[f"s3://{settings.bucket}/{settings.prefix}/{NOVELTY_ZONE}",
                                                      ExecutionVariables.PIPELINE_EXECUTION_ID]),
-                         local_path=f"{PROCESSING}/output/novelty", s3_upload_mode="EndOfJob"))],
+                         local_path=f"{PROCESSING}/output/novelty", s3_upload_mode="EndOfJob")),
+                     jobs.table_output("metrics", "metrics", TABLES["batch_metrics"].zone)],
             arguments=["--baseline", f"{PROCESSING}/input/baseline", "--batch", f"{PROCESSING}/input/batch",
                        "--predictions", f"{PROCESSING}/input/predictions", "--reports", f"{PROCESSING}/input/reports",
                        "--output", f"{PROCESSING}/output/monitoring", "--novelty-output", f"{PROCESSING}/output/novelty",
@@ -113,6 +119,7 @@ def get_inference_pipeline(settings: PipelineSettings, session: PipelineSession)
                        "--model-package-group", settings.model_package_group,
                        "--pipeline", settings.inference_pipeline_name, "--metrics-sink", metrics_sink,
                        "--min-messages", min_messages.to_string(),
+                       "--metrics-output", f"{PROCESSING}/output/metrics", *run_arguments,
                        # the thresholds `tweetops monitoring setup` gives the CloudWatch alarms: one judgement
                        "--alarm-thresholds", json.dumps(dict(settings.alarm_thresholds), sort_keys=True)]),
         depends_on=[summarize], retry_policies=JOB_RETRIES)

@@ -59,14 +59,25 @@ def baseline(predictions, test_path, features, reports, model, output, seed) -> 
 @click.option("--alarm-thresholds", default="{}", show_default=True,
               help="JSON object of alarm threshold overrides by rule or setting name (settings.alarm_thresholds).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drift sample and permutations.")
+@_path("--metrics-output", "output", "metrics", help="Folder for the batch_metrics table file (with --run-id).",
+       folder=True)
+@click.option("--run-id", default=None, help="The scoring execution: with --run-date, write the batch's "
+              "batch_metrics row to METRICS_OUTPUT/date=<day>/<run-id>.parquet (docs/tables.md).")
+@click.option("--run-date", default=None, help="When the execution started (ISO 8601): the date partition.")
 @job_errors
 def monitor(baseline_path, batch, predictions, reports, output, novelty_output, featurizer_sha256, model_package,
-            model_package_group, pipeline_name, metrics_sink, min_messages, alpha, alarm_thresholds, seed) -> None:
+            model_package_group, pipeline_name, metrics_sink, min_messages, alpha, alarm_thresholds, seed,
+            metrics_output, run_id, run_date) -> None:
     """Check a scored batch for drift against its package's baseline; publish the figures (docs/monitoring.md)."""
+    from processing.jobs import TableRun
     from processing.monitoring.check import MonitorSettings
     from processing.monitoring.jobs import METRICS_FILE, monitor_job
 
     import json
+
+    if (run_id is None) != (run_date is None):
+        raise click.UsageError("--run-id and --run-date go together")
+    run = TableRun.of(run_id, run_date) if run_id is not None else None
 
     thresholds = json.loads(alarm_thresholds)
     if not isinstance(thresholds, dict):
@@ -80,7 +91,7 @@ def monitor(baseline_path, batch, predictions, reports, output, novelty_output, 
     report = monitor_job(baseline_path, batch, predictions, reports, output, featurizer_sha256=featurizer_sha256,
                          novelty_dir=novelty_output, settings=MonitorSettings(
                              alpha=alpha, min_messages=min_messages, seed=seed, thresholds=thresholds),
-                         context=context)
+                         context=context, run=run, metrics_dir=metrics_output)
     click.echo(f"monitoring: {report['verdict']} ({Path(output) / 'report.json'})")
     for alarm in report["alarms"]:
         click.echo(f"alarm {alarm['alarm']}: {alarm['message']}")

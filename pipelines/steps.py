@@ -23,7 +23,7 @@ from sagemaker.mlops.workflow import (ProcessingStep, SageMakerJobExceptionTypeE
 
 from pipelines.settings import DATA_CAPTURE_PREFIX, PipelineSettings  # noqa: E402
 
-QUARANTINE_ZONE = "quarantine"  # s3://bucket/prefix/quarantine/<execution id>/quarantine.jsonl: rejected rows
+QUARANTINE_ZONE = "quarantine"  # s3://bucket/prefix/quarantine/: the quarantine table (rejected rows, with reasons)
 PROCESSING = "/opt/ml/processing"
 THROTTLING_RETRY = StepRetryPolicy(
     exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
@@ -90,9 +90,19 @@ class Jobs:
         """Output `name` from /opt/ml/processing/output/<local> to the execution's zone."""
         return self._output(name, local, self.zone(*zone_parts))
 
+    def table_output(self, name: str, local: str, zone: str) -> ProcessingOutput:
+        """Output `name` to a table's zone s3://bucket/prefix/<zone>/, which every execution shares: the job writes
+        date=<day>/<execution id>.parquet under its folder, and an upload adds files, never removes them."""
+        return self._output(name, local, f"s3://{self.settings.bucket}/{self.settings.prefix}/{zone}/")
+
     def quarantine_output(self) -> ProcessingOutput:
-        """The rejected rows, to s3://bucket/prefix/quarantine/<execution id>: a zone of its own (not inside the
+        """The quarantine table's files, to s3://bucket/prefix/quarantine/: a zone of its own (not inside the
         execution's folder) so a lifecycle rule can expire it (infra/storage.py)."""
+        return self.table_output("quarantine", "quarantine", QUARANTINE_ZONE)
+
+    def rejected_rows_output(self) -> ProcessingOutput:
+        """A cached Validate step's quarantine.jsonl (rejected rows), to s3://bucket/prefix/quarantine/<execution
+        id>/: under the quarantine zone, so the same lifecycle rule expires it."""
         return self._output("quarantine", "quarantine", Join(on="/", values=[
             f"s3://{self.settings.bucket}/{self.settings.prefix}/{QUARANTINE_ZONE}",
             ExecutionVariables.PIPELINE_EXECUTION_ID]))

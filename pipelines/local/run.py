@@ -176,7 +176,7 @@ def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[st
     top = ", ".join(f"{item['category']} {item['count']}" for item in result["categories"][:5])
     lines[1:1] = [
         f"  rows in {report['rows_in']}: scored {result['scored']}, quarantined {report['rows_quarantined']}"
-        f" ({output_folder(executor, execution, 'ValidateBatch', 'quarantine')})",
+        f" ({quarantine_files(executor, execution)})",
         f"  top categories: {top or 'none (nothing was scored)'}",
         f"  low confidence (< {result['low_confidence']['threshold']}): {_share(result['low_confidence']['share'])}, "
         f"novel: {_share(result['novel']['share'])}",
@@ -184,6 +184,13 @@ def prediction_summary(executor: LocalExecutor, execution: Execution) -> list[st
         *accumulation_summary(executor, execution),
     ]
     return lines
+
+
+def quarantine_files(executor: LocalExecutor, execution: Execution) -> str:
+    """Where a batch-inference execution's rejected rows are: its file(s) of the quarantine table."""
+    zone = output_folder(executor, execution, "ValidateBatch", "quarantine")
+    files = sorted(zone.glob(f"date=*/{execution.id}*.parquet"))
+    return ", ".join(map(str, files)) if len(files) <= 2 else f"{files[0].parent}/{execution.id}*.parquet"
 
 
 def accumulation_summary(executor: LocalExecutor, execution: Execution) -> list[str]:

@@ -11,16 +11,21 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from processing import catalog
 from processing.artifacts import ArtifactIntegrityError
 from processing.monitoring.baseline import BASELINE_FILE, Baseline, build_baseline
 from processing.monitoring.check import MonitorSettings, check_batch, featurizer_embedding
-from processing.monitoring.metrics import metric_data
+from processing.monitoring.metrics import batch_metrics, metric_data
 from processing.predictions import read_predictions
 from processing.storage import write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from processing.jobs import TableRun  # imported lazily, as feature_parts is: processing.jobs is heavy
 
 FEATURIZER_FILE = "featurizer.joblib"
 REPORT_FILE, REPORT_PAGE, METRICS_FILE = "report.json", "report.html", "metrics.json"
@@ -97,10 +102,12 @@ def read_batch_messages(folder: str | Path) -> pd.DataFrame:
 def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_path: str | Path,
                 reports_path: str | Path | None, output_dir: str | Path, *, featurizer_sha256: str | None,
                 novelty_dir: str | Path | None = None, settings: MonitorSettings = MonitorSettings(),
-                context: dict | None = None) -> dict:
+                context: dict | None = None, run: TableRun | None = None,
+                metrics_dir: str | Path | None = None) -> dict:
     """Check one scored batch against the package's baseline; write report.json, report.html, metrics.json to
     output_dir and the novel messages to novelty_dir/novel.jsonl (default output_dir/novelty). Without a baseline
-    (a package registered before monitoring existed) the report says so."""
+    (a package registered before monitoring existed) the report says so. With `run` (the scoring execution) the
+    figures are also the batch's `batch_metrics` row: metrics_dir/date=<day>/<execution>.parquet."""
     output_dir = Path(output_dir)
     predictions = read_predictions(predictions_path)
     predictions["id"] = predictions["id"].astype(str)
@@ -130,7 +137,21 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
                                                              context.get("model_package_group") or ""))
     write_json_atomic(output_dir / REPORT_FILE, report)
     write_text_atomic(output_dir / REPORT_PAGE, _page(report))
+    if run:
+        catalog.write_partition(catalog.TABLES["batch_metrics"], batch_metrics_row(report, run),
+                                metrics_dir or output_dir / "metrics", run.day, run.execution)
     return report
+
+
+def batch_metrics_row(report: dict, run: TableRun) -> pd.DataFrame:
+    """The one `batch_metrics` row of a monitoring report: its CloudWatch figures (catalog.METRIC_COLUMNS), the
+    alarm rules that fired (JSON list), whether it was judged, the scoring package and execution."""
+    figures = batch_metrics(report)
+    return pd.DataFrame([{
+        "execution": run.execution, "model_package": (report.get("batch") or {}).get("model_package"),
+        "judged": bool(report.get("judged")),
+        **{column: figures[metric] for metric, column in catalog.METRIC_COLUMNS.items()},
+        "alarms": json.dumps([alarm["alarm"] for alarm in report.get("alarms", [])]), "scored_at": run.at}])
 
 
 def _versions(predictions: pd.DataFrame) -> dict:

@@ -44,12 +44,27 @@ def test_the_dag_validates_creates_the_model_scores_summarizes_and_checks_for_dr
     assert validate["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"] == "ShardedByS3Key"
 
 
-def test_rejected_rows_go_to_the_quarantine_zone_by_execution_outside_the_executions_folder(definition):
-    # A zone of its own, so the estate's lifecycle rule on <prefix>/quarantine/ expires them (infra/storage.py).
-    outputs = {item["OutputName"]: item["S3Output"]["S3Uri"]
-               for item in steps_by_name(definition)["ValidateBatch"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]}
-    assert outputs["quarantine"] == {"Std:Join": {"On": "/", "Values": [
-        "s3://sagemaker-us-east-1-123456789012/tweetops/quarantine", {"Get": "Execution.PipelineExecutionId"}]}}
+def test_rejected_rows_and_the_quality_report_go_to_the_shared_table_zones_named_by_execution(definition):
+    # The quarantine zone is outside the executions folder, so the estate's lifecycle rule on <prefix>/quarantine/
+    # expires it (infra/storage.py); the job writes date=<day>/<execution id>.parquet under each shared zone.
+    arguments = steps_by_name(definition)["ValidateBatch"]["Arguments"]
+    outputs = {item["OutputName"]: item["S3Output"]["S3Uri"] for item in arguments["ProcessingOutputConfig"]["Outputs"]}
+    zone = "s3://sagemaker-us-east-1-123456789012/tweetops"
+    assert outputs["quarantine"] == f"{zone}/quarantine/" and outputs["quality"] == f"{zone}/quality-reports/"
+    container = arguments["AppSpecification"]["ContainerArguments"]
+    assert container[container.index("--run-id") + 1] == {"Get": "Execution.PipelineExecutionId"}
+    assert container[container.index("--run-date") + 1] == {"Get": "Execution.StartDateTime"}
+    assert container[container.index("--pipeline") + 1] == "inference"
+
+
+def test_the_batch_metrics_row_goes_to_the_shared_monitoring_metrics_zone(definition):
+    arguments = steps_by_name(definition)["Monitor"]["Arguments"]
+    outputs = {item["OutputName"]: item["S3Output"] for item in arguments["ProcessingOutputConfig"]["Outputs"]}
+    assert outputs["metrics"]["S3Uri"] == "s3://sagemaker-us-east-1-123456789012/tweetops/monitoring-metrics/"
+    container = arguments["AppSpecification"]["ContainerArguments"]
+    assert container[container.index("--metrics-output") + 1] == outputs["metrics"]["LocalPath"]
+    assert container[container.index("--run-id") + 1] == {"Get": "Execution.PipelineExecutionId"}
+    assert container[container.index("--run-date") + 1] == {"Get": "Execution.StartDateTime"}
 
 
 def test_the_scored_batch_accumulates_in_the_shared_new_data_zone_named_by_execution(definition):

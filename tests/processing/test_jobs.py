@@ -257,3 +257,106 @@ def test_assignments_that_miss_messages_are_refused_with_the_count(discovered, t
     pd.DataFrame({"id": ids[:-2], "cluster": 0}).to_parquet(tmp_path / "given" / "assignments.parquet", index=False)
     with pytest.raises(ValueError, match=rf"2 of {len(ids)} messages have no cluster assignment"):
         cluster_job(out / "processed", out / "features", tmp_path / "out", seed=0, assignments_path=tmp_path / "given")
+
+
+# ---- the quarantine and quality_reports tables (docs/tables.md)
+
+RUN_ARGS = ["--run-id", "exec-42", "--run-date", "2024-03-04T23:59:00+00:00"]
+
+
+@pytest.fixture(scope="module")
+def small_batch(tmp_path_factory):
+    """80 demo messages with malformed rows and raw-file defects: a validation takes a moment, not seconds."""
+    path = tmp_path_factory.mktemp("small") / "batch.csv"
+    write_demo_data(generate_messages(80, seed=5, malformed_share=0.2), path, raw_defects=True)
+    return path
+
+
+def validate_command(*args):
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    return CliRunner().invoke(main, ["validate", *map(str, args)])
+
+
+def test_a_pipeline_validation_writes_quarantine_and_quality_rows_of_the_catalog_schemas(small_batch, tmp_path):
+    import pyarrow.parquet as pq
+
+    from processing.catalog import TABLES
+
+    result = validate_command("--input", small_batch, "--output", tmp_path, *RUN_ARGS, "--pipeline", "inference")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "reports" / "quality_report.json").read_text())
+    quarantine = pq.read_table(tmp_path / "quarantine" / "date=2024-03-04" / "exec-42.parquet")
+    quality = pq.read_table(tmp_path / "quality" / "date=2024-03-04" / "exec-42.parquet")
+    assert quarantine.schema == TABLES["quarantine"].arrow_schema()
+    assert quality.schema == TABLES["quality_reports"].arrow_schema()
+    # Nothing lost: every rejected row is a table row, the same rows as the human-readable file (now in reports/).
+    rejected = [json.loads(line) for line in (tmp_path / "reports" / "quarantine.jsonl").read_text().splitlines()]
+    rows = quarantine.to_pylist()
+    assert len(rows) == report["rows_quarantined"] == len(rejected) > 0
+    assert [{key: row[key] for key in rejected[0]} for row in rows] == rejected
+    assert {(row["execution"], row["validated_at"]) for row in rows} == {("exec-42", "2024-03-04T23:59:00+00:00")}
+    assert [path.name for path in (tmp_path / "quarantine").rglob("*") if path.is_file()] == ["exec-42.parquet"]
+    (summary,) = quality.to_pylist()
+    assert summary["rows_in"] == summary["rows_accepted"] + summary["rows_quarantined"] == report["rows_in"]
+    assert summary["rows_quarantined"] == len(rows) and summary["pipeline"] == "inference"
+    assert summary["quarantine_share"] == pytest.approx(len(rows) / report["rows_in"])
+    assert json.loads(summary["reasons"]) == report["by_reason"]
+    assert sum(json.loads(summary["reasons"]).values()) == len(rows)
+    assert json.loads(summary["languages"]) == report["languages"]
+
+
+def test_without_a_run_the_validation_writes_what_it_always_wrote(small_batch, tmp_path):
+    result = validate_command("--input", small_batch, "--output", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "quarantine" / "quarantine.jsonl").is_file()
+    assert not (tmp_path / "quality").exists() and not (tmp_path / "reports" / "quarantine.jsonl").exists()
+
+
+def test_the_tables_of_a_cached_validation_are_the_rows_the_validation_itself_would_write(small_batch, tmp_path):
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    assert validate_command("--input", small_batch, "--output", tmp_path / "direct", *RUN_ARGS,
+                            "--pipeline", "training").exit_code == 0
+    assert validate_command("--input", small_batch, "--output", tmp_path / "cached").exit_code == 0
+    result = CliRunner().invoke(main, [
+        "validation-tables", "--quarantine", str(tmp_path / "cached" / "quarantine"),
+        "--reports", str(tmp_path / "cached" / "reports"), "--output", str(tmp_path / "recorded"), *RUN_ARGS,
+        "--pipeline", "training"])
+    assert result.exit_code == 0, result.output
+    for table in ("quarantine", "quality"):
+        (direct,) = (tmp_path / "direct" / table).rglob("*.parquet")
+        recorded = tmp_path / "recorded" / direct.relative_to(tmp_path / "direct")
+        assert pq.read_table(recorded).equals(pq.read_table(direct))
+
+
+def test_validation_tables_refuses_rejected_rows_that_do_not_add_up_in_one_line(small_batch, tmp_path):
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    assert validate_command("--input", small_batch, "--output", tmp_path).exit_code == 0
+    rejected = tmp_path / "quarantine" / "quarantine.jsonl"
+    rejected.write_text("".join(rejected.read_text().splitlines(keepends=True)[1:]))  # one row lost
+    result = CliRunner().invoke(main, [
+        "validation-tables", "--quarantine", str(tmp_path / "quarantine"), "--reports", str(tmp_path / "reports"),
+        "--output", str(tmp_path / "recorded"), *RUN_ARGS, "--pipeline", "training"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "rejected rows, but quality_report.json counts" in result.output
+    assert not (tmp_path / "recorded").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--run-id", "exec-42"], "--run-id, --run-date and --pipeline go together"),
+    ([*RUN_ARGS[:2], "--run-date", "yesterday", "--pipeline", "training"], "is not an ISO 8601 date or time"),
+    (["--run-id", "../escape", "--run-date", "2024-03-04", "--pipeline", "training"], "it names a file"),
+])
+def test_bad_run_arguments_are_refused_in_one_line_before_anything_is_written(small_batch, tmp_path, args, message):
+    result = validate_command("--input", small_batch, "--output", tmp_path / "out", *args)
+    assert result.exit_code in (1, 2) and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

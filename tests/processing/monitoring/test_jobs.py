@@ -210,3 +210,39 @@ def test_the_baseline_command_makes_a_baseline(zones, tmp_path):
     assert result.output.startswith(f"baseline of {HELD_OUT} held-out messages")
     for name in ("baseline.json", "reference.npz", "statistics.json", "constraints.json"):  # the same seed: same bytes
         assert (tmp_path / "baseline" / name).read_bytes() == (root / "baseline" / name).read_bytes(), name
+
+
+def test_the_monitor_command_with_a_run_writes_the_batch_metrics_row_of_the_catalog_schema(zones, tmp_path):
+    import pyarrow.parquet as pq
+
+    from processing.catalog import METRIC_COLUMNS, TABLES
+    from processing.monitoring.metrics import batch_metrics
+
+    root, _, _ = zones
+    result = CliRunner().invoke(main, [
+        "monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
+        "--predictions", str(root / "predictions" / "batch"), "--reports", str(root / "validated" / "reports"),
+        "--output", str(tmp_path / "out"), "--novelty-output", str(tmp_path / "queue"),
+        "--featurizer-sha256", digest(root), "--metrics-sink", "file", "--min-messages", "100",
+        "--model-package", "arn:aws:sagemaker:us-east-1:123456789012:model-package/models/3",
+        "--metrics-output", str(tmp_path / "metrics"), "--run-id", "exec-7", "--run-date", "2024-03-04T22:10:00Z"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    table = pq.read_table(tmp_path / "metrics" / "date=2024-03-04" / "exec-7.parquet")
+    assert table.schema == TABLES["batch_metrics"].arrow_schema()
+    (row,) = table.to_pylist()
+    assert row["execution"] == "exec-7" and row["scored_at"] == "2024-03-04T22:10:00+00:00"
+    assert row["model_package"].endswith("model-package/models/3") and row["judged"] is report["judged"]
+    assert {column: row[column] for column in METRIC_COLUMNS.values()} == {
+        METRIC_COLUMNS[metric]: value for metric, value in batch_metrics(report).items()}
+    assert json.loads(row["alarms"]) == [alarm["alarm"] for alarm in report["alarms"]]
+
+
+def test_the_monitor_command_refuses_a_run_id_without_its_date_in_one_line(zones, tmp_path):
+    root, _, _ = zones
+    result = CliRunner().invoke(main, [
+        "monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
+        "--predictions", str(root / "predictions" / "batch"), "--output", str(tmp_path / "out"),
+        "--metrics-sink", "file", "--run-id", "exec-7"])
+    assert result.exit_code == 2 and "--run-id and --run-date go together" in result.output
+    assert not (tmp_path / "out").exists()
