@@ -30,6 +30,7 @@ from sagemaker.train import ModelTrainer  # noqa: E402
 
 from pipelines.settings import PipelineSettings  # noqa: E402
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri  # noqa: E402
+from processing.catalog import TABLES  # noqa: E402
 from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
 from processing.features import DEFAULT_FEATURIZER, FEATURIZERS  # noqa: E402
 from inference import IMAGE_SERVING_DIR, SERVING_PROGRAM  # noqa: E402
@@ -91,11 +92,27 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         step_args=jobs.processor("validate", instance_count=processing_count).run(
             inputs=[channel("raw", input_data, distribution="ShardedByS3Key")],
             outputs=[jobs.output("processed", "processed", "processed"), jobs.output("ingested", "ingested", "ingested"),
-                     jobs.quarantine_output(),
+                     jobs.rejected_rows_output(),
                      jobs.output("reports", "reports", "reports", "validation")],
             arguments=["--input", f"{PROCESSING}/input/raw", "--output", f"{PROCESSING}/output",
                        "--languages", languages, "--clean"]),
         cache_config=cache, retry_policies=JOB_RETRIES)
+
+    # ---------------------------------------------------------------- 1b. the validation into the quarantine and
+    # quality_reports tables. Its own step, not cached: the execution id names the files, and in ValidateClean's
+    # arguments it would make that cached step (and every step after it) run again in every execution.
+    record_validation = ProcessingStep(
+        name="RecordValidation", display_name="Record the validation",
+        description="ValidateClean's rejected rows and counts as rows of the quarantine and quality_reports tables "
+                    "(quarantine/ and quality-reports/date=YYYY-MM-DD/<execution id>.parquet; docs/tables.md).",
+        step_args=jobs.processor("validation-tables").run(
+            inputs=[channel("quarantine", output_uri(validate, "quarantine")),
+                    channel("reports", output_uri(validate, "reports"))],
+            outputs=[jobs.quarantine_output(), jobs.table_output("quality", "quality", TABLES["quality_reports"].zone)],
+            arguments=["--quarantine", f"{PROCESSING}/input/quarantine", "--reports", f"{PROCESSING}/input/reports",
+                       "--output", f"{PROCESSING}/output", "--run-id", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                       "--run-date", ExecutionVariables.START_DATETIME, "--pipeline", "training"]),
+        retry_policies=JOB_RETRIES)
 
     # ---------------------------------------------------------------- 2. features (fit once, transform in shares)
     features = ProcessingStep(
@@ -264,5 +281,5 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         if_steps=[create_model, score_held_out, baseline, register], else_steps=[below_threshold])
 
     return Pipeline(name=settings.pipeline_name, parameters=parameters,
-                    steps=[validate, features, cluster, train, evaluate, quality_gate],
+                    steps=[validate, record_validation, features, cluster, train, evaluate, quality_gate],
                     sagemaker_session=session)

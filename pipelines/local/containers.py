@@ -38,7 +38,8 @@ TRAINING_COMMAND = ("tweetops", "train")
 ENTRY_POINTS = {
     "Processing": frozenset(("tweetops", command) for command in
                             ("validate", "featurize", "cluster", "evaluate", "summarize-predictions",
-                                                  "baseline", "monitor", "accumulate", "evolve", "record-map")),
+                                                  "baseline", "monitor", "accumulate", "evolve", "record-map",
+                                                  "validation-tables")),
     "Training": frozenset({TRAINING_COMMAND}),
 }
 # Variables that decide which code a process loads: a definition must not set them.

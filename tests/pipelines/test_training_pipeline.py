@@ -39,7 +39,8 @@ def definition(settings) -> dict:
 
 
 def test_the_dag_is_validate_features_cluster_train_evaluate_then_the_gate(definition):
-    assert [step["Name"] for step in definition["Steps"]] == [*JOB_STEPS, "QualityGate"]
+    assert [step["Name"] for step in definition["Steps"]] == [JOB_STEPS[0], "RecordValidation", *JOB_STEPS[1:],
+                                                              "QualityGate"]
     steps = steps_by_name(definition)
     assert references(steps["Features"]["Arguments"]) == {"ValidateClean"}
     assert references(steps["Cluster"]["Arguments"]) == {"ValidateClean", "Features"}
@@ -288,7 +289,8 @@ def test_building_without_a_role_says_how_to_give_one():
 def test_every_step_is_a_valid_request_of_its_sagemaker_api(definition):
     """Checked against botocore's SageMaker service model: required fields, types, enums, lengths."""
     checked = validate_requests(definition)
-    assert sorted(checked) == sorted([*JOB_STEPS, "RegisterModel", "CreateModel", "ScoreHeldOut", "Baseline"])
+    assert sorted(checked) == sorted([*JOB_STEPS, "RecordValidation", "RegisterModel", "CreateModel", "ScoreHeldOut",
+                                      "Baseline"])
     for name, step in steps_by_name(definition).items():
         assert re.fullmatch(r"[A-Za-z0-9\-_]{1,64}", name) and len(step.get("DisplayName", "")) <= 82
 
@@ -322,3 +324,25 @@ def test_retraining_takes_the_reviewed_clusters_from_cluster_assignments_uri(def
     assert arguments[arguments.index("--assignments") + 1] == "/opt/ml/processing/input/assignments"
     default = {p["Name"]: p for p in definition["Parameters"]}["ClusterAssignmentsUri"]["DefaultValue"]
     assert default.endswith("/empty/")  # the empty marker: cluster anew
+
+
+def test_the_validation_is_recorded_in_the_shared_quarantine_and_quality_zones_by_an_uncached_step(definition):
+    steps = steps_by_name(definition)
+    record = steps["RecordValidation"]["Arguments"]
+    assert record["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "validation-tables"]
+    assert references(record) == {"ValidateClean"}
+    outputs = {item["OutputName"]: item["S3Output"]["S3Uri"] for item in record["ProcessingOutputConfig"]["Outputs"]}
+    zone = "s3://sagemaker-us-east-1-123456789012/tweetops"  # the account's default bucket, as upsert resolves it
+    assert outputs == {"quarantine": f"{zone}/quarantine/", "quality": f"{zone}/quality-reports/"}
+    container = record["AppSpecification"]["ContainerArguments"]
+    assert container[container.index("--run-id") + 1] == {"Get": "Execution.PipelineExecutionId"}
+    assert container[container.index("--run-date") + 1] == {"Get": "Execution.StartDateTime"}
+    assert container[container.index("--pipeline") + 1] == "training"
+    # The execution id changes every run: a cached step holding it could never hit (and ValidateClean still can).
+    assert "CacheConfig" not in steps["RecordValidation"] and "CacheConfig" in steps["ValidateClean"]
+    assert "Execution" not in json.dumps(steps["ValidateClean"]["Arguments"]["AppSpecification"])
+    # ValidateClean's own quarantine.jsonl stays by execution, under the quarantine zone's lifecycle rule.
+    (rejected,) = [item for item in steps["ValidateClean"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+                   if item["OutputName"] == "quarantine"]
+    assert rejected["S3Output"]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
+        f"{zone}/quarantine", {"Get": "Execution.PipelineExecutionId"}]}}

@@ -10,6 +10,7 @@ import sys
 import tarfile
 import time
 
+import pandas as pd
 import pytest
 
 from pipelines.local.executor import LocalExecutor
@@ -46,14 +47,21 @@ def test_a_run_trains_evaluates_registers_and_scores_the_held_out_split(home):
     record = execution.record
     assert record["PipelineExecutionStatus"] == "Succeeded"
     assert [step["StepName"] for step in record["Steps"]] == [
-        "ValidateClean", "Features", "Cluster", "Train", "Evaluate", "QualityGate", "CreateModel", "ScoreHeldOut",
-        "Baseline", "RegisterModel"]
+        "ValidateClean", "RecordValidation", "Features", "Cluster", "Train", "Evaluate", "QualityGate", "CreateModel",
+        "ScoreHeldOut", "Baseline", "RegisterModel"]
     assert all(list((execution.folder / "steps" / name).glob("log*.txt"))  # one log per instance
                for name in ("ValidateClean", "Features", "Cluster", "Train", "Evaluate", "ScoreHeldOut", "Baseline"))
 
     artifacts = execution.folder / "artifacts"
     report = json.loads((artifacts / "reports" / "validation" / "quality_report.json").read_text())
     assert report["rows_in"] == 400 == report["rows_accepted"] + report["rows_quarantined"]
+    zones = home / "s3" / "tweetops-local" / "tweetops"
+    (quality,) = pd.read_parquet(next((zones / "quality-reports").glob(f"date=*/{execution.id}.parquet"))).to_dict(
+        "records")
+    assert (quality["pipeline"], quality["rows_in"], quality["rows_quarantined"]) == (
+        "training", 400, report["rows_quarantined"])
+    assert len(pd.read_parquet(next((zones / "quarantine").glob(f"date=*/{execution.id}.parquet")))) == \
+        report["rows_quarantined"]
     held_out = (artifacts / "pseudo-labeled" / "held-out-batch" / "messages.jsonl").read_text().splitlines()
     predictions = [json.loads(line) for line in
                    (artifacts / "predictions" / "held-out" / "messages.jsonl.out").read_text().splitlines()]
@@ -262,11 +270,18 @@ def test_predict_scores_the_hostile_corpus_or_refuses_a_file_in_one_line(home, t
     rows_in = sum(EXPECTED[name].rows_in for name in corpus if EXPECTED[name].error is None)
     assert report["rows_in"] == rows_in == len(predictions) + report["rows_quarantined"]
     assert all(prediction["category"] for prediction in predictions)
-    # The rejected rows, each with its reason, in the quarantine zone of the execution (outside its folder), as printed.
-    quarantine = home / "s3" / "tweetops-local" / "tweetops" / "quarantine" / latest(home).id
-    rejected = [json.loads(line) for path in quarantine.glob("*.jsonl") for line in path.read_text().splitlines()]
+    # The rejected rows, each with its reason, in the execution's file of the quarantine table (outside its folder),
+    # as printed; the batch's counts in the quality_reports table (docs/tables.md).
+    zones, execution = home / "s3" / "tweetops-local" / "tweetops", latest(home)
+    (quarantine,) = (zones / "quarantine").glob(f"date=*/{execution.id}.parquet")
+    rejected = pd.read_parquet(quarantine)
     assert report["rows_quarantined"] > 0 and len(rejected) == report["rows_quarantined"]
-    assert all(row["reason"] for row in rejected) and f"quarantined {len(rejected)} ({quarantine})" in result.stdout
+    assert rejected["reason"].notna().all() and set(rejected["execution"]) == {execution.id}
+    assert f"quarantined {len(rejected)} ({quarantine})" in result.stdout
+    quality_file = zones / "quality-reports" / quarantine.parent.name / quarantine.name
+    (quality,) = pd.read_parquet(quality_file).to_dict("records")
+    assert (quality["rows_in"], quality["rows_quarantined"]) == (rows_in, len(rejected))
+    assert quality["pipeline"] == "inference"
 
     refused = predict(home, corpus["gzip.csv"])
     assert refused.returncode == 1 and "Traceback" not in refused.stdout + refused.stderr
