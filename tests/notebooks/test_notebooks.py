@@ -154,14 +154,15 @@ def aws_stand_in(kernel_env, monkeypatch):
     sagemaker = session.client("sagemaker")
     sagemaker.create_model_package_group(ModelPackageGroupName="tweetops-message-classifier")
     # Approved at creation: moto's update_model_package drops CustomerMetadataProperties (SageMaker keeps them).
+    execution = f"s3://{BUCKET}/tweetops/executions/e1"
     package = sagemaker.create_model_package(
         ModelPackageGroupName="tweetops-message-classifier", ModelApprovalStatus="Approved", InferenceSpecification={
             "Containers": [{"Image": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/tweetops:0.1.0",
-                            "ModelDataUrl": f"s3://{BUCKET}/tweetops/executions/e1/model/model.tar.gz"}],
+                            "ModelDataUrl": f"{execution}/model/model.tar.gz"}],
             "SupportedContentTypes": ["application/jsonlines"], "SupportedResponseMIMETypes": ["application/jsonlines"]},
-        CustomerMetadataProperties={"monitoring_baseline_uri": f"s3://{BUCKET}/tweetops/executions/e1/monitoring/baseline",
+        CustomerMetadataProperties={"monitoring_baseline_uri": f"{execution}/monitoring/baseline",
                                     "featurizer_sha256": "cd" * 32, "model_sha256": "ab" * 32,
-                                    "category_map_uri": f"s3://{BUCKET}/tweetops/executions/e1/clusters/category_map.yaml"}
+                                    "category_map_uri": f"{execution}/clusters/category_map.yaml"}
     )["ModelPackageArn"]
     yield session, package
     server.stop()
