@@ -159,7 +159,8 @@ def aws_stand_in(kernel_env, monkeypatch):
         ModelPackageGroupName="tweetops-message-classifier", ModelApprovalStatus="Approved", InferenceSpecification={
             "Containers": [{"Image": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/tweetops:0.1.0",
                             "ModelDataUrl": f"{execution}/model/model.tar.gz"}],
-            "SupportedContentTypes": ["application/jsonlines"], "SupportedResponseMIMETypes": ["application/jsonlines"]},
+            "SupportedContentTypes": ["application/jsonlines"],
+            "SupportedResponseMIMETypes": ["application/jsonlines"]},
         CustomerMetadataProperties={"monitoring_baseline_uri": f"{execution}/monitoring/baseline",
                                     "featurizer_sha256": "cd" * 32, "model_sha256": "ab" * 32,
                                     "category_map_uri": f"{execution}/clusters/category_map.yaml"}
