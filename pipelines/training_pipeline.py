@@ -151,6 +151,21 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
                        "--k", k.to_string(), "--categories", categories.to_string(), "--seed", seed.to_string()]),
         property_files=[provenance], cache_config=cache, retry_policies=JOB_RETRIES)
 
+    # ---------------------------------------------------------------- 3b. the draft map into the category_maps table
+    # Its own step, not cached: the execution id names the file, and in the Cluster step's arguments it would make
+    # that cached step (and every step after it) run again in every execution.
+    record_map = ProcessingStep(
+        name="RecordCategoryMap", display_name="Record the category map version",
+        description="The Cluster step's draft map as rows of the category_maps table "
+                    "(category-map-versions/date=YYYY-MM-DD/<execution id>.parquet; docs/tables.md).",
+        step_args=jobs.processor("record-map").run(
+            inputs=[channel("clusters", output_uri(cluster, "clusters"))],
+            outputs=[jobs.table_output("maps", "maps", TABLES["category_maps"].zone)],
+            arguments=["--category-map", f"{PROCESSING}/input/clusters", "--output", f"{PROCESSING}/output/maps",
+                       "--run-id", ExecutionVariables.PIPELINE_EXECUTION_ID,
+                       "--run-date", ExecutionVariables.START_DATETIME]),
+        retry_policies=JOB_RETRIES)
+
     # ---------------------------------------------------------------- 4. train (the image's `train` runs tweetops train)
     train = TrainingStep(
         name="Train", display_name="Train classifier",
@@ -281,5 +296,5 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
         if_steps=[create_model, score_held_out, baseline, register], else_steps=[below_threshold])
 
     return Pipeline(name=settings.pipeline_name, parameters=parameters,
-                    steps=[validate, record_validation, features, cluster, train, evaluate, quality_gate],
+                    steps=[validate, record_validation, features, cluster, record_map, train, evaluate, quality_gate],
                     sagemaker_session=session)

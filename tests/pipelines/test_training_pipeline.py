@@ -39,8 +39,8 @@ def definition(settings) -> dict:
 
 
 def test_the_dag_is_validate_features_cluster_train_evaluate_then_the_gate(definition):
-    assert [step["Name"] for step in definition["Steps"]] == [JOB_STEPS[0], "RecordValidation", *JOB_STEPS[1:],
-                                                              "QualityGate"]
+    assert [step["Name"] for step in definition["Steps"]] == [
+        JOB_STEPS[0], "RecordValidation", *JOB_STEPS[1:3], "RecordCategoryMap", *JOB_STEPS[3:], "QualityGate"]
     steps = steps_by_name(definition)
     assert references(steps["Features"]["Arguments"]) == {"ValidateClean"}
     assert references(steps["Cluster"]["Arguments"]) == {"ValidateClean", "Features"}
@@ -289,8 +289,8 @@ def test_building_without_a_role_says_how_to_give_one():
 def test_every_step_is_a_valid_request_of_its_sagemaker_api(definition):
     """Checked against botocore's SageMaker service model: required fields, types, enums, lengths."""
     checked = validate_requests(definition)
-    assert sorted(checked) == sorted([*JOB_STEPS, "RecordValidation", "RegisterModel", "CreateModel", "ScoreHeldOut",
-                                      "Baseline"])
+    assert sorted(checked) == sorted([*JOB_STEPS, "RecordValidation", "RecordCategoryMap", "RegisterModel",
+                                      "CreateModel", "ScoreHeldOut", "Baseline"])
     for name, step in steps_by_name(definition).items():
         assert re.fullmatch(r"[A-Za-z0-9\-_]{1,64}", name) and len(step.get("DisplayName", "")) <= 82
 
@@ -324,6 +324,23 @@ def test_retraining_takes_the_reviewed_clusters_from_cluster_assignments_uri(def
     assert arguments[arguments.index("--assignments") + 1] == "/opt/ml/processing/input/assignments"
     default = {p["Name"]: p for p in definition["Parameters"]}["ClusterAssignmentsUri"]["DefaultValue"]
     assert default.endswith("/empty/")  # the empty marker: cluster anew
+
+
+def test_the_draft_map_is_recorded_in_the_shared_category_maps_zone_by_an_uncached_step(definition, settings):
+    record = steps_by_name(definition)["RecordCategoryMap"]
+    arguments = record["Arguments"]
+    assert arguments["AppSpecification"]["ContainerEntrypoint"] == ["tweetops", "record-map"]
+    assert references(arguments) == {"Cluster"}
+    (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
+    assert output["OutputName"] == "maps"
+    # The zone every execution adds its file to (the bucket is the session's default here).
+    assert re.fullmatch(rf"s3://[a-z0-9.-]+/{settings.prefix}/category-map-versions/", output["S3Output"]["S3Uri"])
+    container = arguments["AppSpecification"]["ContainerArguments"]
+    assert container[container.index("--run-id") + 1] == {"Get": "Execution.PipelineExecutionId"}
+    assert container[container.index("--run-date") + 1] == {"Get": "Execution.StartDateTime"}
+    # The execution id changes every run: a cached step holding it could never hit (and the Cluster step still can).
+    assert "CacheConfig" not in record
+    assert "Execution" not in json.dumps(steps_by_name(definition)["Cluster"]["Arguments"]["AppSpecification"])
 
 
 def test_the_validation_is_recorded_in_the_shared_quarantine_and_quality_zones_by_an_uncached_step(definition):

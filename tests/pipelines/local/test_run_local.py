@@ -16,6 +16,7 @@ import pytest
 from pipelines.local.executor import LocalExecutor
 from pipelines.local.run import local_definition
 from pipelines.settings import load_settings
+from processing.category_map import load_category_map
 from tests.hostile_corpus import EXPECTED, write_hostile_corpus
 
 DEMO = ["--demo-rows", "400"]
@@ -47,12 +48,18 @@ def test_a_run_trains_evaluates_registers_and_scores_the_held_out_split(home):
     record = execution.record
     assert record["PipelineExecutionStatus"] == "Succeeded"
     assert [step["StepName"] for step in record["Steps"]] == [
-        "ValidateClean", "RecordValidation", "Features", "Cluster", "Train", "Evaluate", "QualityGate", "CreateModel",
-        "ScoreHeldOut", "Baseline", "RegisterModel"]
+        "ValidateClean", "RecordValidation", "Features", "Cluster", "RecordCategoryMap", "Train", "Evaluate",
+        "QualityGate", "CreateModel", "ScoreHeldOut", "Baseline", "RegisterModel"]
     assert all(list((execution.folder / "steps" / name).glob("log*.txt"))  # one log per instance
                for name in ("ValidateClean", "Features", "Cluster", "Train", "Evaluate", "ScoreHeldOut", "Baseline"))
 
     artifacts = execution.folder / "artifacts"
+    # The drafted map's categories in the category_maps table: the execution's file in the day it started.
+    draft = load_category_map(artifacts / "clusters" / "category_map.yaml")
+    zone = home / "s3" / "tweetops-local" / "tweetops" / "category-map-versions"
+    rows = pd.read_parquet(zone / f"date={record['CreationTime'][:10]}" / f"{execution.id}.parquet")
+    assert sorted(rows["category_id"]) == sorted(entry.id for entry in draft.entries)
+    assert set(rows["map_hash"]) == {draft.content_hash} and set(rows["execution"]) == {execution.id}
     report = json.loads((artifacts / "reports" / "validation" / "quality_report.json").read_text())
     assert report["rows_in"] == 400 == report["rows_accepted"] + report["rows_quarantined"]
     zones = home / "s3" / "tweetops-local" / "tweetops"
