@@ -85,7 +85,8 @@ TABLES: dict[str, Table] = {table.name: table for table in (
                    ("category_map_version", "bigint", "category map version of the model"),
                    ("scored_at", "string", "ISO 8601 time of the scoring"))),
     Table("quarantine", "quarantine",
-          "Every rejected input row with its reason, by validation day. Written by the Validate steps.",
+          "Every rejected input row with its reason, by validation day. Written by the training pipeline's "
+          "RecordValidation step and the inference pipeline's ValidateBatch step.",
           _columns(("execution", "string", "the execution that validated the batch"),
                    ("source_file", "string", "input file name"), ("row_number", "bigint", "row in that file"),
                    ("line", "bigint", "line in that file, where it has lines"),
@@ -93,8 +94,8 @@ TABLES: dict[str, Table] = {table.name: table for table in (
                    ("record", "string", "the row as read, as JSON text"),
                    ("validated_at", "string", "ISO 8601 time of the validation"))),
     Table("quality_reports", "quality-reports",
-          "One row per validated batch: rows in, accepted, quarantined, by reason and language. Written by the "
-          "Validate steps.",
+          "One row per validated batch (per shard): rows in, accepted, quarantined, by reason and language. Written "
+          "by the training pipeline's RecordValidation step and the inference pipeline's ValidateBatch step.",
           _columns(("execution", "string", "the execution that validated the batch"),
                    ("pipeline", "string", "training or inference"), ("rows_in", "bigint", "rows read"),
                    ("rows_accepted", "bigint", "rows accepted"), ("rows_quarantined", "bigint", "rows rejected"),
@@ -113,8 +114,8 @@ TABLES: dict[str, Table] = {table.name: table for table in (
                    ("alarms", "string", "JSON list of the alarm rules that fired"),
                    ("scored_at", "string", "ISO 8601 time of the scoring"))),
     Table("category_maps", "category-map-versions",
-          "One row per category of every category map version written: drafts (Cluster step) and reviewed versions "
-          "(tweetops review, the review function).",
+          "One row per category of every category map version written: drafts (the training pipeline's "
+          "RecordCategoryMap step) and reviewed versions (tweetops review, the review function).",
           _columns(("map_version", "bigint", "category map version"), ("map_hash", "string", "content hash"),
                    ("category_id", "string", "stable category id (c1, c2, ...)"), ("name", "string", "category name"),
                    ("description", "string", "what it holds"), ("clusters", "string", "JSON list of cluster ids"),

@@ -314,7 +314,8 @@ def test_local_status_lists_executions_and_shows_steps(home):
     first = LocalExecutor(home).executions()[0]
     steps = status(first.id).splitlines()
     assert first.id in steps[0] and "Succeeded" in steps[0]
-    assert [line.split()[:2] for line in steps[1:3]] == [["ValidateClean", "Succeeded"], ["Features", "Succeeded"]]
+    assert [line.split()[:2] for line in steps[1:3]] == [["ValidateClean", "Succeeded"],
+                                                         ["RecordValidation", "Succeeded"]]
     assert len(status("--all").splitlines()) == len(LocalExecutor(home).executions())
 
 
