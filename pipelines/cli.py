@@ -227,7 +227,7 @@ def validation_run_options(command):
 
 def _table_run(run_id: str | None, run_date: str | None, pipeline_type: str | None):
     """The TableRun the three options name, or None when none is given."""
-    from processing.jobs import TableRun
+    from processing.catalog import TableRun
 
     if (run_id, run_date, pipeline_type).count(None) not in (0, 3):
         raise click.UsageError("--run-id, --run-date and --pipeline go together")

@@ -69,7 +69,7 @@ def monitor(baseline_path, batch, predictions, reports, output, novelty_output, 
             model_package_group, pipeline_name, metrics_sink, min_messages, alpha, alarm_thresholds, seed,
             metrics_output, run_id, run_date) -> None:
     """Check a scored batch for drift against its package's baseline; publish the figures (docs/monitoring.md)."""
-    from processing.jobs import TableRun
+    from processing.catalog import TableRun
     from processing.monitoring.check import MonitorSettings
     from processing.monitoring.jobs import METRICS_FILE, monitor_job
 

@@ -26,11 +26,11 @@ from typing import Mapping
 import duckdb
 import pandas as pd
 
+from pipelines.local.store import LOCAL_BUCKET
 from processing.catalog import DATE_PARTITION, EXECUTION_PARTITION, TABLES, Table
 from processing.queries import bind, saved_query
 from processing.sanitize import spreadsheet_cell, terminal_text
 
-LOCAL_BUCKET = "tweetops-local"  # pipelines.local.run.LOCAL_BUCKET (not imported: it pulls in the executor)
 LOCAL_PREFIX = "tweetops"  # pipelines.settings.PipelineSettings.prefix
 SQL_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
 PARTITION_NAME = re.compile(r"^date=\d{4}-\d{2}-\d{2}$")

@@ -137,6 +137,35 @@ TABLES: dict[str, Table] = {table.name: table for table in (
 )}
 
 
+@dataclass(frozen=True)
+class TableRun:
+    """The pipeline execution a job writes table rows for: its id (names the files), its start (the partition
+    day; the rows' time, so a rerun writes the same bytes) and the pipeline (training or inference)."""
+    execution: str
+    started: pd.Timestamp
+    pipeline: str = ""
+
+    @classmethod
+    def of(cls, execution: str, started: str, pipeline: str = "") -> TableRun:
+        """From the arguments the pipelines pass (Execution.PipelineExecutionId, Execution.StartDateTime)."""
+        from processing.evolution.accumulate import scoring_time
+
+        try:
+            stamp = scoring_time(started)
+        except ValueError:
+            raise ValueError(f"run date {started!r} is not an ISO 8601 date or time") from None
+        check_run(execution)
+        return cls(execution, stamp, pipeline)
+
+    @property
+    def day(self) -> str:
+        return self.started.strftime("%Y-%m-%d")
+
+    @property
+    def at(self) -> str:
+        return self.started.isoformat()
+
+
 def conform(table: Table, frame: pd.DataFrame) -> pa.Table:
     """`frame` as an Arrow table of `table`'s columns in order and types; ValueError naming missing columns."""
     missing = [name for name in table.column_names if name not in frame.columns]
@@ -149,10 +178,15 @@ def partition_file(table: Table, day: dt.date | str, run: str) -> str:
     """`date=YYYY-MM-DD/<run>.parquet`: where a run's rows of one day go, relative to the table's zone."""
     if table.partition != DATE_PARTITION:
         raise ValueError(f"table {table.name} is partitioned by {table.partition}, not by date")
-    if not isinstance(run, str) or not _RUN.match(run):
-        raise ValueError(f"run name {run!r} must be 1-128 letters, digits, '.', '_' or '-': it names a file")
+    check_run(run)
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
     return f"{DATE_PARTITION}={day.isoformat()}/{run}.parquet"
+
+
+def check_run(run: str) -> None:
+    """Refuse a run name that cannot name a table file (ValueError saying what it must be)."""
+    if not isinstance(run, str) or not _RUN.match(run):
+        raise ValueError(f"run name {run!r} must be 1-128 letters, digits, '.', '_' or '-': it names a file")
 
 
 def write_partition(table: Table, frame: pd.DataFrame, zone_folder: str | Path, day: dt.date | str, run: str) -> Path:

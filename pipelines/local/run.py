@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 from pipelines.local.executor import Execution, LocalExecutor, LocalRunError
+from pipelines.local.store import LOCAL_BUCKET
 from pipelines.settings import PipelineSettings
 from processing.storage import write_text_atomic
 
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/tweetops-local"  # never used locally; the definition needs one
-LOCAL_BUCKET = "tweetops-local"
 DEMO_GOLD_ROWS = 1000
 
 

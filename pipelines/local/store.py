@@ -14,6 +14,7 @@ from pathlib import Path
 
 from processing.storage import key_problem, sha256_file
 
+LOCAL_BUCKET = "tweetops-local"  # the bucket of a local run's s3:// URIs when the settings name none
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 

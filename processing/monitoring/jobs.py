@@ -11,7 +11,6 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,9 +22,6 @@ from processing.monitoring.check import MonitorSettings, check_batch, featurizer
 from processing.monitoring.metrics import batch_metrics, metric_data
 from processing.predictions import read_predictions
 from processing.storage import write_json_atomic, write_text_atomic
-
-if TYPE_CHECKING:
-    from processing.jobs import TableRun  # imported lazily, as feature_parts is: processing.jobs is heavy
 
 FEATURIZER_FILE = "featurizer.joblib"
 REPORT_FILE, REPORT_PAGE, METRICS_FILE = "report.json", "report.html", "metrics.json"
@@ -102,7 +98,7 @@ def read_batch_messages(folder: str | Path) -> pd.DataFrame:
 def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_path: str | Path,
                 reports_path: str | Path | None, output_dir: str | Path, *, featurizer_sha256: str | None,
                 novelty_dir: str | Path | None = None, settings: MonitorSettings = MonitorSettings(),
-                context: dict | None = None, run: TableRun | None = None,
+                context: dict | None = None, run: catalog.TableRun | None = None,
                 metrics_dir: str | Path | None = None) -> dict:
     """Check one scored batch against the package's baseline; write report.json, report.html, metrics.json to
     output_dir and the novel messages to novelty_dir/novel.jsonl (default output_dir/novelty). Without a baseline
@@ -143,7 +139,7 @@ def monitor_job(baseline_path: str | Path, batch_path: str | Path, predictions_p
     return report
 
 
-def batch_metrics_row(report: dict, run: TableRun) -> pd.DataFrame:
+def batch_metrics_row(report: dict, run: catalog.TableRun) -> pd.DataFrame:
     """The one `batch_metrics` row of a monitoring report: its CloudWatch figures (catalog.METRIC_COLUMNS), the
     alarm rules that fired (JSON list), whether it was judged, the scoring package and execution."""
     figures = batch_metrics(report)
