@@ -13,7 +13,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
@@ -22,8 +21,8 @@ from pipelines.cli_common import processing_default as _processing_default
 from pipelines.cli_common import aws_settings as _aws_settings
 from pipelines.cli_common import load_settings as _load_settings, settings_options as _settings_options
 from processing import container
-from processing.cluster import DEFAULT_K_RANGE
 from processing.contract import DEFAULT_LANGUAGES, DEFAULT_MAX_TEXT_CHARS
+from processing.defaults import DEFAULT_FEATURIZER, DEFAULT_K_RANGE, FEATURIZER_NAMES
 from processing.demo_scenarios import SCENARIOS
 from processing.sanitize import terminal_text
 
@@ -89,10 +88,8 @@ max_chars_option = click.option("--max-text-chars", type=int, default=DEFAULT_MA
 
 def featurizer_options(command):
     """--featurizer and the embedding settings, shared by `featurize` and `discover`."""
-    from processing.features import DEFAULT_FEATURIZER, FEATURIZERS
-
     options = [
-        click.option("--featurizer", type=click.Choice(sorted(FEATURIZERS)), default=DEFAULT_FEATURIZER,
+        click.option("--featurizer", type=click.Choice(FEATURIZER_NAMES), default=DEFAULT_FEATURIZER,
                      show_default=True, help="Feature backend: TF-IDF+LSA, sentence embeddings, or both "
                      "(hybrid); the embedding ones need the [embeddings] extra (docs/embeddings.md)."),
         click.option("--embedding-model", default="all-MiniLM-L6-v2", show_default=True,
@@ -254,7 +251,7 @@ def validate(input_path, output, languages, max_text_chars, clean, batch, run_id
     On a multi-instance job each instance validates its shard of the input files and suffixes its file
     names with its part number.
     """
-    from processing.jobs import clean_job, validate_job
+    from processing.validation_jobs import validate_job
 
     run = _table_run(run_id, run_date, pipeline_type)
     part = container.part_suffix()
@@ -263,6 +260,8 @@ def validate(input_path, output, languages, max_text_chars, clean, batch, run_id
     click.echo(f"rows in {report['rows_in']}: accepted {report['rows_accepted']}, "
                f"quarantined {report['rows_quarantined']}")
     if clean:
+        from processing.jobs import clean_job
+
         cleaned = clean_job(Path(output) / "ingested", Path(output) / "processed", part=part,
                             progress=_clean_progress)
         click.echo(f"cleaned {len(cleaned)} messages into {Path(output) / 'processed'}")
@@ -280,7 +279,7 @@ def validate(input_path, output, languages, max_text_chars, clean, batch, run_id
 def validation_tables(quarantine, reports, output, run_id, run_date, pipeline_type) -> None:
     """A Validate step's rejected rows and report as quarantine and quality_reports table files (the training
     pipeline's ValidateClean is cached, so the execution is given to this step instead)."""
-    from processing.jobs import validation_tables_job
+    from processing.validation_jobs import validation_tables_job
 
     run = _table_run(run_id, run_date, pipeline_type)
     if run is None:

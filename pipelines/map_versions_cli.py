@@ -1,6 +1,6 @@
 """`tweetops record-map`: the training pipeline's RecordCategoryMap step, which adds the draft category map of the
 Cluster step to the category_maps table (processing/map_versions.py). Paths default to the SageMaker container
-contract, as every step command's do; the work is processing.jobs.record_map_job."""
+contract, as every step command's do; the work is processing.map_versions.record_map_job."""
 from __future__ import annotations
 
 import click
@@ -21,7 +21,7 @@ from pipelines.monitor_commands import _path
 @job_errors
 def record_map(category_map, output, run_id, run_date) -> None:
     """Add an unreviewed (drafted) category map to the category_maps table; a reviewed one was added by its review."""
-    from processing.jobs import record_map_job
+    from processing.map_versions import record_map_job
 
     result = record_map_job(category_map, output, run_id=run_id, run_date=run_date)
     if result["written"] is None:

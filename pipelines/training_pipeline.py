@@ -32,7 +32,7 @@ from pipelines.settings import PipelineSettings  # noqa: E402
 from pipelines.steps import JOB_RETRIES, PROCESSING, THROTTLING_RETRY, Jobs, channel, output_uri  # noqa: E402
 from processing.catalog import TABLES  # noqa: E402
 from processing.contract import DEFAULT_LANGUAGES  # noqa: E402
-from processing.features import DEFAULT_FEATURIZER, FEATURIZERS  # noqa: E402
+from processing.defaults import DEFAULT_FEATURIZER, FEATURIZER_NAMES  # noqa: E402
 from inference import IMAGE_SERVING_DIR, SERVING_PROGRAM  # noqa: E402
 from processing.artifacts import MODEL_DIGEST_VARIABLE  # noqa: E402
 
@@ -61,7 +61,7 @@ def get_pipeline(settings: PipelineSettings, session: PipelineSession) -> Pipeli
     k = ParameterInteger("K", default_value=0)  # 0 = choose k automatically
     categories = ParameterInteger("Categories", default_value=0)  # 0 = cut the cluster hierarchy automatically
     languages = ParameterString("Languages", default_value=",".join(DEFAULT_LANGUAGES))
-    featurizer = ParameterString("Featurizer", default_value=DEFAULT_FEATURIZER, enum_values=sorted(FEATURIZERS))
+    featurizer = ParameterString("Featurizer", default_value=DEFAULT_FEATURIZER, enum_values=list(FEATURIZER_NAMES))
     embedding_model = ParameterString("EmbeddingModel", default_value="all-MiniLM-L6-v2")  # a name in the image
     embedding_model_uri = ParameterString("EmbeddingModelUri", default_value=empty_input_uri(settings))  # or S3
     embedding_cache = ParameterString(

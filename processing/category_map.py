@@ -542,3 +542,18 @@ def _ranges(ids: list[int]) -> str:
         else:
             runs.append([cluster, cluster])
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "none"
+
+
+def find_category_map(path: str | Path) -> Path | None:
+    """The map file itself, or the one map (*.yaml, *.yml, *.json) in a folder; None for a folder without one."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such category map file or folder")
+    maps = sorted(p for p in path.iterdir() if p.suffix.lower() in (".yaml", ".yml", ".json"))
+    named = [p for p in maps if p.stem.startswith("category_map")]
+    maps = named or maps  # a clustering output folder also holds clusters.json: its category_map.yaml is the map
+    if len(maps) > 1:
+        raise ValueError(f"{path}: several category maps {[p.name for p in maps]}; keep one")
+    return maps[0] if maps else None

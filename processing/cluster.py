@@ -33,6 +33,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_score
 
+from processing.defaults import DEFAULT_K_RANGE
 from processing.storage import cache_root
 
 SILHOUETTE_SAMPLE = 5000
@@ -41,7 +42,6 @@ SILHOUETTE_SAMPLE = 5000
 WORKING_MEMORY_MIB = 128
 # Ward initialisation builds its hierarchy on at most this many rows: ~100 MB of pairwise distances, ~1 s.
 WARD_MAX_ROWS = 5000
-DEFAULT_K_RANGE = (4, 100)  # searched by n_clusters="auto": from broad topics to fine-grained intents
 
 
 class MessageClusterer(BaseEstimator):

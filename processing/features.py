@@ -33,7 +33,6 @@ from processing.clean import strip_accents
 from processing.storage import cache_root
 
 TEXT_COLUMNS = ("clean_text", "feature_text")
-DEFAULT_FEATURIZER = "hybrid"  # the best clustering in docs/embeddings.md; "tfidf" needs no extra
 
 
 class TfidfLsaFeaturizer(TransformerMixin, BaseEstimator):

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from processing import catalog
-from processing.category_map import CategoryMap
+from processing.category_map import CategoryMap, find_category_map, load_category_map
 from processing.evolution.accumulate import scoring_time
 
 TABLE = catalog.TABLES["category_maps"]
@@ -71,3 +71,20 @@ def write_map_version(cmap: CategoryMap, zone_folder: str | Path, execution: str
     written = written_time(written_at)
     return catalog.write_partition(TABLE, category_map_rows(cmap, execution, written), zone_folder,
                                    scoring_time(written).date(), execution)
+
+
+def record_map_job(category_map_path: str | Path, output_dir: str | Path, *, run_id: str, run_date: str) -> dict:
+    """The Cluster step's draft map as rows of the category_maps table: output_dir/date=<day>/<run_id>.parquet.
+
+    A reviewed map (given to the Cluster step) is not written again: the review that made it wrote its rows.
+    Separate from cluster_job because the run id changes every execution: in the Cluster step's arguments it would
+    make that cached step (and every step after it) run again each time."""
+    found = find_category_map(category_map_path)
+    if found is None:
+        raise FileNotFoundError(f"{category_map_path}: no category map (*.yaml, *.yml, *.json) here")
+    category_map = load_category_map(found)
+    if category_map.is_reviewed:
+        return {"written": None, "version": category_map.version, "reviewed": True, "rows": 0}
+    path = write_map_version(category_map, output_dir, run_id, run_date)
+    return {"written": str(path), "version": category_map.version, "reviewed": False,
+            "rows": len(category_map.entries)}

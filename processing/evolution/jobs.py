@@ -73,8 +73,8 @@ def evolve_job(new_data_path: str | Path, baseline_path: str | Path, model_path:
     """Re-cluster the new-data window in the approved package's feature space, match it to the package's
     categories and write the proposal files (module docstring) to output_dir. Returns a short summary."""
     from processing.category_map import load_category_map
-    from processing.cluster import DEFAULT_K_RANGE
-    from processing.jobs import find_category_map
+    from processing.defaults import DEFAULT_K_RANGE
+    from processing.category_map import find_category_map
 
     window, info = read_window(new_data_path, window_days, as_of)
     needed = max(min_messages, DEFAULT_K_RANGE[0] + 1)  # KMeans' k search needs more rows than its smallest k
@@ -154,7 +154,8 @@ def _cleaned(window: pd.DataFrame) -> pd.DataFrame:
 def write_outputs(output_dir: Path, proposal: dict, window: pd.DataFrame, fine: np.ndarray, info: dict) -> None:
     """proposal.json, report.html, clusters/ (assignments.csv and .parquet, clusters.json), retrain/messages.jsonl,
     window.json."""
-    from processing.jobs import write_assignments, write_transform_batch
+    from processing.jobs import write_assignments
+    from processing.validation_jobs import write_transform_batch
     from reports.review import write_review_report
 
     if len(fine) != len(window):

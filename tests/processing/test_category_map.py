@@ -23,6 +23,7 @@ from processing.category_map import (
     category_map_schema,
     check_against_clusters,
     draft_category_map,
+    find_category_map,
     load_category_map,
     next_category_id,
     pseudo_labels,
@@ -652,3 +653,13 @@ def test_a_draft_from_groups_has_one_category_per_group_with_ids_and_readable_na
 ])
 def test_readable_names_never_repeat_a_word(terms, name):
     assert readable_name(terms) == name
+
+
+def test_a_category_map_folder_without_a_map_means_the_draft(tmp_path):
+    (tmp_path / "README.txt").write_text("empty on purpose")
+    assert find_category_map(tmp_path) is None
+    (tmp_path / "map.yaml").write_text("x")
+    assert find_category_map(tmp_path) == tmp_path / "map.yaml"
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(ValueError, match="several category maps"):
+        find_category_map(tmp_path)

@@ -100,3 +100,10 @@ class _RunsCodeWhenUnpickled:
 
     def __reduce__(self):
         return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def test_the_featurizer_names_the_command_line_offers_are_the_featurizers_there_are():
+    from processing.defaults import FEATURIZER_NAMES
+    from processing.features import FEATURIZERS
+
+    assert FEATURIZER_NAMES == tuple(sorted(FEATURIZERS))

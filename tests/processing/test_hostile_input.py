@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processing.ingest import CSV_DELIMITERS, MAX_JSON_DEPTH, IngestError, read_messages
-from processing.jobs import clean_job, discover, featurize_job, validate_job
+from processing.jobs import clean_job, discover, featurize_job
+from processing.validation_jobs import validate_job
 from processing.validate import validate
 from tests.hostile_corpus import EXPECTED, GOOD, write_hostile_corpus
 

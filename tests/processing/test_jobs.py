@@ -164,18 +164,6 @@ def test_sharded_featurization_gives_the_features_of_one_instance(discovered, tm
         read_features(tmp_path / "three", ids[::-1])
 
 
-def test_a_category_map_folder_without_a_map_means_the_draft(tmp_path):
-    from processing.jobs import find_category_map
-
-    (tmp_path / "README.txt").write_text("empty on purpose")
-    assert find_category_map(tmp_path) is None
-    (tmp_path / "map.yaml").write_text("x")
-    assert find_category_map(tmp_path) == tmp_path / "map.yaml"
-    (tmp_path / "other.json").write_text("{}")
-    with pytest.raises(ValueError, match="several category maps"):
-        find_category_map(tmp_path)
-
-
 def test_featurize_job_shares_the_embedding_cache_between_machines_through_s3(discovered, tmp_path,
                                                                                  empty_embedding_cache):
     import shutil

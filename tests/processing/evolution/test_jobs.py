@@ -21,7 +21,8 @@ from processing.category_map import Category, CategoryMap, save_category_map
 from processing.demo_data import generate_messages
 from processing.evolution.accumulate import read_window
 from processing.evolution.jobs import accumulate_job, evolve_job
-from processing.jobs import featurize_job, features_info, write_parquet, write_transform_batch
+from processing.jobs import featurize_job, features_info, write_parquet
+from processing.validation_jobs import write_transform_batch
 from processing.monitoring.baseline import build_baseline
 from processing.monitoring.jobs import FEATURIZER_FILE
 from processing.validate import validate

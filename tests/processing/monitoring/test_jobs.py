@@ -19,7 +19,8 @@ from inference.handlers import output_fn
 from pipelines.cli import main
 from processing.artifacts import ArtifactIntegrityError
 from processing.demo_data import generate_messages, write_demo_data
-from processing.jobs import clean_job, featurize_job, features_info, validate_job, write_parquet, write_transform_batch
+from processing.jobs import clean_job, featurize_job, features_info, write_parquet
+from processing.validation_jobs import validate_job, write_transform_batch
 from processing.monitoring.check import MonitorSettings
 from processing.monitoring.jobs import baseline_job, monitor_job
 from processing.monitoring.metrics import metric_data
