@@ -599,7 +599,7 @@ def run_local(input_path, category_map, assignments, gold, params, home, definit
     """
     from pipelines import operations
     from pipelines.local.executor import LocalExecutor
-    from pipelines.local.run import local_definition, read_definition_file, stage_inputs, summary
+    from pipelines.local.run import DEFINITIONS_FOLDER, local_definition, read_definition_file, stage_inputs, summary
     from pipelines.local.terminal import TerminalReport
 
     executor = LocalExecutor(home, report=TerminalReport(), cache=not no_cache)
@@ -609,7 +609,8 @@ def run_local(input_path, category_map, assignments, gold, params, home, definit
         if resume_id:
             execution = executor.resume(None if resume_id == "latest" else resume_id)
         else:
-            definition, settings = local_definition(_load_settings(config_path, **flags))
+            definition, settings = local_definition(_load_settings(config_path, **flags),
+                                                    cache_dir=executor.home / DEFINITIONS_FOLDER)
             if definition_file:
                 definition = read_definition_file(definition_file)
             known = [item.get("Name") for item in json.loads(definition).get("Parameters", []) if isinstance(item, dict)]
@@ -685,13 +686,15 @@ def predict(input_path, package_arn, params, home, config_path, **flags) -> None
     """
     from pipelines import operations
     from pipelines.local.executor import LocalExecutor
-    from pipelines.local.run import approved_package, local_definition, prediction_summary, record_monitoring
+    from pipelines.local.run import (DEFINITIONS_FOLDER, approved_package, local_definition, prediction_summary,
+                                     record_monitoring)
     from pipelines.local.terminal import TerminalReport
     from register.registry import monitoring_parameters
 
     executor = LocalExecutor(home, report=TerminalReport())
     try:
-        definition, settings = local_definition(_load_settings(config_path, **flags), which="inference")
+        definition, settings = local_definition(_load_settings(config_path, **flags), which="inference",
+                                                cache_dir=executor.home / DEFINITIONS_FOLDER)
         known = [item["Name"] for item in json.loads(definition)["Parameters"]]
         package = approved_package(executor, settings.model_package_group, package_arn)
         parameters = {"ModelPackageArn": package, "MetricsSink": "file",  # the home records the metrics

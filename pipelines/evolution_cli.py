@@ -84,7 +84,7 @@ def run(home, package, window_days, as_of, categories, seed, config_path, **flag
     the execution fails before it waits.
     """
     from pipelines.local.executor import LocalExecutor, LocalRunError
-    from pipelines.local.run import approved_package, local_definition
+    from pipelines.local.run import DEFINITIONS_FOLDER, approved_package, local_definition
     from pipelines.local.terminal import TerminalReport
     from pipelines.operations import evolution_parameters
 
@@ -92,7 +92,7 @@ def run(home, package, window_days, as_of, categories, seed, config_path, **flag
     os.environ.setdefault("TWEETOPS_CACHE_DIR", str(executor.home / "cache"))  # as run-local: jobs share it
     settings = _load_settings(config_path, **flags)
     arn = approved_package(executor, settings.model_package_group, None if package == LATEST_APPROVED else package)
-    definition, settings = local_definition(settings, which="evolution")
+    definition, settings = local_definition(settings, which="evolution", cache_dir=executor.home / DEFINITIONS_FOLDER)
     defaults = {item["Name"]: item.get("DefaultValue") for item in json.loads(definition)["Parameters"]}
     new_data = defaults["NewDataUri"]
     if not executor.store.path(new_data).is_dir() or not executor.store.objects(new_data):

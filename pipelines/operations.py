@@ -55,20 +55,24 @@ def pipeline_name(settings: PipelineSettings, which: str = "training") -> str:
             "evolution": settings.evolution_pipeline_name}.get(which, settings.pipeline_name)
 
 
+def build_settings(settings: PipelineSettings) -> PipelineSettings:
+    """The settings a definition is built from: the role's account fills the defaults (bucket, image)."""
+    settings.require_role()
+    return resolved(settings, account=settings.role_arn.split(":")[4], version=package_version())
+
+
 def build(settings: PipelineSettings, boto_session: boto3.Session | None = None, which: str = "training"):
     """(pipeline, settings with account defaults) for the given settings: the training, inference or evolution
     pipeline."""
     import warnings
 
-    settings.require_role()
+    settings = build_settings(settings)
     # The SDK checks the role with iam:SimulatePrincipalPolicy while building unless told not to; building
     # needs no AWS call, and SageMaker itself validates the role on upsert.
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
     # Parts of the SDK build their own boto3 sessions from the environment's region while building.
     os.environ.setdefault("AWS_DEFAULT_REGION", settings.region)
     boto_session = boto_session or boto3.Session(region_name=settings.region)
-    account = settings.role_arn.split(":")[4]
-    settings = resolved(settings, account=account, version=package_version())
     with quiet_sdk(), warnings.catch_warnings():
         # "Running within a PipelineSession, there will be No Wait..." once per step: expected here.
         warnings.filterwarnings("ignore", message=".*PipelineSession.*")

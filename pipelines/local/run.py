@@ -3,7 +3,9 @@ store, run the definition with the local executor, and say how it ended."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from importlib import metadata
 from pathlib import Path
 
 from pipelines.local.executor import Execution, LocalExecutor, LocalRunError
@@ -13,6 +15,8 @@ from processing.storage import write_text_atomic
 
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/tweetops-local"  # never used locally; the definition needs one
 DEMO_GOLD_ROWS = 1000
+DEFINITIONS_FOLDER = "definitions"  # in the executor's home: definitions built for this code and these settings
+SDK_DISTRIBUTIONS = ("sagemaker", "sagemaker-core", "sagemaker-train", "sagemaker-serve", "sagemaker-mlops")
 
 
 def local_settings(settings: PipelineSettings) -> PipelineSettings:
@@ -21,14 +25,33 @@ def local_settings(settings: PipelineSettings) -> PipelineSettings:
                                bucket=settings.bucket or LOCAL_BUCKET)
 
 
-def local_definition(settings: PipelineSettings, which: str = "training") -> tuple[str, PipelineSettings]:
-    """The definition exactly as `tweetops pipeline definition` gives it for these (local) settings."""
+def local_definition(settings: PipelineSettings, which: str = "training",
+                     cache_dir: str | Path | None = None) -> tuple[str, PipelineSettings]:
+    """The definition exactly as `tweetops pipeline definition` gives it for these (local) settings.
+
+    With `cache_dir`, a definition is built once per code version, SDK version and settings, and read back after
+    that: importing the SDK and building take seconds, which every `predict` of a small batch would pay again."""
     from pipelines import operations
 
-    settings = local_settings(settings)
+    settings = operations.build_settings(local_settings(settings))
+    cached = Path(cache_dir) / f"{which}-{definition_key(settings, which)}.json" if cache_dir else None
+    if cached is not None and cached.is_file():
+        return cached.read_text(encoding="utf-8"), settings
     pipeline, settings = operations.build(settings, which=which)
     with operations.quiet_sdk():
-        return pipeline.definition(), settings
+        definition = pipeline.definition()
+    if cached is not None:
+        write_text_atomic(cached, definition)
+    return definition, settings
+
+
+def definition_key(settings: PipelineSettings, which: str) -> str:
+    """What a definition is made from, hashed: the pipeline, its settings, tweetops' code and the SDK's versions."""
+    from processing.provenance import code_version
+
+    sdk = {name: metadata.version(name) for name in SDK_DISTRIBUTIONS}
+    made_from = {"pipeline": which, "settings": dataclasses.asdict(settings), "code": code_version(), "sdk": sdk}
+    return hashlib.sha256(json.dumps(made_from, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def read_definition_file(path: str | Path) -> str:
