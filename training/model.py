@@ -18,6 +18,7 @@ from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 from processing.features import drop_unreproducible_state
+from training.scoring import PipelineScorer
 
 
 class MessageClassifier(ClassifierMixin, BaseEstimator):
@@ -36,6 +37,7 @@ class MessageClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> "MessageClassifier":
         """Fit vectorizers, the calibrated SVM and the novelty thresholds."""
         texts, labels = list(texts), np.asarray(labels, dtype=object)
+        self.__dict__.pop("_fast_scorer", None)  # derived from the pipeline replaced below
         counts = {label: int((labels == label).sum()) for label in sorted(set(labels))}
         if len(counts) < 2:
             raise ValueError(f"training needs at least 2 categories, got {sorted(counts)}")
@@ -65,9 +67,16 @@ class MessageClassifier(ClassifierMixin, BaseEstimator):
             drop_unreproducible_state(vectorizer)  # last: every transform above sets it again
         return self
 
+    def score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(predict_proba, is_novel) of the texts from one pass: each message's TF-IDF is built once."""
+        scorer = self._scorer()
+        words, features = scorer.features(list(texts))
+        return scorer.predict_proba(features), self._novel(normalize(words))
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probability of each class (columns in `classes_` order)."""
-        return self.pipeline_.predict_proba(list(texts))
+        scorer = self._scorer()
+        return scorer.predict_proba(scorer.features(list(texts))[1])
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Most probable category of each message."""
@@ -75,12 +84,25 @@ class MessageClassifier(ClassifierMixin, BaseEstimator):
 
     def is_novel(self, texts: Sequence[str]) -> np.ndarray:
         """True where a message is less similar to every category centroid than the novelty threshold."""
-        similarity = self._vectors(list(texts)) @ self.centroids_.T
-        return np.asarray(similarity.max(axis=1)).ravel() < self.novelty_threshold_
+        return self._novel(normalize(self._scorer().word_tfidf(list(texts))))
+
+    def __getstate__(self):
+        # The fast scorer is derived from pipeline_ when first needed: never pickled, so model bytes stay as trained.
+        return {key: value for key, value in super().__getstate__().items() if key != "_fast_scorer"}
 
     def word_vocabulary(self) -> list[str]:
         """The word n-grams the classifier knows (its word TF-IDF's vocabulary), sorted."""
         return sorted(self.pipeline_.named_steps["features"].transformer_list[0][1].vocabulary_)
+
+    def _novel(self, vectors) -> np.ndarray:
+        similarity = vectors @ self.centroids_.T
+        return np.asarray(similarity.max(axis=1)).ravel() < self.novelty_threshold_
+
+    def _scorer(self) -> PipelineScorer:
+        # Derived at predict time from the fitted pipeline, so models saved before the fast path score the same.
+        if "_fast_scorer" not in self.__dict__:
+            self._fast_scorer = PipelineScorer(self.pipeline_)
+        return self._fast_scorer
 
     def _vectors(self, texts: list[str]):
         # Words only: character n-grams of any sentence in the same language overlap with every category.

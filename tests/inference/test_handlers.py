@@ -2,7 +2,11 @@
 transform: model_fn -> input_fn -> predict_fn -> output_fn, CSV and JSON Lines, one prediction per record."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -121,3 +125,28 @@ def test_json_lines_predictions_keep_such_ids_exactly(model):
     body = "".join(json.dumps({"id": id_, "text": "my package never arrived"}) + "\n" for id_ in FORMULA_IDS)
     lines = serve(body, "application/jsonlines", "application/jsonlines", model).splitlines()
     assert [json.loads(line)["id"] for line in lines] == FORMULA_IDS
+
+
+SERVE_AND_REPORT_IMPORTS = """
+import importlib.util, json, os, sys
+import pandas as pd
+from inference.handlers import model_fn, predict_fn
+model = model_fn(sys.argv[1])
+predictions = predict_fn(pd.DataFrame({"id": ["1"], "text": ["my package never arrived"]}), model)
+import thinc.compat
+print(json.dumps({"category": predictions.loc[0, "category"], "torch_loaded": "torch" in sys.modules,
+                  "thinc_has_torch": thinc.compat.has_torch,
+                  "torch_importable_after": importlib.util.find_spec("torch") is not None}))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed: nothing to keep out")
+def test_a_serving_process_never_imports_torch(model_dir):
+    environment = {**os.environ,
+                   MODEL_DIGEST_VARIABLE: json.loads((model_dir / "metadata.json").read_text())["model_sha256"]}
+    result = subprocess.run([sys.executable, "-c", SERVE_AND_REPORT_IMPORTS, str(model_dir)], env=environment,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report == {"category": "delivery", "torch_loaded": False, "thinc_has_torch": False,
+                      "torch_importable_after": True}
