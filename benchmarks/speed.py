@@ -112,6 +112,50 @@ def inference_throughput(home: Path, rows: int, seed: int = 7) -> tuple[float, i
     return rows / (time.perf_counter() - started), rows
 
 
+class PlainScoring:
+    """A classifier scored the plain scikit-learn way: pipeline_.predict_proba, then the word TF-IDF again for the
+    novelty test (how MessageClassifier scored before the fast path), for comparisons in the same run."""
+
+    def __init__(self, classifier):
+        self.classifier, self.classes_ = classifier, classifier.classes_
+
+    def score(self, texts: list[str]):
+        from sklearn.preprocessing import normalize
+
+        words = self.classifier.pipeline_.named_steps["features"].transformer_list[0][1]
+        return (self.classifier.pipeline_.predict_proba(texts),
+                self.classifier._novel(normalize(words.transform(texts))))
+
+
+def serving_fast_vs_plain(model_dir: Path, rows: int, seed: int = 7, rounds: int = 2) -> dict:
+    """Messages per second through the serving handlers (model loaded, JSON Lines payloads of MaxPayloadInMB 6),
+    scoring with the fast path and with the plain scikit-learn path, alternated in this process (best of `rounds`);
+    `identical` says whether both gave the same response bodies."""
+    from inference import handlers
+    from pipelines.local.serving import payloads
+    from processing.demo_data import generate_messages
+
+    fast = handlers.model_fn(str(model_dir))
+    plain = handlers.LoadedModel(PlainScoring(fast.classifier), fast.metadata)
+    messages = generate_messages(rows, seed=seed, malformed_share=0.0)[["id", "text"]]
+    lines = messages.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    groups = payloads(lines, "MultiRecord", 6 * 2**20)
+
+    def serve(model) -> tuple[float, list[str]]:
+        started = time.perf_counter()
+        bodies = [handlers.output_fn(handlers.predict_fn(handlers.input_fn("\n".join(group), "application/jsonlines"),
+                                                         model))[0] for group in groups]
+        return time.perf_counter() - started, bodies
+
+    seconds, outputs = {"fast": [], "plain": []}, {}
+    for _ in range(rounds):
+        for name, model in (("plain", plain), ("fast", fast)):
+            elapsed, outputs[name] = serve(model)
+            seconds[name].append(elapsed)
+    return {"rows": rows, "fast_per_s": rows / min(seconds["fast"]), "plain_per_s": rows / min(seconds["plain"]),
+            "identical": outputs["fast"] == outputs["plain"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print a table of run-local wall time, peak memory and overhead, then inference throughput."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
