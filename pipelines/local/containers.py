@@ -26,6 +26,7 @@ from typing import Callable
 
 from inference import IMAGE_SERVING_DIR
 from pipelines.local.store import LocalStore
+from pipelines.local.warm import WarmStarter
 from processing.artifacts import ArtifactIntegrityError, extract_model_archive
 from processing.storage import write_json_atomic
 
@@ -336,14 +337,16 @@ def collect_transform(request: dict, instances: list[Instance], store: LocalStor
 
 
 # ------------------------------------------------------------------------------------------- running
-def run_instances(instances: list[Instance], log_dir: Path, listener: Listener, max_runtime: float | None = None) -> JobRun:
-    """Run a job's instances side by side; JobFailed (with the failing instance's reason) unless all exit 0."""
+def run_instances(instances: list[Instance], log_dir: Path, listener: Listener, max_runtime: float | None = None,
+                  warm: WarmStarter | None = None) -> JobRun:
+    """Run a job's instances side by side; JobFailed (with the failing instance's reason) unless all exit 0.
+    With `warm`, instances start as forks of its warm process when it can (pipelines/local/warm.py)."""
     started = time.perf_counter()
     results: dict[str, tuple[int, deque]] = {}
     logs = [log_dir / ("log.txt" if len(instances) == 1 else f"log-{instance.host}.txt") for instance in instances]
     running: list[subprocess.Popen] = []
     threads = [threading.Thread(target=lambda i=instance, log=log: results.__setitem__(
-        i.host, _run_one(i, log, listener, max_runtime, running))) for instance, log in zip(instances, logs)]
+        i.host, _run_one(i, log, listener, max_runtime, running, warm))) for instance, log in zip(instances, logs)]
     for thread in threads:
         thread.start()
     try:
@@ -372,7 +375,7 @@ def run_instances(instances: list[Instance], log_dir: Path, listener: Listener, 
 
 
 def _run_one(instance: Instance, log_path: Path, listener: Listener, max_runtime: float | None,
-             running: list) -> tuple[int, deque]:
+             running: list, warm: WarmStarter | None = None) -> tuple[int, deque]:
     """One container process: stdout relayed and logged, stderr logged (progress and notes relayed)."""
     bin_dir = str(Path(sys.executable).parent)  # `tweetops` and `python` resolve to this environment's
     environment = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
@@ -385,10 +388,13 @@ def _run_one(instance: Instance, log_path: Path, listener: Listener, max_runtime
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(instance.command)}\n")
+        process = warm.spawn(command, instance.root, environment) if warm is not None else None
+        if process is not None:
+            log.write("(started warm: a fork of the run's warm process)\n")
         try:
-            process = subprocess.Popen(command, cwd=instance.root, env=environment, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1,
-                                       preexec_fn=_die_with_parent)
+            process = process or subprocess.Popen(command, cwd=instance.root, env=environment, stdout=subprocess.PIPE,
+                                                  stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1,
+                                                  preexec_fn=_die_with_parent)
         except OSError as error:
             log.write(f"cannot start: {error}\n")
             return 127, deque([f"cannot start {command[0]}: {error.strerror}"])

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from pipelines.local import callbacks, containers
+from pipelines.local import callbacks, containers, warm
 from pipelines.local.containers import JobFailed, Listener
 from pipelines.local.expressions import (ExpressionError, Scope, evaluate_condition, problems, referenced_steps,
                                          resolve, walk)
@@ -249,6 +249,9 @@ def _topological(names: list[str], parents: dict[str, set[str]]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- executing
+JOB_STEP_TYPES = ("Processing", "Training", "Transform")  # steps that run containers
+
+
 class LocalExecutor:
     """Runs plans in a home folder (layout in the module docstring)."""
 
@@ -259,6 +262,7 @@ class LocalExecutor:
         self.report = report or Report()
         self.cache = cache
         self.sleep = sleep
+        self.warm: warm.WarmStarter | None = None  # while a run runs
         self.entry_points = entry_points  # the programs jobs may run (tests add their own small programs)
 
     @property
@@ -330,6 +334,17 @@ class LocalExecutor:
 
     # ---- the run loop
     def _run(self, execution: Execution, checked: Plan) -> Execution:
+        """Run the steps with a warm process for the jobs' containers (pipelines/local/warm.py) while they run."""
+        jobs = any(step["Type"] in JOB_STEP_TYPES for step in checked.steps.values())
+        self.warm = warm.WarmStarter().start() if jobs and warm.enabled() else None
+        try:
+            return self._run_steps(execution, checked)
+        finally:
+            if self.warm is not None:
+                self.warm.close()
+                self.warm = None
+
+    def _run_steps(self, execution: Execution, checked: Plan) -> Execution:
         with _exclusive(execution.folder / ".lock", execution.id):
             outcome: dict[str, bool] = {}
             try:
@@ -494,14 +509,14 @@ class LocalExecutor:
         try:
             if kind == "Processing":
                 instances = containers.prepare_processing(request, workdir, self.store)
-                run = containers.run_instances(instances, log_dir, listener, max_runtime)
+                run = containers.run_instances(instances, log_dir, listener, max_runtime, self.warm)
                 containers.collect_processing(request, instances, self.store, execution.id)
                 properties = {**request, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed",
                               "ProcessingJobArn": _arn("processing-job", job_name)}
                 record["Metadata"] = {"ProcessingJob": {"Arn": properties["ProcessingJobArn"]}}
             elif kind == "Training":
                 instances = containers.prepare_training(request, workdir, self.store)
-                run = containers.run_instances(instances, log_dir, listener, max_runtime)
+                run = containers.run_instances(instances, log_dir, listener, max_runtime, self.warm)
                 model_uri = containers.collect_training(request, job_name, instances[0], self.store)
                 properties = {**request, "TrainingJobName": job_name, "TrainingJobStatus": "Completed",
                               "TrainingJobArn": _arn("training-job", job_name),
@@ -509,7 +524,7 @@ class LocalExecutor:
                 record["Metadata"] = {"TrainingJob": {"Arn": properties["TrainingJobArn"]}}
             else:
                 instances = containers.prepare_transform(request, model, workdir, self.store)
-                run = containers.run_instances(instances, log_dir, listener, max_runtime)
+                run = containers.run_instances(instances, log_dir, listener, max_runtime, self.warm)
                 containers.collect_transform(request, instances, self.store)
                 properties = {**request, "TransformJobName": job_name, "TransformJobStatus": "Completed",
                               "TransformJobArn": _arn("transform-job", job_name)}
