@@ -3,7 +3,8 @@
 A local job container is a new process of this environment running a tweetops entry point (containers.py). Most of
 a small job's time went to importing pandas, scikit-learn and spaCy: seconds per job, paid by every step of every
 run. Like SageMaker's warm pools, the executor keeps one warm process per run. It imports that stack in the
-background while the first steps run as cold processes; once it says it is ready, each job is a fork of it. The
+background (light jobs start as new processes meanwhile; the others wait for it); once it is ready, each job is a
+fork of it. The
 forked child takes the job's working folder, environment, arguments and standard streams, then runs the entry
 point that `tweetops <command>` or `python -m pipelines.local.serving` would run. It is still a process of its
 own: its memory, its exit code, killed with its instance or when the executor dies.
@@ -37,6 +38,10 @@ MAX_MESSAGE = 1 << 20  # one request: command, folder and environment of a job
 # A process's string hash seed is fixed when it starts, so a fork keeps the warm process's: the one every job's
 # definition sets (PYTHONHASHSEED=0, for reproducible outputs). A job asking for another starts as a new process.
 HASH_SEED = "0"
+# Jobs that need little beyond pandas start cold while the warm process is still importing; the others wait for it,
+# as a cold start would import the same stack again on the same cores.
+LIGHT_COMMANDS = frozenset({"validate", "validation-tables", "summarize-predictions", "accumulate", "record-map"})
+READY_WAIT_SECONDS = 120
 
 
 # ------------------------------------------------------------------------------------------- the executor's side
@@ -87,6 +92,7 @@ class WarmStarter:
         self.process: subprocess.Popen | None = None
         self._socket: socket.socket | None = None
         self._ready = threading.Event()
+        self._settled = threading.Event()  # ready, or gone
         self._lock = threading.Lock()
         self._started: dict[int, WarmProcess] = {}
         self._waiting: dict[int, threading.Event] = {}
@@ -114,7 +120,10 @@ class WarmStarter:
     def spawn(self, command: list[str], cwd: Path, environment: dict[str, str]) -> WarmProcess | None:
         """A job process running `command` in `cwd` with exactly `environment`; None when the warm process cannot
         start it (not ready, gone, or not an entry point it runs): the caller then starts a new process."""
-        if not self.ready or not is_warm_command(command) or environment.get("PYTHONHASHSEED") != HASH_SEED:
+        if not is_warm_command(command) or environment.get("PYTHONHASHSEED") != HASH_SEED:
+            return None
+        light = Path(command[0]).name == "tweetops" and len(command) > 1 and command[1] in LIGHT_COMMANDS
+        if not self._settled.wait(0 if light else READY_WAIT_SECONDS) or not self.ready:
             return None
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
@@ -159,6 +168,7 @@ class WarmStarter:
                 data = b""
             if not data:  # the warm process ended: waiting spawns give up, running jobs count as killed
                 self._ready.clear()
+                self._settled.set()
                 for event in list(self._waiting.values()):
                     event.set()
                 for job in list(self._jobs.values()):
@@ -167,6 +177,7 @@ class WarmStarter:
             message = json.loads(data)
             if "ready" in message:
                 self._ready.set()
+                self._settled.set()
             elif "started" in message:
                 job = WarmProcess(message["started"], None, None)
                 self._jobs[job.pid] = job
