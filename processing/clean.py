@@ -113,9 +113,9 @@ _EMOJI = re.compile(
 _ELONGATED_WORD = re.compile(r"[^\W\d_]*([^\W\d_])\1{2,}[^\W\d_]*")
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
 _LAUGHTER = re.compile(r"\b([jh])([aeiou])(?:\1\2)+\1?\b")
+_LAUGHTER_HINT = re.compile(r"([jh][aeiou])\1")  # in every _LAUGHTER match, and much cheaper to search for
 _REPEATED_MARK = re.compile(r"([!?¡¿])\1+")
 _LONG_ELLIPSIS = re.compile(r"\.{4,}")
-_WHITESPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"^\d+(?:[.,:/]\d+)*$")
 _ALNUM = re.compile(r"[^\W_]")
 
@@ -190,27 +190,55 @@ def collapse_elongations(text: str, lang: str) -> str:
     return _ELONGATED_WORD.sub(lambda match: _collapse_word(match.group(0), lang), text)
 
 
+def _may_hold_url(text: str) -> bool:
+    """False only when _URL cannot match: each of its forms needs "/", "www." (any case), "..." or "…"."""
+    return "/" in text or "…" in text or ("." in text and ("..." in text or "www." in text.lower()))
+
+
 def normalise_text(text: str, lang: str = FALLBACK_LANG) -> NormalisedText:
-    """Apply the normalisation policy (module docstring) to one raw message."""
+    """Apply the normalisation policy (module docstring) to one raw message.
+
+    A pass runs only when the text holds what its pattern needs (no "@": no mention, e-mail or retweet marker;
+    ASCII: no emoji), so skipping it cannot change the result; most messages skip most passes.
+    """
     # Once: tweets arrive escaped once, so `&amp;lt;` is what the author typed (`&lt;`); a second unescape would
     # turn typed entities into markup (`&amp;lt;script&amp;gt;` -> `<script>`) in text that reports display.
     text = html.unescape(text)
-    emojis = _EMOJI.findall(text)  # before NFKC, which would turn the "™" emoji into letters
-    if emojis:
-        text = _EMOJI.sub(" ", text)
-    text = _JUNK.sub("", text).replace("´", "'")  # NFKC would turn "´" (used as apostrophe) into " ́"
-    text = unicodedata.normalize("NFKC", text)
-    text = _RETWEET.sub(" ", text)
-    text, n_urls = _URL.subn(" ", text)
-    text = _EMAIL.sub(" ", text)
-    text, n_mentions = _MENTION.subn(" ", text)
-    text = _INCLUSIVE_AT.sub("o", text)
-    text = _HASHTAG.sub(lambda match: " " + split_hashtag(match.group(1)), text)
-    text = _STRAY_MARK.sub(" ", text).lower()
-    text = collapse_elongations(text, lang)
-    text = _LAUGHTER.sub(r"\1\2\1\2", text)
-    text = _LONG_ELLIPSIS.sub("...", _REPEATED_MARK.sub(r"\1", text))
-    text = _WHITESPACE.sub(" ", text)
+    if text.isascii():  # every emoji pattern needs a non-ASCII character, and NFKC leaves ASCII as it is
+        emojis = []
+        if not text.isprintable():  # the ASCII junk is control characters
+            text = _JUNK.sub("", text)
+    else:
+        emojis = _EMOJI.findall(text)  # before NFKC, which would turn the "™" emoji into letters
+        if emojis:
+            text = _EMOJI.sub(" ", text)
+        text = _JUNK.sub("", text).replace("´", "'")  # NFKC would turn "´" (used as apostrophe) into " ́"
+        text = unicodedata.normalize("NFKC", text)
+    n_urls = n_mentions = 0
+    if "@" in text or "RT" in text:
+        text = _RETWEET.sub(" ", text)
+    if _may_hold_url(text):
+        text, n_urls = _URL.subn(" ", text)
+    if "@" in text:
+        text = _EMAIL.sub(" ", text)
+        text, n_mentions = _MENTION.subn(" ", text)
+        text = _INCLUSIVE_AT.sub("o", text)
+    if "#" in text:
+        text = _HASHTAG.sub(lambda match: " " + split_hashtag(match.group(1)), text)
+    if "#" in text or "@" in text:
+        text = _STRAY_MARK.sub(" ", text)
+    text = text.lower()
+    if _LETTER_RUN.search(text):  # every elongated word holds a run of 3+ letters; the search is 4x cheaper
+        text = collapse_elongations(text, lang)
+    if _LAUGHTER_HINT.search(text):
+        text = _LAUGHTER.sub(r"\1\2\1\2", text)
+    if "!!" in text or "??" in text or "¡¡" in text or "¿¿" in text:
+        text = _REPEATED_MARK.sub(r"\1", text)
+    if "...." in text:
+        text = _LONG_ELLIPSIS.sub("...", text)
+    # str.split() splits on exactly the characters \s matches (str.isspace), and the leading and trailing spaces
+    # the regex pass left were removed by the next two steps anyway.
+    text = " ".join(text.split())
     text = _LEADING_PUNCT.sub("", _SPACE_BEFORE_CLOSING.sub("", text)).strip()
     return NormalisedText(text, emojis, n_urls, n_mentions)
 
@@ -295,23 +323,20 @@ def _lemma(word: str, lookup_lemma: str, rules: LemmaRules, keep: frozenset[str]
     return lookup_lemma
 
 
-def _content_tokens(doc, stops: frozenset[str], rules: LemmaRules,
-                    keep: frozenset[str]) -> tuple[list[str], list[str]]:
-    """Surface tokens and lemmas of a doc's content words: no stop word (as written or as lemma),
-    punctuation, symbol or single letter."""
-    tokens, lemmas = [], []
-    for tok in doc:
-        word = tok.lower_
-        if tok.is_punct or tok.is_space or word in stops or not _ALNUM.search(word):
-            continue
-        if len(word) < 2 and not word.isdigit():
-            continue
-        lemma = _lemma(word, tok.lemma_.lower() or word, rules, keep)
-        if lemma in stops:  # "made" -> "make": a stop word's forms go with it
-            continue
-        tokens.append(word)
-        lemmas.append(lemma)
-    return tokens, lemmas
+def _content_word(tok, lemmatize, stops: frozenset[str], rules: LemmaRules,
+                  keep: frozenset[str]) -> tuple[str, str] | None:
+    """(word, lemma) of a content token; None for a stop word (as written or as lemma), punctuation, symbol
+    or single letter. `lemmatize`: the pipeline's lemmatizer method (None for "other", which has no lemmas)."""
+    word = tok.lower_
+    if tok.is_punct or tok.is_space or word in stops or not _ALNUM.search(word):
+        return None
+    if len(word) < 2 and not word.isdigit():
+        return None
+    lookup_lemma = lemmatize(tok)[0].lower() if lemmatize is not None else ""
+    lemma = _lemma(word, lookup_lemma or word, rules, keep)
+    if lemma in stops:  # "made" -> "make": a stop word's forms go with it
+        return None
+    return word, lemma
 
 
 def feature_text(lemmas: Iterable[str], number_token: str = NUMBER_TOKEN) -> str:
@@ -342,26 +367,139 @@ def resolve_n_process(n_process: int | str, n_messages: int) -> int:
     return n_process
 
 
+class ChunkTokens(NamedTuple):
+    """The token stage's result for a clean text or a space-free chunk of one, columns already space-joined."""
+    tokens: str
+    lemmas: str
+    feature_text: str
+    n_tokens: int
+
+
+# The token stage is cached per space-separated chunk of clean_text. spaCy's tokenizer splits a text on
+# whitespace first and tokenizes each chunk on its own (prefixes, suffixes, infixes, exceptions; the only xx/es/en
+# exceptions holding a space, "EE. UU.", cannot occur in lower-case text), and everything _content_word reads
+# (lower_, is_punct, is_space, the lookup lemma) depends on a token's text alone. So a message's tokens and
+# lemmas are the concatenation of its chunks', and spaCy only runs on chunks not seen before, joined into long
+# texts so that one Doc serves thousands of chunks. benchmarks/cleaning.py --check compares the result with the
+# previous per-message cleaner on all of ../shared/data; docs/cleaning.md has the figures.
+CHUNK_CACHE_MAX_ENTRIES = 200_000  # per language and setting; cleared when full, so memory stays bounded
+CACHE_BLOCK_MESSAGES = 8_192  # messages whose new chunks are tokenized together (bounds a block's new chunks)
+CHUNKS_TEXT_CHARS = 20_000  # new chunks are joined by spaces into texts of about this size
+
+
+class TokenCache(NamedTuple):
+    """Cached token-stage results of one language and setting: per chunk, and per token text."""
+    chunks: dict[str, ChunkTokens]
+    words: dict[str, tuple[str, str] | None]  # token text -> _content_word's result
+
+
+_token_caches: dict[tuple[str, frozenset[str], str], TokenCache] = {}
+
+
+def token_cache(lang: str, keep: frozenset[str], number_token: str) -> TokenCache:
+    """The process's token cache for one language and one keep_words/number_token setting."""
+    return _token_caches.setdefault((lang, keep, number_token), TokenCache({}, {}))
+
+
+def clear_token_caches() -> None:
+    """Forget every cached chunk and word (results never depend on the caches; this only frees memory)."""
+    _token_caches.clear()
+
+
+def _joined_chunks(chunks: list[str], max_chars: int = CHUNKS_TEXT_CHARS) -> Iterable[tuple[list[str], str]]:
+    """Consecutive groups of chunks with their space-joined text, each text at most about `max_chars` long."""
+    start, size = 0, 0
+    for end, chunk in enumerate(chunks):
+        if size and size + len(chunk) > max_chars:
+            yield chunks[start:end], " ".join(chunks[start:end])
+            start, size = end, 0
+        size += len(chunk) + 1
+    if start < len(chunks):
+        yield chunks[start:], " ".join(chunks[start:])
+
+
+def _tokenize_chunks(chunks: list[str], lang: str, keep: frozenset[str], number_token: str,
+                     cache: TokenCache, batch_size: int) -> Iterable[tuple[str, ChunkTokens]]:
+    """(chunk, ChunkTokens) for space-free chunks; spaCy's tokenizer runs once per group of chunks joined by spaces
+    and each distinct token text is judged once (`cache.words`)."""
+    nlp = load_pipeline(lang)
+    lemmatize = nlp.get_pipe("lemmatizer").lemmatize if nlp.has_pipe("lemmatizer") else None
+    stops, rules, words = stop_words(lang, keep), lemma_rules(lang), cache.words
+    groups = list(_joined_chunks(chunks))
+    for (group, _), doc in zip(groups, nlp.tokenizer.pipe((text for _, text in groups), batch_size=batch_size)):
+        k, tokens, lemmas = 0, [], []
+        for tok in doc:
+            text = tok.text
+            content = words[text] if text in words else words.setdefault(
+                text, _content_word(tok, lemmatize, stops, rules, keep))
+            if content is not None:
+                tokens.append(content[0])
+                lemmas.append(content[1])
+            if tok.whitespace_:  # the end of a chunk
+                yield group[k], ChunkTokens(" ".join(tokens), " ".join(lemmas), feature_text(lemmas, number_token),
+                                            len(tokens))
+                k, tokens, lemmas = k + 1, [], []
+        if k != len(group) - 1:
+            raise AssertionError(f"spaCy split {len(group)} space-separated chunks into {k + 1}")
+        yield group[k], ChunkTokens(" ".join(tokens), " ".join(lemmas), feature_text(lemmas, number_token),
+                                    len(tokens))
+
+
+def _joined(parts: Iterable[str]) -> str:
+    """Space-join the non-empty parts (a chunk may contribute no token)."""
+    return " ".join(filter(None, parts))
+
+
+_NO_TOKENS = ChunkTokens("", "", "", 0)
+
+
+def _token_rows(clean_texts: list[str], lang: str, keep: frozenset[str], number_token: str,
+                batch_size: int) -> list[ChunkTokens]:
+    """ChunkTokens of whole clean texts of one language (each the concatenation of its chunks')."""
+    nlp = load_pipeline(lang)
+    for text in clean_texts:
+        if len(text) > nlp.max_length:
+            nlp.make_doc(text)  # raises spaCy's own error for an over-long text, as nlp.pipe on it did
+    cache = token_cache(lang, keep, number_token)
+    rows = []
+    for block_start in range(0, len(clean_texts), CACHE_BLOCK_MESSAGES):
+        chunked = [text.split(" ") if text else [] for text in
+                   clean_texts[block_start:block_start + CACHE_BLOCK_MESSAGES]]
+        new = list(dict.fromkeys(chunk for chunks in chunked for chunk in chunks if chunk not in cache.chunks))
+        if len(cache.chunks) + len(new) > CHUNK_CACHE_MAX_ENTRIES:
+            cache.chunks.clear()
+            cache.words.clear()
+            new = list(dict.fromkeys(chunk for chunks in chunked for chunk in chunks))
+        cache.chunks.update(_tokenize_chunks(new, lang, keep, number_token, cache, batch_size))
+        for chunks in chunked:
+            if len(chunks) == 1:
+                rows.append(cache.chunks[chunks[0]])
+            elif not chunks:
+                rows.append(_NO_TOKENS)
+            else:
+                tokens, lemmas, features, counts = zip(*[cache.chunks[chunk] for chunk in chunks])
+                rows.append(ChunkTokens(_joined(tokens), _joined(lemmas), _joined(features), sum(counts)))
+    return rows
+
+
 def clean_columns(texts: list[str], langs: list[str], batch_size: int = 512, keep_words: frozenset[str] = SIGNAL_WORDS,
                   number_token: str = NUMBER_TOKEN) -> dict[str, list]:
     """Clean messages in one process: OUTPUT_COLUMNS as lists aligned with `texts` (input order)."""
     normalised = [normalise_text(text, lang) for text, lang in zip(texts, langs)]
     clean_texts = [n.clean_text for n in normalised]
-    tokens: list = [None] * len(texts)
-    lemmas: list = [None] * len(texts)
+    rows: list = [None] * len(texts)
     keep = frozenset(keep_words)
-    for lang in sorted(set(langs)):  # one nlp.pipe per language, results written back to their positions
+    for lang in sorted(set(langs)):  # one pass per language, results written back to their positions
         positions = [i for i, row_lang in enumerate(langs) if row_lang == lang]
-        stops, rules = stop_words(lang, keep), lemma_rules(lang)
-        docs = load_pipeline(lang).pipe((clean_texts[i] for i in positions), batch_size=batch_size)
-        for i, doc in zip(positions, docs):
-            tokens[i], lemmas[i] = _content_tokens(doc, stops, rules, keep)
+        lang_rows = _token_rows([clean_texts[i] for i in positions], lang, keep, number_token, batch_size)
+        for i, row in zip(positions, lang_rows):
+            rows[i] = row
     return {
         "clean_text": clean_texts,
-        "feature_text": [feature_text(row, number_token) for row in lemmas],
-        "tokens": [" ".join(row) for row in tokens],  # spaCy tokens hold no spaces: str.split() restores them
-        "lemmas": [" ".join(row) for row in lemmas],
-        "n_tokens": [len(row) for row in tokens],
+        "feature_text": [row.feature_text for row in rows],
+        "tokens": [row.tokens for row in rows],  # spaCy tokens hold no spaces: str.split() restores them
+        "lemmas": [row.lemmas for row in rows],
+        "n_tokens": [row.n_tokens for row in rows],
         "emojis": [" ".join(n.emojis) for n in normalised],
         "n_urls": [n.n_urls for n in normalised],
         "n_mentions": [n.n_mentions for n in normalised],
