@@ -18,6 +18,8 @@ from processing.ingest import read_messages
 from processing.storage import write_text_atomic
 from processing.validate import ValidationResult, validate, write_validation_outputs
 
+TRANSFORM_OBJECT_ROWS = 5_000  # messages per batch-transform input object (the instances share out objects)
+
 
 def validate_job(input_path: str | Path, output_dir: str | Path, languages: Sequence[str] = DEFAULT_LANGUAGES,
                  max_text_chars: int = DEFAULT_MAX_TEXT_CHARS, part: str = "", batch: bool = False,
@@ -42,7 +44,7 @@ def validate_job(input_path: str | Path, output_dir: str | Path, languages: Sequ
     if run:
         write_validation_tables(result, output_dir / "quarantine", output_dir / "quality", run, part=part)
     if batch:
-        write_transform_batch(result.accepted, output_dir / "batch" / f"messages{part}.jsonl", dated=True)
+        write_transform_objects(result.accepted, output_dir / "batch", f"messages{part}", dated=True)
     return result.report
 
 
@@ -110,3 +112,14 @@ def write_transform_batch(messages: pd.DataFrame, path: str | Path, dated: bool 
     # pandas writes "\n" for no rows: a blank line, which batch transform would send as an empty record.
     lines = frame.to_json(orient="records", lines=True, force_ascii=False) if len(messages) else ""
     return write_text_atomic(path, lines)
+
+
+def write_transform_objects(messages: pd.DataFrame, folder: str | Path, name: str, dated: bool = False,
+                            rows: int = TRANSFORM_OBJECT_ROWS) -> list[Path]:
+    """The batch as transform input objects of at most `rows` messages (<name>.jsonl, or <name>-00000.jsonl, ...
+    when it takes several): batch transform gives each instance whole objects, so one object of a large batch
+    would leave every instance but one idle."""
+    if len(messages) <= rows:
+        return [write_transform_batch(messages, Path(folder) / f"{name}.jsonl", dated)]
+    return [write_transform_batch(messages.iloc[start:start + rows], Path(folder) / f"{name}-{number:05d}.jsonl", dated)
+            for number, start in enumerate(range(0, len(messages), rows))]
