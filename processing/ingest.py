@@ -368,6 +368,8 @@ def _parse_json(text: str) -> tuple[object, str | None]:
 
 def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Do the arrays and objects in a JSON text nest deeper than `limit`? Counted without recursing."""
+    if text.count("[") + text.count("{") <= limit:  # the depth is at most the number of opening brackets
+        return False
     brackets = np.frombuffer("".join(_JSON_BRACKET_RE.findall(_JSON_STRING_RE.sub("", text))).encode(), np.uint8)
     if len(brackets) <= limit:
         return False

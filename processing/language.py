@@ -140,6 +140,9 @@ _ELIDED_HEADS = {"l": _votes(fr=0.7, it=0.5), "d": _votes(fr=0.7, it=0.3), "j": 
                  "qu": _votes(fr=1.0), "n": _votes(fr=0.7), "c": _votes(fr=0.7), "s": _votes(fr=0.5),
                  "m": _votes(fr=0.5)}
 _ES_VOTE, _EN_VOTE = _votes(es=1.0), _votes(en=1.0)
+# Votes of the words seen so far (words repeat heavily across messages, Zipf): one dict lookup per word.
+_WORD_VOTES: dict[str, tuple[tuple[int, float], ...]] = {}
+_MAX_REMEMBERED_WORDS = 1 << 18  # bounded memory on a stream of new words
 
 
 def detect_language(text: object, default: str = EN) -> str:
@@ -177,14 +180,26 @@ def _scores(text: object) -> list[float] | None:
         return scores
     if not cleaned.isascii() and 2 * len(_NON_LATIN_LETTER_RE.findall(cleaned)) > sum(map(len, words)):
         return None
+    known = _WORD_VOTES
     for word in words:
-        votes = _LEXICON.get(word) or _unlisted_word_votes(word)
+        votes = known.get(word)
+        if votes is None:
+            votes = _word_votes(word)
         for slot, weight in votes:
             scores[slot] += weight
-    for char in _CUE_CHARS.intersection(cleaned):
-        for slot, weight in _CHAR_CUES[char]:
-            scores[slot] += weight
+    if not cleaned.isascii():  # every telling character is outside ASCII
+        for char in _CUE_CHARS.intersection(cleaned):
+            for slot, weight in _CHAR_CUES[char]:
+                scores[slot] += weight
     return scores
+
+
+def _word_votes(word: str) -> tuple[tuple[int, float], ...]:
+    """A word's votes (lexicon, else its unlisted-word votes), remembered in _WORD_VOTES up to a bound."""
+    votes = _LEXICON.get(word) or _unlisted_word_votes(word)
+    if len(_WORD_VOTES) < _MAX_REMEMBERED_WORDS:
+        _WORD_VOTES[word] = votes
+    return votes
 
 
 @lru_cache(maxsize=1 << 16)  # words repeat heavily across messages (Zipf); bounded memory

@@ -9,6 +9,7 @@ shares of low-confidence and novel messages.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,11 @@ FIELD_TYPES = {"id": (str, int), "category": (str,), "confidence": (int, float),
                "model_version": (str, int), "category_map_version": (str, int), "error": (str,)}
 _JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "text", bool: "true or false", int: "a number",
                     float: "a number", type(None): "null"}
+_ALLOWED_TYPES = {field: frozenset(types) | ({type(None)} if field != "id" else set())
+                  for field, types in FIELD_TYPES.items()}  # the types of json.loads values that _holds accepts
+_FIELD_SET = frozenset(PREDICTION_FIELDS)
+_DECODER = json.JSONDecoder()  # json.loads' settings
+_JSON_WHITESPACE = " \t\n\r"
 
 
 def prediction_files(folder: str | Path) -> list[Path]:
@@ -44,12 +50,34 @@ def read_predictions(folder: str | Path) -> pd.DataFrame:
     records = []
     for path in prediction_files(folder):
         with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    records.append(_parse_record(line, path, number))
+            lines = handle.readlines()
+        records += _contract_records(lines) or [_parse_record(line, path, number)
+                                                for number, line in enumerate(lines, 1) if line.strip()]
     frame = pd.DataFrame.from_records(records, columns=list(PREDICTION_FIELDS)).astype(object)
     # JSON null stays None (as the handlers hold it), not the NaN pandas makes of it.
     return frame.where(frame.notna(), None)
+
+
+def _contract_records(lines: list[str]) -> list[dict] | None:
+    """The records of a file's lines when every one is a JSON object of the prediction contract, checked a column
+    at a time (a file of 5,000 lines in milliseconds); None otherwise, and _parse_record then names the first bad
+    line. The records are json.loads' own: raw_decode at column 0 with nothing but JSON whitespace after."""
+    records = []
+    try:
+        for line in lines:
+            if line.strip():
+                record, end = _DECODER.raw_decode(line)
+                if end != len(line) and line[end:].strip(_JSON_WHITESPACE):
+                    return None
+                records.append(record)
+    except ValueError:  # not JSON (or leading whitespace, which json.loads allows): the line-by-line path decides
+        return None
+    if not all(type(record) is dict and record.keys() >= _FIELD_SET for record in records):
+        return None
+    for field, allowed in _ALLOWED_TYPES.items():  # type(), not isinstance: true/false is no number here
+        if not set(map(type, map(itemgetter(field), records))) <= allowed:
+            return None  # also a NaN where no float belongs, which _holds counts as null
+    return records
 
 
 def _parse_record(line: str, path: Path, number: int) -> dict:

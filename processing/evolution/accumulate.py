@@ -47,13 +47,23 @@ def _iso(value):
 
 def _text_or_none(values: pd.Series) -> pd.Series:
     """Values as text (datetimes in ISO 8601), missing ones (None, NaN, NaT) as None."""
+    if _all_text(values):  # nothing to convert: skip a Python call per value
+        return values.astype(object)
     return values.map(lambda value: None if value is None or (not isinstance(value, str) and pd.isna(value))
                       else str(_iso(value))).astype(object)
 
 
+def _all_text(values: pd.Series) -> bool:
+    """Whether every value is a str (none missing), which _iso and str leave as it is."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return not values.hasnans
+    return values.dtype == object and set(map(type, values)) <= {str}
+
+
 def message_dates(created_at: pd.Series, scored: pd.Timestamp) -> pd.Series:
     """Each message's partition date: its created_at date when valid and not after the scoring, else the scoring date."""
-    created = pd.to_datetime(created_at.map(_iso), format="ISO8601", utc=True, errors="coerce")
+    texts = created_at if _all_text(created_at) else created_at.map(_iso)
+    created = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
     # A message cannot have been written after it was scored: a clock that says so is not trusted.
     usable = created.notna() & (created <= scored)
     return created.where(usable, scored).dt.strftime("%Y-%m-%d")

@@ -340,3 +340,17 @@ def test_input_hash_depends_on_names_and_bytes_only(tmp_path):
     assert input_data_hash(second) != unchanged
     (first / "a.csv").rename(first / "c.csv")
     assert input_data_hash(first) != unchanged
+
+
+@pytest.mark.parametrize("text, too_deep", [
+    ("[" * 64 + "]" * 64, False),  # exactly the limit
+    ("[" * 65 + "]" * 65, True),
+    ('{"a": ' * 65 + "1" + "}" * 65, True),
+    ('["' + "[" * 200 + '"]', False),  # brackets inside a string are not nesting
+    ("[[]]" * 100, False),  # many brackets, shallow
+    ("[" * 70, True),  # unclosed
+])
+def test_json_depth_is_the_nesting_of_arrays_and_objects_outside_strings(text, too_deep):
+    from processing.ingest import json_too_deep
+
+    assert json_too_deep(text) is too_deep

@@ -118,3 +118,24 @@ def test_accuracy_on_real_english_and_spanish_data(shared_data):
     spanish_accuracy = sum(lang == "es" for lang in detected[len(english_texts):]) / len(spanish_texts)
     assert english_accuracy >= 0.95
     assert spanish_accuracy >= 0.95
+
+
+def test_remembered_word_votes_give_the_same_languages_as_fresh_ones_and_stay_bounded(monkeypatch):
+    from processing import language
+
+    texts = ["¿Dónde está mi pedido? Lo pedí ayer", "where is my refund, I ordered it yesterday",
+             "l'été c'est très bien", "jajaja qué buena atención", "naïve café über straße", "ok 👍"] * 3
+    monkeypatch.setattr(language, "_WORD_VOTES", {})
+    fresh = [language._scores(text) for text in texts[:6]]
+    remembered = [language._scores(text) for text in texts]
+    assert remembered == fresh * 3 and language._WORD_VOTES
+    monkeypatch.setattr(language, "_WORD_VOTES", {})
+    monkeypatch.setattr(language, "_MAX_REMEMBERED_WORDS", 3)
+    assert detect_languages(texts) == [detect_language(text, default="es") for text in texts]
+    assert len(language._WORD_VOTES) == 3
+
+
+def test_telling_characters_are_all_outside_ascii_so_ascii_texts_skip_them():
+    from processing.language import _CHAR_CUES
+
+    assert not [char for char in _CHAR_CUES if char.isascii()]

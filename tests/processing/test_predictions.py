@@ -197,3 +197,46 @@ def test_a_record_whose_fields_are_not_of_the_prediction_types_is_refused_naming
     write_lines(tmp_path / "part-1.out", [{**prediction("1", "delivery", 0.8, False), **changes}])
     with pytest.raises(ValueError, match=message):
         read_predictions(tmp_path)
+
+
+def frame_read_line_by_line(folder) -> pd.DataFrame:
+    """read_predictions as it was before the column-at-a-time check: json.loads and the contract check per line."""
+    from processing.predictions import _parse_record, prediction_files
+
+    records = [_parse_record(line, path, number) for path in prediction_files(folder)
+               for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(keepends=True), 1)
+               if line.strip()]
+    frame = pd.DataFrame.from_records(records, columns=list(PREDICTION_FIELDS)).astype(object)
+    return frame.where(frame.notna(), None)
+
+
+@pytest.mark.parametrize("odd_lines", [
+    [],  # every line as the handlers write it: read a column at a time
+    ['  {"id": "l", "category": "a", "confidence": 0.5, "novel": false, "model_version": "3", '
+     '"category_map_version": 2, "error": null}\n'],  # leading whitespace, which json.loads allows
+    ['{"id": "n", "category": NaN, "confidence": NaN, "novel": null, "model_version": 3, '
+     '"category_map_version": "2", "error": null}\n'],  # NaN counts as null where no float belongs
+    ['{"id": 7, "category": "a", "confidence": 1, "novel": true, "model_version": "3", '
+     '"category_map_version": null, "error": "x", "extra": [1]}  \r\n'],
+])
+def test_predictions_read_a_column_at_a_time_equal_those_read_line_by_line(tmp_path, odd_lines):
+    good = [prediction(str(i), ["delivery", "refund"][i % 2], round(0.1 + i / 40, 3), i % 3 == 0,
+                       category_map_version=[2, "2", None][i % 3]) for i in range(30)]
+    good += [prediction(str(i), error="empty_text") for i in range(30, 33)]
+    write_lines(tmp_path / "a.out", good[:20] + odd_lines + good[20:])
+    write_lines(tmp_path / "b.out", good[::-1])
+
+    frame = read_predictions(tmp_path)
+
+    expected = frame_read_line_by_line(tmp_path)
+    assert frame.equals(expected)
+    assert [[type(value) for value in frame[column]] for column in frame] == \
+        [[type(value) for value in expected[column]] for column in expected]
+
+
+def test_a_bad_line_after_many_good_ones_is_refused_naming_its_line(tmp_path):
+    good = [prediction(str(i), "delivery", 0.8, False) for i in range(500)]
+    write_lines(tmp_path / "part-1.out", good[:400] + [{**prediction("x", "delivery", 0.8, False), "novel": 1}]
+                + good[400:])
+    with pytest.raises(ValueError, match=r"part-1\.out: line 401: novel is a number, expected true or false or null"):
+        read_predictions(tmp_path)

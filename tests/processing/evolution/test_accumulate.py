@@ -155,3 +155,35 @@ def test_a_damaged_partition_file_is_an_error_naming_it(tmp_path):
     (tmp_path / "date=2024-03-05" / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(ValueError, match=r"x\.parquet: not a new-data parquet file"):
         read_window(tmp_path, 1)
+
+
+@pytest.mark.parametrize("values", [
+    pd.Series(["a", "b", "c"], dtype="str"),  # how read_batch_messages holds text
+    pd.Series(["a", None, "c"], dtype="str"),  # missing as NaN
+    pd.Series(["a", None, "c"], dtype="string"),
+    pd.Series(["a", "b", "c"], dtype=object),
+    pd.Series(["a", None, "c"], dtype=object),
+    pd.Series(["a", float("nan"), pd.NaT, dt.datetime(2024, 3, 4, 5, 6), 7, None], dtype=object),
+])
+def test_text_columns_come_out_as_the_value_by_value_conversion_gives_them(values):
+    from processing.evolution.accumulate import _iso, _text_or_none
+
+    def value_by_value(series):  # how the columns were converted before text columns skipped the Python calls
+        return series.map(lambda value: None if value is None or (not isinstance(value, str) and pd.isna(value))
+                          else str(_iso(value))).astype(object)
+
+    converted, expected = _text_or_none(values), value_by_value(values)
+
+    assert converted.dtype == expected.dtype == object
+    assert [(type(value), str(value)) for value in converted] == [(type(value), str(value)) for value in expected]
+
+
+def test_text_created_at_of_any_pandas_dtype_files_messages_under_the_same_dates():
+    created = ["2024-03-01T10:00:00Z", None, "2024-03-09T10:00:00Z", "not a date"]
+    as_objects = accumulate_rows(batch(["1", "2", "3", "4"], created=created), predictions(["1", "2", "3", "4"]),
+                                 [], "b1", SCORED)
+    text_batch = batch(["1", "2", "3", "4"], created=created).astype({"created_at": "str", "lang": "str"})
+    as_text = accumulate_rows(text_batch, predictions(["1", "2", "3", "4"]), [], "b1", SCORED)
+    assert list(as_text) == list(as_objects) == ["2024-03-01", "2024-03-05"]
+    for day in as_objects:
+        pd.testing.assert_frame_equal(as_text[day], as_objects[day])
