@@ -42,7 +42,7 @@ import sys
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from itertools import product
+from itertools import chain, product
 from typing import Iterable, NamedTuple
 
 import pandas as pd
@@ -71,9 +71,9 @@ SIGNAL_WORDS = frozenset({
 })
 
 # n_process="auto" (opt-in) starts one worker per this many messages, up to the usable CPUs. A worker costs
-# ~40 ms (fork, results handed back) against ~90 us of cleaning per message, so with a truly free core it
-# would break even near 1,000 messages. The default stays 1 process: on the 2-vCPU development machine two
-# processes measured 0.75-0.94x of one (docs/cleaning.md, benchmarks/cleaning.py).
+# ~40 ms (fork, results handed back) against ~15-55 us of cleaning per message (warm token cache), so with a
+# truly free core it would break even near 1,000-3,000 messages. The default stays 1 process: on the 2-vCPU
+# development machine two processes measured 0.75-0.94x of one (docs/cleaning.md, benchmarks/cleaning.py).
 PARALLEL_MIN_MESSAGES = 5_000
 
 # --- regexes, compiled once -------------------------------------------------------------------------------
@@ -377,12 +377,15 @@ class ChunkTokens(NamedTuple):
 
 # The token stage is cached per space-separated chunk of clean_text. spaCy's tokenizer splits a text on
 # whitespace first and tokenizes each chunk on its own (prefixes, suffixes, infixes, exceptions; the only xx/es/en
-# exceptions holding a space, "EE. UU.", cannot occur in lower-case text), and everything _content_word reads
-# (lower_, is_punct, is_space, the lookup lemma) depends on a token's text alone. So a message's tokens and
-# lemmas are the concatenation of its chunks', and spaCy only runs on chunks not seen before, joined into long
-# texts so that one Doc serves thousands of chunks. benchmarks/cleaning.py --check compares the result with the
-# previous per-message cleaner on all of ../shared/data; docs/cleaning.md has the figures.
-CHUNK_CACHE_MAX_ENTRIES = 200_000  # per language and setting; cleared when full, so memory stays bounded
+# exceptions holding a space, "EE. UU." and "Ee. Uu.", cannot occur in lower-case text), and everything
+# _content_word reads (lower_, is_punct, is_space, the lookup lemma) depends on a token's text alone. So a
+# message's tokens and lemmas are the concatenation of its chunks', and spaCy only runs on chunks not seen before,
+# joined into long texts: a Doc costs ~35 us to make, so one Doc serves thousands of chunks. Checked against the
+# per-message cleaner on all of ../shared/data (benchmarks/cleaning.py --check) and by property tests that mix in
+# spaCy's special cases (tests/processing/test_clean_equivalence.py); docs/cleaning.md has the figures.
+# Per language and setting; cleared (with its words) when full. Measured ~800 bytes an entry with its words
+# and spaCy's new lexemes, so at most ~80 MB a language, while 100,000 distinct words cover most of a language.
+CHUNK_CACHE_MAX_ENTRIES = 100_000
 CACHE_BLOCK_MESSAGES = 8_192  # messages whose new chunks are tokenized together (bounds a block's new chunks)
 CHUNKS_TEXT_CHARS = 20_000  # new chunks are joined by spaces into texts of about this size
 
@@ -445,11 +448,6 @@ def _tokenize_chunks(chunks: list[str], lang: str, keep: frozenset[str], number_
                                     len(tokens))
 
 
-def _joined(parts: Iterable[str]) -> str:
-    """Space-join the non-empty parts (a chunk may contribute no token)."""
-    return " ".join(filter(None, parts))
-
-
 _NO_TOKENS = ChunkTokens("", "", "", 0)
 
 
@@ -465,20 +463,22 @@ def _token_rows(clean_texts: list[str], lang: str, keep: frozenset[str], number_
     for block_start in range(0, len(clean_texts), CACHE_BLOCK_MESSAGES):
         chunked = [text.split(" ") if text else [] for text in
                    clean_texts[block_start:block_start + CACHE_BLOCK_MESSAGES]]
-        new = list(dict.fromkeys(chunk for chunks in chunked for chunk in chunks if chunk not in cache.chunks))
-        if len(cache.chunks) + len(new) > CHUNK_CACHE_MAX_ENTRIES:
+        distinct = dict.fromkeys(chain.from_iterable(chunked))  # in order of first use
+        if len(cache.chunks) + len(distinct) > CHUNK_CACHE_MAX_ENTRIES:
             cache.chunks.clear()
             cache.words.clear()
-            new = list(dict.fromkeys(chunk for chunks in chunked for chunk in chunks))
+        new = [chunk for chunk in distinct if chunk not in cache.chunks]
         cache.chunks.update(_tokenize_chunks(new, lang, keep, number_token, cache, batch_size))
+        cached = cache.chunks.__getitem__
         for chunks in chunked:
             if len(chunks) == 1:
-                rows.append(cache.chunks[chunks[0]])
+                rows.append(cached(chunks[0]))
             elif not chunks:
                 rows.append(_NO_TOKENS)
-            else:
-                tokens, lemmas, features, counts = zip(*[cache.chunks[chunk] for chunk in chunks])
-                rows.append(ChunkTokens(_joined(tokens), _joined(lemmas), _joined(features), sum(counts)))
+            else:  # a chunk may contribute no token: filter(None, ...) drops its empty strings
+                tokens, lemmas, features, counts = zip(*map(cached, chunks))
+                rows.append(ChunkTokens(" ".join(filter(None, tokens)), " ".join(filter(None, lemmas)),
+                                        " ".join(filter(None, features)), sum(counts)))
     return rows
 
 
