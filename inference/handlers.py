@@ -11,48 +11,20 @@ novel. A record that cannot be scored (no id, empty text) still gets a row, with
 from __future__ import annotations
 
 import csv
-import importlib.abc
 import io
 import json
 import os
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 
-class _NoTorch(importlib.abc.MetaPathFinder):
-    """An import finder that answers every `import torch...` with ModuleNotFoundError."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError("torch is hidden while the serving handlers import spaCy", name=name)
-        return None
-
-
-@contextmanager
-def torch_hidden():
-    """`import torch` fails inside the block (unless torch is loaded already); torch is importable again after."""
-    # A finder, not sys.modules["torch"] = None: array-api helpers in SciPy read any torch entry as the module.
-    finder = _NoTorch()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-
-
-# thinc (under spaCy, which the cleaner uses) imports torch whenever it is installed: 2.8 s and 400 MiB in every
-# serving process, for a cleaner that runs no torch layer. With torch hidden while spaCy loads, thinc records it
-# as absent and never imports it; a process that imports these handlers can still import torch itself later.
-with torch_hidden():
-    from processing.artifacts import MODEL_DIGEST_VARIABLE
-    from processing.clean import TextCleaner
-    from processing.sanitize import spreadsheet_frame
-    from training.model import MessageClassifier
-    from training.train import load_model
+from processing.artifacts import MODEL_DIGEST_VARIABLE
+from processing.clean import TextCleaner  # loads spaCy with torch hidden: a serving process never loads torch
+from processing.sanitize import spreadsheet_frame
+from training.model import MessageClassifier
+from training.train import load_model
 
 CSV = "text/csv"
 JSON_LINES = ("application/jsonlines", "application/x-jsonlines", "application/json-lines")

@@ -35,6 +35,13 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_parquet(frame, path: str | Path) -> Path:
+    """Write a pandas frame to Parquet atomically, without its index."""
+    with atomic_output(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
 def write_json_atomic(path: str | Path, data) -> Path:
     """Write JSON atomically, with sorted keys and a trailing newline so equal data gives equal bytes."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False,

@@ -28,12 +28,14 @@ from pathlib import Path
 
 DISABLE_VARIABLE = "TWEETOPS_WARM_JOBS"
 SERVING_MODULE = "pipelines.local.serving"
-# What the warm process imports: every job's common stack. Not the embedding stack (torch, sentence-transformers,
-# ONNX Runtime): only the jobs of the embedding featurizers need it, and they import it themselves. The serving
-# handlers come before the training jobs: they load spaCy with torch hidden (thinc would import it).
+# What the warm process imports: every job's common stack, then the cleaner's spaCy pipelines and word lexicons
+# (seconds that every cleaning job, the transform's instances and the Monitor's sample would each pay). Not the
+# embedding stack (torch, sentence-transformers, ONNX Runtime): only the jobs of the embedding featurizers need it,
+# and they import it themselves.
 PRELOADED = ("numpy", "pandas", "pyarrow.parquet", "pipelines.cli", "processing.validation_jobs",
              "processing.predictions", "inference.handlers", SERVING_MODULE, "processing.jobs",
              "processing.monitoring.jobs", "processing.evolution.jobs")
+WARMED_UP = ("processing.clean:preload",)  # called after the imports
 MAX_MESSAGE = 1 << 20  # one request: command, folder and environment of a job
 # A process's string hash seed is fixed when it starts, so a fork keeps the warm process's: the one every job's
 # definition sets (PYTHONHASHSEED=0, for reproducible outputs). A job asking for another starts as a new process.
@@ -234,11 +236,17 @@ def _reap(channel: socket.socket) -> None:
 
 
 def _import_quietly(modules: list[str]) -> None:
-    """Import each module; one that fails is left for the job to import (and fail on) itself."""
+    """Import each module, then call the WARMED_UP functions; one that fails is left for the job to meet itself."""
     for module in modules:
         try:
             importlib.import_module(module)
         except Exception:  # noqa: BLE001 - any import error is the job's to report
+            pass
+    for name in WARMED_UP:
+        module, function = name.split(":")
+        try:
+            getattr(importlib.import_module(module), function)()
+        except Exception:  # noqa: BLE001
             pass
 
 

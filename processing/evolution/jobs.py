@@ -48,7 +48,7 @@ def accumulate_job(batch_path: str | Path, predictions_path: str | Path, novelty
                    output_dir: str | Path, *, batch: str, scored_on: str) -> dict:
     """Add a scored batch's messages to the new-data zone: output_dir/date=YYYY-MM-DD/<batch>.parquet per date.
     Returns the counts: messages in the batch, added, not added (unscored), novel, and the rows per date."""
-    from processing.jobs import write_parquet
+    from processing.storage import write_parquet
     from processing.monitoring.jobs import read_batch_messages
     from processing.predictions import read_predictions
 
