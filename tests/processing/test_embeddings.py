@@ -3,6 +3,7 @@
 and the message a user gets without the [embeddings] extra. Real models and ONNX Runtime; S3 is moto."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -53,6 +54,67 @@ def test_int8_onnx_vectors_agree_with_the_torch_model(empty_embedding_cache, dem
     torch = SentenceEmbeddingFeaturizer(runtime="torch", cache_dir=str(empty_embedding_cache), threads=1)
     cosine = (onnx.fit_transform(sample) * torch.fit_transform(sample)).sum(axis=1)
     assert cosine.mean() > 0.98 and cosine.min() > 0.9
+
+
+EDGE_TEXTS = ["", "   ", "  padded with spaces  ", "card " * 400, "¿Dónde está mi tarjeta? 😡 #fail @Bank",
+              "tab\tand\nnewline", "日本語のテキスト", "CAPS AND e\u0301 combining accents"]
+
+
+def test_the_torch_free_encoder_gives_the_vectors_sentence_transformers_gives_from_the_same_export(
+        empty_embedding_cache):
+    # Same batches, same int8 graph: only the pooling arithmetic (numpy instead of torch) may round differently.
+    # The 400-word text is truncated at the model's 256 tokens, not at the 128 that tokenizer.json carries.
+    SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache)).fit(frame(QUESTIONS)).transform(frame(["x"]))
+    (folder,) = (empty_embedding_cache / "onnx").iterdir()
+    (model,) = [path.relative_to(folder).as_posix() for path in (folder / "onnx").glob("*.onnx")]
+    texts = QUESTIONS + EDGE_TEXTS
+    ours = embeddings.embed(embeddings.OnnxEncoder(folder, model), texts, batch_size=4, threads=1)
+    reference = embeddings.embed(embeddings.sentence_transformer_onnx(folder, model), texts, batch_size=4, threads=1)
+    assert ours.dtype == np.float32 and ours.shape == (len(texts), 384)
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=1e-6)
+
+
+def test_embedding_with_onnx_runtime_imports_neither_torch_nor_transformers(empty_embedding_cache):
+    SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache)).fit(frame(QUESTIONS)).transform(frame(["x"]))
+    script = ("import sys; from processing import embeddings as e; "
+              "source = e.resolve_model('all-MiniLM-L6-v2'); "
+              "encoder = e.load_encoder(source, e.model_fingerprint(source), 'onnx-int8', sys.argv[1]); "
+              "vectors = e.embed(encoder, ['where is my card?', 'how do I pay'], batch_size=2, threads=2); "
+              "print(type(encoder).__name__, vectors.shape, sorted({'torch', 'transformers'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", script, str(empty_embedding_cache)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["OnnxEncoder", "(2,", "384)", "[]"]
+
+
+@pytest.mark.parametrize("modules, pooling, covered", [
+    (["Transformer", "Pooling", "Normalize"], {"pooling_mode": "mean"}, True),
+    (["Transformer", "Pooling", "Normalize"], {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}, True),
+    (["Transformer", "Pooling", "Normalize"], {"pooling_mode": "cls"}, False),
+    (["Transformer", "Pooling", "Normalize"], {"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, False),
+    (["Transformer", "Pooling", "Dense", "Normalize"], {"pooling_mode": "mean"}, False),
+    (["Transformer", "Pooling"], {"pooling_mode": "mean"}, False),
+])
+def test_models_other_than_mean_pooled_and_normalised_are_left_to_sentence_transformers(tmp_path, modules, pooling,
+                                                                                        covered):
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "modules.json").write_text(json.dumps(
+        [{"idx": i, "name": str(i), "path": "" if i == 0 else f"{i}_{name}", "type": f"sentence_transformers.{name}"}
+         for i, name in enumerate(modules)]))
+    (tmp_path / f"1_{modules[1]}").mkdir()
+    (tmp_path / f"1_{modules[1]}" / "config.json").write_text(json.dumps(pooling))
+    assert embeddings.OnnxEncoder.supports(tmp_path) is covered
+
+
+def test_released_encoders_are_loaded_afresh(empty_embedding_cache):
+    featurizer = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache)).fit(frame(QUESTIONS))
+    first = featurizer.transform(frame(QUESTIONS))
+    assert embeddings.load_encoder.cache_info().currsize >= 1
+    embeddings.release_encoders()
+    assert embeddings.load_encoder.cache_info().currsize == 0
+    shutil.rmtree(empty_embedding_cache / "embeddings")
+    np.testing.assert_array_equal(featurizer.transform(frame(QUESTIONS)), first)
+    assert featurizer.cache_stats_["embedded"] == len(QUESTIONS)
 
 
 def test_vectors_do_not_depend_on_the_thread_count(tmp_path, demo_messages):
