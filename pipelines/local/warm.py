@@ -37,11 +37,12 @@ PRELOADED = ("numpy", "pandas", "pyarrow.parquet", "pipelines.cli", "processing.
              "processing.monitoring.jobs", "processing.evolution.jobs")
 WARMED_UP = ("processing.clean:preload",)  # called after the imports
 MAX_MESSAGE = 1 << 20  # one request: command, folder and environment of a job
-# A process's string hash seed is fixed when it starts, so a fork keeps the warm process's: the one every job's
-# definition sets (PYTHONHASHSEED=0, for reproducible outputs). A job asking for another starts as a new process.
+# A process's string hash seed is fixed when it starts, so a fork keeps the warm process's: the one every processing
+# and training job's definition sets (PYTHONHASHSEED=0, for reproducible outputs). A job asking for another starts
+# as a new process; one that sets none would get a random seed, of which 0 is one.
 HASH_SEED = "0"
 # Jobs that need little beyond pandas start cold while the warm process is still importing; the others wait for it,
-# as a cold start would import the same stack again on the same cores.
+# as a cold start would import the same stack again on the same cores (`validate --clean` cleans: not light).
 LIGHT_COMMANDS = frozenset({"validate", "validation-tables", "summarize-predictions", "accumulate", "record-map"})
 READY_WAIT_SECONDS = 120
 
@@ -122,9 +123,10 @@ class WarmStarter:
     def spawn(self, command: list[str], cwd: Path, environment: dict[str, str]) -> WarmProcess | None:
         """A job process running `command` in `cwd` with exactly `environment`; None when the warm process cannot
         start it (not ready, gone, or not an entry point it runs): the caller then starts a new process."""
-        if not is_warm_command(command) or environment.get("PYTHONHASHSEED") != HASH_SEED:
+        if not is_warm_command(command) or environment.get("PYTHONHASHSEED", HASH_SEED) != HASH_SEED:
             return None
-        light = Path(command[0]).name == "tweetops" and len(command) > 1 and command[1] in LIGHT_COMMANDS
+        light = (Path(command[0]).name == "tweetops" and len(command) > 1 and command[1] in LIGHT_COMMANDS
+                 and "--clean" not in command)
         if not self._settled.wait(0 if light else READY_WAIT_SECONDS) or not self.ready:
             return None
         out_read, out_write = os.pipe()
