@@ -23,7 +23,7 @@ that (plain KMeans, the reason in `selection_["umap_skipped"]`), and its neighbo
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import sklearn
@@ -42,6 +42,7 @@ SILHOUETTE_SAMPLE = 5000
 WORKING_MEMORY_MIB = 128
 # Ward initialisation builds its hierarchy on at most this many rows: ~100 MB of pairwise distances, ~1 s.
 WARD_MAX_ROWS = 5000
+PREDICT_CHUNK_ROWS = 50_000  # rows outside the fit sample assigned at a time
 
 
 class MessageClusterer(BaseEstimator):
@@ -117,15 +118,20 @@ class MessageClusterer(BaseEstimator):
                            "fit_rows": int(len(sample)), "umap_skipped": umap_skipped}
         return self
 
-    def fit_predict(self, features: np.ndarray, y=None) -> np.ndarray:
-        """Fit, then return every row's cluster; rows of the fit sample keep the labels KMeans gave them."""
+    def fit_predict(self, features: np.ndarray, y=None, progress: Callable[[int, int], None] | None = None
+                    ) -> np.ndarray:
+        """Fit, then return every row's cluster; rows of the fit sample keep the labels KMeans gave them, the rest
+        are assigned PREDICT_CHUNK_ROWS at a time (bounded memory; `progress(done, total)` after each chunk)."""
         self.fit(features)
         labels = np.empty(len(features), dtype=np.int64)
         fit_rows = sample_indices(len(features), self.max_fit_rows, self.seed)
         labels[fit_rows] = self.kmeans_.labels_
         rest = np.setdiff1d(np.arange(len(features)), fit_rows, assume_unique=True)
-        if len(rest):
-            labels[rest] = self.predict(features[rest])
+        for start in range(0, len(rest), PREDICT_CHUNK_ROWS):  # each row's cluster is its own: chunks change nothing
+            chunk = rest[start:start + PREDICT_CHUNK_ROWS]
+            labels[chunk] = self.predict(features[chunk])
+            if progress:
+                progress(start + len(chunk), len(rest))
         return labels
 
     def embed(self, features: np.ndarray) -> np.ndarray:

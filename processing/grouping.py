@@ -26,6 +26,7 @@ SILHOUETTE_SAMPLE = 5000  # rows the silhouette of each candidate cut is compute
 # the hierarchy keeps one topic's Spanish and English clusters apart).
 LANGUAGE_INDEPENDENCE = 0.05
 MIN_LANGUAGE_SHARE = 0.05  # a language counts as a stratum of its own from this share of the messages
+GROUPING_MAX_ROWS = 100_000  # messages the grouping is measured on (a seeded sample above that)
 
 
 @dataclass
@@ -42,15 +43,24 @@ class CategoryGrouping:
 
 
 def group_clusters(space: np.ndarray, clusters: np.ndarray, n_clusters: int, *, n_groups: int | str = "auto",
-                   seed: int = 0, strata: np.ndarray | None = None) -> CategoryGrouping:
+                   seed: int = 0, strata: np.ndarray | None = None, max_rows: int = GROUPING_MAX_ROWS
+                   ) -> CategoryGrouping:
     """Group `n_clusters` fine clusters (`clusters`: one per row of `space`) into proposed categories.
 
     `n_groups="auto"` chooses the cut from internal evidence; an integer forces it (capped at the fine clusters
     that have members). `strata` (e.g. each message's language) makes the cut's silhouette compare messages
     only with messages of their own stratum: with an English sentence model, Spanish and English messages lie
-    far apart, and the whole-space silhouette then prefers the cut that only separates the languages."""
-    space, clusters = np.asarray(space, dtype=np.float64), np.asarray(clusters, dtype=np.int64)
+    far apart, and the whole-space silhouette then prefers the cut that only separates the languages.
+
+    Above `max_rows` messages the grouping is measured on a seeded sample of that many (its float64 copies of the
+    space would not fit in memory at a million rows); a fine cluster with no message in the sample joins group 0."""
+    space, clusters = np.asarray(space), np.asarray(clusters, dtype=np.int64)
     _check(space, clusters, n_clusters, n_groups)
+    if len(space) > max_rows:
+        rows = sample_indices(len(space), max_rows, seed)
+        space, clusters = space[rows], clusters[rows]
+        strata = None if strata is None else np.asarray(strata)[rows]
+    space = np.asarray(space, dtype=np.float64)
     sizes = np.bincount(clusters, minlength=n_clusters)
     present = np.flatnonzero(sizes)
     languages = _languages(strata, len(clusters))
@@ -254,7 +264,7 @@ def map_points(space: np.ndarray, labels: np.ndarray, ids, seed: int = 0, max_po
     """A 2-D picture of at most `max_points` seeded messages: the first two principal components of `space`
     (exact SVD, so the same rows give the same picture), with each point's label and message id."""
     rows = sample_indices(len(space), max_points, seed)
-    points = np.asarray(space, dtype=np.float64)[rows]
+    points = np.asarray(np.asarray(space)[rows], dtype=np.float64)  # the sample only, not a float64 copy of all
     centred = points - points.mean(axis=0)
     if len(points) > 1 and np.any(centred):
         _, _, components = np.linalg.svd(centred, full_matrices=False)

@@ -278,3 +278,16 @@ def test_top_terms_by_language_show_each_languages_own_words_per_cluster():
     assert "cancel" in terms[0]["en"] and "cancelar" in terms[0]["es"]
     assert not {"cancelar", "suscripcion"} & set(terms[0]["en"])
     assert set(terms[1]) == {"en"} and "lost" in terms[1]["en"]  # no Spanish message: no Spanish terms
+
+
+def test_rows_outside_the_fit_sample_are_assigned_a_chunk_at_a_time_with_progress(monkeypatch):
+    import processing.cluster
+
+    points = blobs(250, centers=4)
+    whole = MessageClusterer(n_clusters=4, use_umap=False, max_fit_rows=100, seed=0).fit_predict(points)
+    monkeypatch.setattr(processing.cluster, "PREDICT_CHUNK_ROWS", 400)
+    calls = []
+    chunked = MessageClusterer(n_clusters=4, use_umap=False, max_fit_rows=100, seed=0).fit_predict(
+        points, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(chunked, whole)
+    assert calls == [(400, 900), (800, 900), (900, 900)]

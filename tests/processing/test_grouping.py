@@ -160,3 +160,18 @@ def test_language_dependence_is_zero_for_groups_that_span_both_languages_evenly(
     linkage = np.array([[0, 1, 0.1, 2], [2, 3, 0.1, 2], [4, 5, 0.5, 4]], dtype=float)
     dependence = language_dependence(clusters, np.arange(4), linkage, languages)
     assert dependence[2] == pytest.approx(0.0) and dependence[4] == pytest.approx(0.0)
+
+
+def test_above_max_rows_the_grouping_is_measured_on_a_seeded_sample_of_the_messages():
+    from processing.cluster import sample_indices
+
+    space, fine, _ = nested_blobs()
+    whole = group_clusters(space, fine, 20, seed=3)
+    unsampled = group_clusters(space, fine, 20, seed=3, max_rows=len(space))
+    np.testing.assert_array_equal(unsampled.group_of_cluster, whole.group_of_cluster)
+    assert unsampled.evidence == whole.evidence
+    rows = sample_indices(len(space), 300, seed=3)
+    sampled = group_clusters(space, fine, 20, seed=3, max_rows=300)
+    on_sample = group_clusters(space[rows], fine[rows], 20, seed=3)
+    np.testing.assert_array_equal(sampled.group_of_cluster, on_sample.group_of_cluster)
+    assert sampled.evidence == on_sample.evidence and sampled.n_groups == 4

@@ -147,3 +147,21 @@ def test_metadata_that_describes_another_model_is_refused(pseudo_labeled, tmp_pa
     (tmp_path / "model" / "metadata.json").write_text(json.dumps({**metadata, "model_sha256": "f" * 64}))
     with pytest.raises(ArtifactIntegrityError, match="describes another model"):
         load_model(tmp_path / "model", metadata["model_sha256"])
+
+
+def test_above_max_rows_the_classifier_trains_on_a_seeded_sample_stratified_by_category(demo_messages):
+    from training.train import training_rows
+
+    frame = demo_messages.assign(category=demo_messages["label"])
+    assert training_rows(frame, seed=1, max_rows=len(frame)).equals(frame)  # small inputs: every row
+    sample = training_rows(frame, seed=1, max_rows=400)
+    assert len(sample) == 400 and sample.index.is_monotonic_increasing
+    assert training_rows(frame, seed=1, max_rows=400).equals(sample)
+    assert not training_rows(frame, seed=2, max_rows=400).equals(sample)
+    shares = sample["category"].value_counts(normalize=True) - frame["category"].value_counts(normalize=True)
+    assert shares.abs().max() < 0.01
+
+
+def test_the_metadata_counts_the_rows_trained_on_and_the_labelled_rows_offered(pseudo_labeled, tmp_path):
+    metadata = run_training(pseudo_labeled, tmp_path / "model", seed=4)
+    assert metadata["train_rows"] == metadata["labelled_rows"] == 1200
