@@ -30,19 +30,28 @@ def local_definition(settings: PipelineSettings, which: str = "training",
     """The definition exactly as `tweetops pipeline definition` gives it for these (local) settings.
 
     With `cache_dir`, a definition is built once per code version, SDK version and settings, and read back after
-    that: importing the SDK and building take seconds, which every `predict` of a small batch would pay again."""
+    that: importing the SDK and building take seconds, which every `predict` of a small batch would pay again. Once
+    the SDK is imported, every pipeline's definition is built and kept (run-local's then serve the first predict)."""
     from pipelines import operations
 
     settings = operations.build_settings(local_settings(settings))
-    cached = Path(cache_dir) / f"{which}-{definition_key(settings, which)}.json" if cache_dir else None
-    if cached is not None and cached.is_file():
-        return cached.read_text(encoding="utf-8"), settings
-    pipeline, settings = operations.build(settings, which=which)
+    if cache_dir is None:
+        return _built_definition(settings, which), settings
+    cached = {name: Path(cache_dir) / f"{name}-{definition_key(settings, name)}.json" for name in operations.PIPELINES}
+    if not cached[which].is_file():
+        for name, path in cached.items():
+            if name == which or not path.is_file():
+                write_text_atomic(path, _built_definition(settings, name))
+    return cached[which].read_text(encoding="utf-8"), settings
+
+
+def _built_definition(settings: PipelineSettings, which: str) -> str:
+    """The definition the SDK builds for resolved settings."""
+    from pipelines import operations
+
+    pipeline, _ = operations.build(settings, which=which)
     with operations.quiet_sdk():
-        definition = pipeline.definition()
-    if cached is not None:
-        write_text_atomic(cached, definition)
-    return definition, settings
+        return pipeline.definition()
 
 
 def definition_key(settings: PipelineSettings, which: str) -> str:

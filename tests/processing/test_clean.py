@@ -346,3 +346,22 @@ def test_real_spanish_tweets_lose_urls_mentions_hashtag_marks_and_retweet_prefix
     assert tweets.text.str.startswith("RT").mean() > 0.3
     assert out.clean_text.str.match(r"rt\b").mean() < 0.01  # only a "#RT" hashtag may start a message
     assert (out.n_tokens > 0).mean() > 0.95
+
+
+def test_the_elongation_lexicon_is_read_back_from_the_cache_as_the_package_gives_it(tmp_path, monkeypatch):
+    from processing import clean
+
+    monkeypatch.setenv("TWEETOPS_CACHE_DIR", str(tmp_path))
+    clean.word_log_probs.cache_clear()
+    try:
+        first = clean.word_log_probs("es")  # read from spacy-lookups-data, then written to the cache
+        (cached,) = (tmp_path / clean.LEXICON_CACHE).glob("es-lexeme-prob-*.json")
+        clean.word_log_probs.cache_clear()
+        again = clean.word_log_probs("es")  # read from the cache
+        assert again == first and list(again) == list(first)
+        cached.write_text("{not json", encoding="utf-8")  # a damaged cache is read past, and rewritten
+        clean.word_log_probs.cache_clear()
+        assert clean.word_log_probs("es") == first
+        assert cached.read_text(encoding="utf-8").startswith("{\"")
+    finally:
+        clean.word_log_probs.cache_clear()

@@ -26,6 +26,8 @@ def test_a_cached_definition_is_the_definition_a_fresh_build_gives(cache, which)
     assert first == again == built
     assert again_settings == built_settings
     assert len(list(cache.glob(f"{which}-*.json"))) == 1
+    # the SDK imported once builds every pipeline's: run-local's build serves the first predict
+    assert {path.name.split("-")[0] for path in cache.glob("*.json")} == {"training", "inference", "evolution"}
 
 
 def test_other_settings_build_another_definition(cache):
