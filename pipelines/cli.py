@@ -35,6 +35,11 @@ def _clean_progress(done: int, total: int) -> None:
     container.report_progress(done, total, "messages cleaned")
 
 
+def _step_progress(unit: str):
+    """A job's progress callback: `progress: done/total unit` lines, which the local executor shows as a bar."""
+    return lambda done, total: container.report_progress(done, total, unit)
+
+
 def _parse_count(value: str, least: int) -> int | str:
     """'auto' (or 0, as the pipeline's integer parameters K and Categories say it) or an integer >= `least`."""
     if value in ("auto", "0"):
@@ -328,7 +333,7 @@ def featurize(input_path, output, featurizer, embedding_model, embedding_runtime
         embedding_model = embedding_model_dir
     params = _featurizer_params(featurizer, embedding_model, embedding_runtime, embedding_threads, cache_dir)
     features = featurize_job(input_path, output, featurizer=featurizer, seed=seed, share=container.host_share(),
-                             cache_uri=cache_uri or None, **params)
+                             cache_uri=cache_uri or None, progress=_step_progress("messages featurized"), **params)
     click.echo(f"{features.shape[0]} messages x {features.shape[1]} features into {output}")
 
 
@@ -367,7 +372,8 @@ def cluster(input_path, features, category_map, output, pseudo_labeled, k, k_ran
     result = cluster_job(input_path, features, output, n_clusters=_parse_k(k), k_range=_parse_range(k_range),
                          use_umap=_parse_umap(umap), seed=seed, category_map_path=category_map, unmapped=unmapped, test_size=test_size,
                          pseudo_labeled_dir=pseudo_labeled, assignments_path=assignments or None,
-                         n_groups=_parse_categories(categories))
+                         n_groups=_parse_categories(categories),
+                         progress=_step_progress("messages assigned to clusters"))
     click.echo(f"{result['n_clusters']} fine clusters in {result['n_categories']} proposed categories; "
                f"train {result['train_rows']}, held out {result['test_rows']}, "
                f"discarded {result['discarded_rows']}")
@@ -414,7 +420,8 @@ def evaluate(model_path, test_path, gold_path, clusters_path, output, model_sha2
     from processing.jobs import evaluate_job
 
     result = evaluate_job(model_path, test_path, output, gold_path=gold_path or None,
-                          clusters_path=clusters_path or None, model_sha256=model_sha256)
+                          clusters_path=clusters_path or None, model_sha256=model_sha256,
+                          progress=_step_progress("held-out messages scored"))
     metrics = result["multiclass_classification_metrics"]
     click.echo(f"held out: macro-F1 {metrics['macro_f1']['value']:.3f}, "
                f"accuracy {metrics['accuracy']['value']:.3f} on {metrics['n_samples']} messages")
