@@ -5,8 +5,8 @@ round runs, as child processes: BERTopic (default UMAP + HDBSCAN, all-MiniLM-L6-
 ships) `.fit_transform(texts)` in a script that reads the CSV first, then `tweetops discover` with an empty cache
 folder (so it exports the model to ONNX and embeds every text), then `tweetops discover` again on a fresh
 output folder with the exported model kept but no cached vectors (a first run on new data). Printed per run:
-wall time, CPU time (the process and every child it waited for), peak resident memory of the process tree
-(benchmarks.speed.measured, sampled every 0.1 s), and NMI / ARI / ACC against the gold labels (discover never
+wall time, CPU time (the process and every child it waited for), peak memory of the process tree (Pss,
+benchmarks.speed.measured, sampled every 0.2 s), and NMI / ARI / ACC against the gold labels (discover never
 sees them).
 
 BERTopic is not a tweetops dependency: it lives in its own virtual environment, <repository>/.tools/bertopic
@@ -19,7 +19,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -75,30 +74,22 @@ def _bertopic_version(python: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def timed(command: list[str]) -> dict:
-    """benchmarks.speed.measured (wall, peak tree memory) plus the CPU seconds of the command and its children."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = measured(command)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {**result, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
-
-
 def run_bertopic(python: Path, messages: Path, model: Path, out: Path) -> tuple[dict, pd.Series]:
     """BERTopic's whole fit as a child process: figures and the topic of each message (-1: outlier)."""
-    figures = timed([str(python), "-c", BERTOPIC_FIT, str(messages), str(model), str(out)])
+    figures = measured([str(python), "-c", BERTOPIC_FIT, str(messages), str(model), str(out)])
     return figures, pd.Series(json.loads(out.read_text())["topics"])
 
 
 def run_discover(messages: Path, out: Path, cache: Path, k: str, seed: int) -> tuple[dict, pd.DataFrame]:
     """`tweetops discover` (default featurizer) as a child process: figures and its assignments (id, cluster)."""
-    figures = timed([sys.executable, "-m", "pipelines.cli", "discover", "--input", str(messages), "--out", str(out),
+    figures = measured([sys.executable, "-m", "pipelines.cli", "discover", "--input", str(messages), "--out", str(out),
                      "--k", k, "--seed", str(seed), "--cache-dir", str(cache)])
     return figures, pd.read_csv(out / "assignments.csv", dtype={"id": str})
 
 
 def line(name: str, figures: dict, scores: dict, extra: str = "") -> str:
     """One printed row: wall, CPU, peak memory, scores."""
-    return (f"  {name:<44} wall {figures['seconds']:6.1f} s  CPU {figures['cpu']:6.1f} s  peak "
+    return (f"  {name:<44} wall {figures['seconds']:6.1f} s  CPU {figures['cpu_seconds']:6.1f} s  peak "
             f"{figures['peak_tree_mib']:6.0f} MiB  NMI / ARI / ACC {100 * scores['nmi']:.1f} / {100 * scores['ari']:.1f}"
             f" / {100 * scores['acc']:.1f}{extra}")
 
