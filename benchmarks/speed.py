@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,8 +219,16 @@ def serving_fast_vs_plain(model_dir: Path, rows: int, seed: int = 7, rounds: int
             "identical": outputs["fast"] == outputs["plain"]}
 
 
+def row_line(name: str, result: dict, old: dict | None) -> str:
+    """One printed row: wall, CPU, peak memory and messages per second, beside the old figures."""
+    old = old or {}
+    rate = result["rows"] / result["seconds"]
+    return (f"{name:<28} | {result['seconds']:>7.1f} | {result['cpu_seconds']:>7.1f} | {result['peak_tree_mib']:>8.0f} | "
+            f"{rate:>8,.0f} | {old.get('seconds', float('nan')):>10.1f} | {old.get('peak_mib', float('nan')):>12.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run every measurement (module docstring) and print them beside the figures before issue 18."""
+    """Run every measurement (module docstring) and print each as it ends, beside the figures before issue 18."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="messages of the run-local and predict runs")
     parser.add_argument("--million", type=int, default=1_000_000, help="messages of the large TF-IDF run-local")
@@ -227,50 +236,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-predict", type=int, default=2_000, help="messages of the small predict")
     parser.add_argument("--handler-rows", type=int, default=20_000)
     args = parser.parse_args(argv)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="tweetops-speed-") as tmp:
-        def step(what: str) -> None:
-            print(f"[{time.strftime('%H:%M:%S')}] {what} ...", file=sys.stderr, flush=True)
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; old = the landed code before issue 18")
+    print(f"{'what':<28} | {'wall s':>7} | {'CPU s':>7} | {'peak MiB':>8} | {'msgs/s':>8} | {'old wall s':>10} | "
+          f"{'old peak MiB':>12}", flush=True)
 
-        step(f"run-local {args.rows:,} tfidf")
-        rows.append((f"run-local {args.rows:,} (tfidf)", run_local(Path(tmp) / "tfidf", args.rows, "tfidf"), None))
-        step(f"run-local {args.rows:,} default")
+    def report(name: str, result: dict, old: dict | None = None) -> None:
+        print(row_line(name, result, old), flush=True)
+        if "execution" in result:
+            print("    steps: " + ", ".join(f"{step['StepName']} {step.get('Seconds', 0):.1f}"
+                                          for step in result["execution"]["Steps"]), flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="tweetops-speed-") as tmp:
         default_home = Path(tmp) / "default"
-        rows.append((f"run-local {args.rows:,} (default)", run_local(default_home, args.rows),
-                     OLD["run-local 100k default"] if args.rows == 100_000 else None))
-        if not args.skip_million:
-            step(f"run-local {args.million:,} tfidf")
-            rows.append((f"run-local {args.million:,} (tfidf)", run_local(Path(tmp) / "million", args.million, "tfidf"),
-                         None))
+        report(f"run-local {args.rows:,} (tfidf)", run_local(Path(tmp) / "tfidf", args.rows, "tfidf"))
+        report(f"run-local {args.rows:,} (default)", run_local(default_home, args.rows),
+               OLD["run-local 100k default"] if args.rows == 100_000 else None)
         approve_package(default_home)
         for count, old in ((args.small_predict, OLD["predict 2k"] if args.small_predict == 2_000 else None),
                            (args.rows, OLD["predict 100k"] if args.rows == 100_000 else None)):
-            step(f"predict {count:,}")
-            rows.append((f"predict {count:,}", predict(default_home, count), old))
-        step("serving handlers in-process")
+            report(f"predict {count:,}", predict(default_home, count), old)
         handlers = serving_fast_vs_plain(model_dir_of(default_home), args.handler_rows)
-        step("hand-written reference")
+        print(f"serving handlers in-process on {handlers['rows']:,} messages: {handlers['fast_per_s']:,.0f} msgs/s "
+              f"(plain scikit-learn scoring in the same run: {handlers['plain_per_s']:,.0f}; before: "
+              f"{OLD['handlers']['per_s']:,}); response bodies identical: {handlers['identical']}", flush=True)
         reference = hand_written_reference(default_home, args.rows)
-
-    print(f"\n{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; old = the landed code before issue 18")
-    print(f"{'what':<28} | {'wall s':>7} | {'CPU s':>7} | {'peak MiB':>8} | {'msgs/s':>8} | {'old wall s':>10} | "
-          f"{'old peak MiB':>12}")
-    for name, result, old in rows:
-        old = old or {}
-        rate = int(name.split()[-2 if name.startswith("run-local") else -1].replace(",", "")) / result["seconds"]
-        print(f"{name:<28} | {result['seconds']:>7.1f} | {result['cpu_seconds']:>7.1f} | "
-              f"{result['peak_tree_mib']:>8.0f} | {rate:>8,.0f} | {old.get('seconds', float('nan')):>10.1f} | "
-              f"{old.get('peak_mib', float('nan')):>12.0f}")
-    for name, result, _ in rows:
-        if "execution" in result:
-            print(f"  {name} steps: " + ", ".join(f"{step['StepName']} {step.get('Seconds', 0):.1f}"
-                                                  for step in result["execution"]["Steps"]))
-    print(f"\nserving handlers in-process on {handlers['rows']:,} messages: {handlers['fast_per_s']:,.0f} msgs/s "
-          f"(plain scikit-learn scoring in the same run: {handlers['plain_per_s']:,.0f}; before: "
-          f"{OLD['handlers']['per_s']:,}); response bodies identical: {handlers['identical']}")
-    print(f"predict on {reference['rows']:,} cleaned texts: ours (probabilities + novelty) "
-          f"{reference['ours_per_s']:,.0f} msgs/s; hand-written TfidfVectorizer + LinearSVC "
-          f"{reference['reference_per_s']:,.0f} msgs/s")
+        print(f"predict on {reference['rows']:,} cleaned texts: ours (probabilities + novelty) "
+              f"{reference['ours_per_s']:,.0f} msgs/s; hand-written TfidfVectorizer + LinearSVC "
+              f"{reference['reference_per_s']:,.0f} msgs/s", flush=True)
+        shutil.rmtree(default_home)  # the large run needs the disk
+        if not args.skip_million:
+            report(f"run-local {args.million:,} (tfidf)", run_local(Path(tmp) / "million", args.million, "tfidf"))
     return 0
 
 
