@@ -38,33 +38,33 @@ OLD = {  # the landed code before issue 18, same machine (2 cores), as the issue
 }
 
 
-def process_memory_mib(pid: int) -> tuple[int, float]:
-    """(parent pid, memory in MiB) of one process: Pss from smaps_rollup, else resident size."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
+def process_memory_mib(pid: int) -> float:
+    """Memory of one process in MiB: its Pss from smaps_rollup, else its resident size."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as handle:
-            pss = next(int(line.split()[1]) for line in handle if line.startswith("Pss:"))
-        return int(fields[1]), pss / 1024
+            return next(int(line.split()[1]) for line in handle if line.startswith("Pss:")) / 1024
     except (OSError, StopIteration, ValueError):
-        return int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def tree_memory_mib(root_pid: int) -> float:
     """Memory of a process and all its descendants (Linux /proc), in MiB: the sum of their Pss."""
     children: dict[int, list[int]] = {}
-    memory: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                parent, memory[int(entry)] = process_memory_mib(int(entry))
-                children.setdefault(parent, []).append(int(entry))
+                with open(f"/proc/{entry}/stat") as handle:
+                    children.setdefault(int(handle.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
             except (OSError, IndexError, ValueError):
                 continue  # the process ended while we looked
     total, stack = 0.0, [root_pid]
-    while stack:
+    while stack:  # only the tree's own processes are read in full (smaps_rollup walks a process's memory map)
         pid = stack.pop()
-        total += memory.get(pid, 0.0)
+        try:
+            total += process_memory_mib(pid)
+        except OSError:
+            continue
         stack.extend(children.get(pid, []))
     return total
 
