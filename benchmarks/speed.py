@@ -146,8 +146,8 @@ def training_messages(home: Path) -> pd.DataFrame:
     """The run's pseudo-labelled training split (feature_text, label)."""
     from training.train import read_parquet_dir
 
-    (execution,) = list((home / "executions").glob("*"))
-    return read_parquet_dir(execution / "artifacts" / "pseudo-labeled" / "train")
+    (train,) = (home / "executions").glob("*/artifacts/pseudo-labeled/train")  # the one training execution's
+    return read_parquet_dir(train)
 
 
 def hand_written_reference(home: Path, rows: int, seed: int = 7) -> dict:
