@@ -53,9 +53,14 @@ def enabled() -> bool:
     return os.environ.get(DISABLE_VARIABLE, "1") != "0" and sys.platform.startswith("linux")
 
 
+def is_cli_command(command: list[str]) -> bool:
+    """Whether a container command is the `tweetops` command line (else it is the serving module)."""
+    return Path(command[0]).name == "tweetops"
+
+
 def is_warm_command(command: list[str]) -> bool:
     """Whether a container command is an image entry point that a warm process can run."""
-    return Path(command[0]).name == "tweetops" or list(command[1:3]) == ["-m", SERVING_MODULE]
+    return is_cli_command(command) or list(command[1:3]) == ["-m", SERVING_MODULE]
 
 
 class WarmProcess:
@@ -125,7 +130,7 @@ class WarmStarter:
         start it (not ready, gone, or not an entry point it runs): the caller then starts a new process."""
         if not is_warm_command(command) or environment.get("PYTHONHASHSEED", HASH_SEED) != HASH_SEED:
             return None
-        light = (Path(command[0]).name == "tweetops" and len(command) > 1 and command[1] in LIGHT_COMMANDS
+        light = (is_cli_command(command) and len(command) > 1 and command[1] in LIGHT_COMMANDS
                  and "--clean" not in command)
         if not self._settled.wait(0 if light else READY_WAIT_SECONDS) or not self.ready:
             return None
@@ -269,7 +274,7 @@ def run_job(request: dict, stdout_fd: int, stderr_fd: int) -> None:
         os.environ.clear()
         os.environ.update(request["environment"])
         command = request["command"]
-        sys.argv = list(command) if Path(command[0]).name == "tweetops" else [SERVING_MODULE, *command[3:]]
+        sys.argv = list(command) if is_cli_command(command) else [SERVING_MODULE, *command[3:]]
         code = _entry_point(command)
     except SystemExit as exit_:
         code = _exit_code(exit_.code)
@@ -286,7 +291,7 @@ def run_job(request: dict, stdout_fd: int, stderr_fd: int) -> None:
 
 
 def _entry_point(command: list[str]) -> int:
-    if Path(command[0]).name == "tweetops":
+    if is_cli_command(command):
         from pipelines.cli import main
 
         main(args=list(command[1:]), prog_name="tweetops")
