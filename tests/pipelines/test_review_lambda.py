@@ -150,13 +150,18 @@ def test_an_accepted_version_puts_its_category_maps_rows_beside_the_other_versio
     assert set(rows["written_at"]) == {"2026-12-02T09:30:00+00:00"}
 
 
-def test_a_refused_decision_puts_no_category_maps_rows(estate, callback_api, tmp_path):
+def decide_against_a_newer_map(estate, tmp_path) -> list[dict]:
+    """A proposal made against map version 3 is decided after version 4 became the current map: the results."""
     base = base_map()
     newer = base.__class__(4, base.clustering_run, base.entries, base.reviewed)
     estate.client("s3").put_object(Bucket=BUCKET, Key=CURRENT_MAP_KEY,
                                    Body=save_category_map(newer, tmp_path / "v4.yaml").read_bytes())
     handler({"Records": [sqs_record()]})
-    (result,) = handler({"Records": [upload(estate, decisions(*ACCEPT_ALL))]})["results"]
+    return handler({"Records": [upload(estate, decisions(*ACCEPT_ALL))]})["results"]
+
+
+def test_a_refused_decision_puts_no_category_maps_rows(estate, callback_api, tmp_path):
+    (result,) = decide_against_a_newer_map(estate, tmp_path)
     assert result["status"] == "failed"
     assert not any(key.startswith("tweetops/category-map-versions/") for key in keys(estate))
 
@@ -171,12 +176,7 @@ def test_a_second_upload_for_a_decided_proposal_is_ignored(estate, callback_api)
 
 def test_a_proposal_made_against_another_map_is_answered_with_a_failure_and_no_map_is_written(estate, callback_api,
                                                                                               tmp_path):
-    base = base_map()
-    newer = base.__class__(4, base.clustering_run, base.entries, base.reviewed)
-    estate.client("s3").put_object(Bucket=BUCKET, Key=CURRENT_MAP_KEY,
-                                   Body=save_category_map(newer, tmp_path / "v4.yaml").read_bytes())
-    handler({"Records": [sqs_record()]})
-    (result,) = handler({"Records": [upload(estate, decisions(*ACCEPT_ALL))]})["results"]
+    (result,) = decide_against_a_newer_map(estate, tmp_path)
     assert result["status"] == "failed"
     ((operation, request),) = callback_api.calls
     assert operation == "SendPipelineExecutionStepFailure" and request["CallbackToken"] == TOKEN

@@ -174,14 +174,23 @@ def test_without_a_baseline_the_report_says_no_baseline(zones, tmp_path):
     assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "novelty" / "novel.jsonl").is_file()
 
 
+def monitor_arguments(root, tmp_path, *more: str) -> list[str]:
+    """`tweetops monitor` on the zones' batch and baseline, into tmp_path/out, then `more`."""
+    return ["monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
+            "--predictions", str(root / "predictions" / "batch"), "--output", str(tmp_path / "out"), *more]
+
+
+def judged_monitor_arguments(root, tmp_path, *more: str) -> list[str]:
+    """monitor_arguments for a batch that is judged: reports, novelty queue, digest, file sink, 100 messages."""
+    return monitor_arguments(root, tmp_path, "--reports", str(root / "validated" / "reports"),
+                             "--novelty-output", str(tmp_path / "queue"), "--featurizer-sha256", digest(root),
+                             "--metrics-sink", "file", "--min-messages", "100", *more)
+
+
 def test_the_monitor_command_writes_the_report_with_the_file_sink(zones, tmp_path):
     root, _, _ = zones
-    result = CliRunner().invoke(main, [
-        "monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
-        "--predictions", str(root / "predictions" / "batch"), "--reports", str(root / "validated" / "reports"),
-        "--output", str(tmp_path / "out"), "--novelty-output", str(tmp_path / "queue"),
-        "--featurizer-sha256", digest(root), "--metrics-sink", "file", "--min-messages", "100",
-        "--pipeline", "inference", "--model-package-group", "models"])
+    result = CliRunner().invoke(main, judged_monitor_arguments(
+        root, tmp_path, "--pipeline", "inference", "--model-package-group", "models"))
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert result.output.startswith(f"monitoring: {report['verdict']} (")
@@ -192,10 +201,8 @@ def test_the_monitor_command_writes_the_report_with_the_file_sink(zones, tmp_pat
 
 def test_the_monitor_command_refuses_a_wrong_digest_in_one_line(zones, tmp_path):
     root, _, _ = zones
-    result = CliRunner().invoke(main, [
-        "monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
-        "--predictions", str(root / "predictions" / "batch"), "--output", str(tmp_path / "out"),
-        "--featurizer-sha256", "0" * 64, "--metrics-sink", "file"])
+    result = CliRunner().invoke(main, monitor_arguments(
+        root, tmp_path, "--featurizer-sha256", "0" * 64, "--metrics-sink", "file"))
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1 and "refusing to load" in result.output
     assert "Traceback" not in result.output
@@ -220,13 +227,9 @@ def test_the_monitor_command_with_a_run_writes_the_batch_metrics_row_of_the_cata
     from processing.monitoring.metrics import batch_metrics
 
     root, _, _ = zones
-    result = CliRunner().invoke(main, [
-        "monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
-        "--predictions", str(root / "predictions" / "batch"), "--reports", str(root / "validated" / "reports"),
-        "--output", str(tmp_path / "out"), "--novelty-output", str(tmp_path / "queue"),
-        "--featurizer-sha256", digest(root), "--metrics-sink", "file", "--min-messages", "100",
-        "--model-package", "arn:aws:sagemaker:us-east-1:123456789012:model-package/models/3",
-        "--metrics-output", str(tmp_path / "metrics"), "--run-id", "exec-7", "--run-date", "2024-03-04T22:10:00Z"])
+    result = CliRunner().invoke(main, judged_monitor_arguments(
+        root, tmp_path, "--model-package", "arn:aws:sagemaker:us-east-1:123456789012:model-package/models/3",
+        "--metrics-output", str(tmp_path / "metrics"), "--run-id", "exec-7", "--run-date", "2024-03-04T22:10:00Z"))
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     table = pq.read_table(tmp_path / "metrics" / "date=2024-03-04" / "exec-7.parquet")
@@ -241,9 +244,6 @@ def test_the_monitor_command_with_a_run_writes_the_batch_metrics_row_of_the_cata
 
 def test_the_monitor_command_refuses_a_run_id_without_its_date_in_one_line(zones, tmp_path):
     root, _, _ = zones
-    result = CliRunner().invoke(main, [
-        "monitor", "--baseline", str(root / "baseline"), "--batch", str(root / "batch"),
-        "--predictions", str(root / "predictions" / "batch"), "--output", str(tmp_path / "out"),
-        "--metrics-sink", "file", "--run-id", "exec-7"])
+    result = CliRunner().invoke(main, monitor_arguments(root, tmp_path, "--metrics-sink", "file", "--run-id", "exec-7"))
     assert result.exit_code == 2 and "--run-id and --run-date go together" in result.output
     assert not (tmp_path / "out").exists()
