@@ -40,7 +40,7 @@ def local_definition(settings: PipelineSettings, which: str = "training",
     cached = {name: Path(cache_dir) / f"{name}-{definition_key(settings, name)}.json" for name in operations.PIPELINES}
     if not cached[which].is_file():
         for name, path in cached.items():
-            if name == which or not path.is_file():
+            if not path.is_file():
                 write_text_atomic(path, _built_definition(settings, name))
     return cached[which].read_text(encoding="utf-8"), settings
 
