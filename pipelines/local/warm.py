@@ -149,7 +149,13 @@ class WarmStarter:
         finally:  # the job has its own copies of the write ends: ours must close for its output to end
             os.close(out_write)
             os.close(err_write)
-        if not sent or not started.wait(30) or id(started) not in self._started:
+        if sent:
+            # No timeout: a request that was sent is forked (or the warm process is gone, which sets every waiting
+            # event); giving up early would start the job a second time, cold, beside its fork.
+            started.wait()
+        else:
+            self._waiting.pop(id(started), None)
+        if id(started) not in self._started:
             os.close(out_read)
             os.close(err_read)
             return None
