@@ -197,7 +197,9 @@ def word_log_probs(lang: str) -> dict[str, float]:
         return merged
     cached = cache_root() / LEXICON_CACHE / f"{lang}-lexeme-prob-{metadata.version('spacy-lookups-data')}.json"
     try:  # the filtered table as plain JSON reads in 0.3 s instead of 1.8 s from the package's gzipped million words
-        return json.loads(cached.read_text(encoding="utf-8"))
+        probs = json.loads(cached.read_text(encoding="utf-8"))
+        if isinstance(probs, dict):
+            return probs
     except (OSError, ValueError):
         pass  # not written yet, or unreadable: read the package's table again
     path = spacy_lookups_data.get_file(f"{lang}_lexeme_prob.json.gz")

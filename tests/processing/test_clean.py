@@ -363,5 +363,8 @@ def test_the_elongation_lexicon_is_read_back_from_the_cache_as_the_package_gives
         clean.word_log_probs.cache_clear()
         assert clean.word_log_probs("es") == first
         assert cached.read_text(encoding="utf-8").startswith("{\"")
+        cached.write_text("[1, 2]", encoding="utf-8")  # JSON, but not the table
+        clean.word_log_probs.cache_clear()
+        assert clean.word_log_probs("es") == first
     finally:
         clean.word_log_probs.cache_clear()
