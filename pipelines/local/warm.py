@@ -167,6 +167,12 @@ class WarmStarter:
     def close(self) -> None:
         """Stop the warm process (its jobs have ended by then; any left are killed with it)."""
         if self._socket is not None:
+            # shutdown, not only close: the listener thread's recv holds the socket open, so a bare close would not
+            # reach the warm process, which would then wait out the timeout below (5 s at the end of every run)
+            try:
+                self._socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._socket.close()
         if self.process is not None:
             try:
@@ -223,7 +229,7 @@ def serve(channel: socket.socket, preload: list[str]) -> None:
             except OSError:
                 data, fds = b"", []
             if not data:
-                return
+                os._exit(0)  # the executor is done; tearing down the preloaded stack would only cost time
             header, request = data.split(b"\n", 1)
             pid = os.fork()
             if pid == 0:
