@@ -84,6 +84,8 @@ def monitor(baseline_path, batch, predictions, reports, output, novelty_output, 
         raise ValueError(f"--alarm-thresholds must be a JSON object, got: {alarm_thresholds}")
     context = {"model_package": model_package or None, "model_package_group": model_package_group or None,
                "pipeline": pipeline_name or None}
+    if run is not None:  # the execution's start, not the clock: a rerun of the same execution writes the same report
+        context["created"] = run.started.isoformat(timespec="seconds")
     if not (Path(baseline_path) / "baseline.json").is_file() and model_package.startswith("arn:aws"):
         # Started with only the package (the model-approved rule): its baseline comes from its own metadata.
         baseline_path = tempfile.mkdtemp(prefix="tweetops-baseline-")

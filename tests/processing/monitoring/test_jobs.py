@@ -242,6 +242,18 @@ def test_the_monitor_command_with_a_run_writes_the_batch_metrics_row_of_the_cata
     assert json.loads(row["alarms"]) == [alarm["alarm"] for alarm in report["alarms"]]
 
 
+def test_the_monitor_command_run_twice_for_one_execution_writes_the_same_report_bytes(zones, tmp_path):
+    root, _, _ = zones
+    pages = []
+    for attempt in ("first", "second"):
+        result = CliRunner().invoke(main, judged_monitor_arguments(
+            root, tmp_path / attempt, "--run-id", "exec-7", "--run-date", "2024-03-04T22:10:00Z"))
+        assert result.exit_code == 0, result.output
+        pages.append([(tmp_path / attempt / "out" / name).read_bytes() for name in ("report.json", "report.html")])
+    assert pages[0] == pages[1]
+    assert json.loads(pages[0][0])["batch"]["created"] == "2024-03-04T22:10:00+00:00"  # the execution's start
+
+
 def test_the_monitor_command_refuses_a_run_id_without_its_date_in_one_line(zones, tmp_path):
     root, _, _ = zones
     result = CliRunner().invoke(main, monitor_arguments(root, tmp_path, "--metrics-sink", "file", "--run-id", "exec-7"))
