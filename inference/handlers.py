@@ -5,8 +5,9 @@ model_fn(model_dir) -> model; input_fn(body, content_type) -> messages; predict_
 as batch transform's line splitting sends header-less lines) or JSON Lines (`{"id": ..., "text": ...}`).
 
 Each prediction follows DESIGN.md: id, category, confidence, model_version, category_map_version,
-novel. A record that cannot be scored (no id, empty text) still gets a row, with `category` null and an
-`error` saying why, so rows out = rows in.
+novel. A record that cannot be scored still gets a row, with `category` null and an `error` saying why (the
+validation's reason names: missing_id, empty_text, invalid_encoding for a text with lone surrogates, which a
+JSON \\ud800 escape can carry, text_too_long beyond SERVING_MAX_TEXT_CHARS), so rows out = rows in.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ CSV = "text/csv"
 JSON_LINES = ("application/jsonlines", "application/x-jsonlines", "application/json-lines")
 # One encoder for every record: json.dumps builds a new one per call when given any option.
 _JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+# Far above the validation's limit (processing/contract.py), which a batch meets first: only text no pipeline has
+# validated gets here, and the cleaner's cost grows with length (a 100,000-character text took minutes).
+SERVING_MAX_TEXT_CHARS = 20_000
 PREDICTION_COLUMNS = ("id", "category", "confidence", "novel", "model_version", "category_map_version", "error")
 
 
@@ -79,8 +83,9 @@ def input_fn(request_body: str | bytes, content_type: str = CSV) -> pd.DataFrame
                     raise ValueError(f"JSON Lines payload line {number} is not JSON: {error.msg}") from None
     else:
         raise ValueError(f"unsupported content type {content_type!r}; use {CSV} or {JSON_LINES[0]}")
-    frame = pd.DataFrame.from_records(records, columns=["id", "text"])
-    return frame.astype(object).where(frame.notna(), None)
+    # object columns: pandas' Arrow-backed strings cannot hold a lone surrogate (predict_fn reports it per record)
+    frame = pd.DataFrame(records, columns=["id", "text"], dtype=object)
+    return frame.where(frame.notna(), None)
 
 
 def predict_fn(messages: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
@@ -88,8 +93,10 @@ def predict_fn(messages: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
     # Plain lists, not per-row pandas operations: this runs on every record of every payload.
     ids = ["" if value is None else str(value).strip() for value in messages["id"].tolist()]
     texts = [value if isinstance(value, str) else "" for value in messages["text"].tolist()]
-    error = ["missing_id" if id_ == "" else "empty_text" if not text.strip() else None
-             for id_, text in zip(ids, texts)]
+    error = [record_error(id_, text) for id_, text in zip(ids, texts)]
+    # An id with a lone surrogate is echoed escaped (\\ud800): the response body must be UTF-8.
+    ids = [id_ if reason != "invalid_encoding" or encodable(id_) else id_.encode("utf-8", "backslashreplace").decode()
+           for id_, reason in zip(ids, error)]
     scorable = np.array([reason is None for reason in error], dtype=bool)
     category, confidence, novel = (np.full(len(ids), None, dtype=object) for _ in range(3))
     if scorable.any():
@@ -105,6 +112,30 @@ def predict_fn(messages: pd.DataFrame, model: LoadedModel) -> pd.DataFrame:
     }, dtype=object)
     # Missing values as None (JSON null), never NaN, whatever pandas made of them.
     return predictions.where(predictions.notna(), None)
+
+
+def record_error(id_: str, text: str) -> str | None:
+    """Why a record cannot be scored (a validation reason name), or None."""
+    if id_ == "":
+        return "missing_id"
+    if not text.strip():
+        return "empty_text"
+    if not (encodable(text) and encodable(id_)):
+        return "invalid_encoding"
+    if len(text) > SERVING_MAX_TEXT_CHARS:
+        return "text_too_long"
+    return None
+
+
+def encodable(value: str) -> bool:
+    """Whether UTF-8 can carry the string (not so for lone surrogates)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def output_fn(predictions: pd.DataFrame, accept: str = "application/jsonlines") -> tuple[str, str]:

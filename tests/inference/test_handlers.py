@@ -11,8 +11,9 @@ import sys
 import pandas as pd
 import pytest
 
-from inference.handlers import PREDICTION_COLUMNS, input_fn, model_fn, output_fn, predict_fn
+from inference.handlers import PREDICTION_COLUMNS, SERVING_MAX_TEXT_CHARS, input_fn, model_fn, output_fn, predict_fn
 from processing.artifacts import MODEL_DIGEST_VARIABLE, ArtifactIntegrityError
+from processing.contract import QUARANTINE_REASONS
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,21 @@ def test_unscorable_records_keep_their_row_with_an_error(model):
     body, _ = output_fn(predictions, "application/jsonlines")
     assert [json.loads(line)["category"] is None for line in body.splitlines()] == [True, True, False]
     assert "NaN" not in body
+
+
+def test_a_lone_surrogate_or_an_overlong_text_is_an_error_row_and_the_rest_of_the_payload_is_scored(model):
+    overlong = "refund " * (SERVING_MAX_TEXT_CHARS // 7 + 1)
+    body = "\n".join(json.dumps(record) for record in (
+        {"id": "s", "text": "hola \ud800 mundo"}, {"id": "l", "text": overlong}, {"id": "ok", "text": "refund please"},
+        {"id": "i\udc80", "text": "refund please"}))
+    assert "\\ud800" in body  # JSON's escape: json.loads gives Python a lone surrogate, which UTF-8 cannot carry
+    predictions = predict_fn(input_fn(body, "application/jsonlines"), model)
+    assert predictions["error"].tolist() == ["invalid_encoding", "text_too_long", None, "invalid_encoding"]
+    assert predictions["category"].isna().tolist() == [True, True, False, True]
+    assert set(predictions["error"].dropna()) <= set(QUARANTINE_REASONS)  # the validation's reason names
+    for accept in ("application/jsonlines", "text/csv"):
+        output_fn(predictions, accept)[0].encode("utf-8")
+    assert predictions["id"].tolist()[-1] == "i\\udc80"  # echoed escaped
 
 
 def test_messages_far_from_every_category_are_flagged_novel(model):
