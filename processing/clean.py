@@ -86,7 +86,7 @@ with torch_hidden():
 from processing.contract import LANGUAGES
 from processing.storage import cache_root, write_text_atomic
 
-LEXICON_CACHE = "lexicons"  # in cache_root(): the elongation lexicons, filtered (word_log_probs)
+LEXICON_CACHE = "lexicons"  # in cache_root(): the elongation lexicons, filtered, and the lemma tables (lexicon_table)
 OUTPUT_COLUMNS = ("clean_text", "feature_text", "tokens", "lemmas", "n_tokens", "emojis", "n_urls", "n_mentions")
 FALLBACK_LANG = "other"
 NUMBER_TOKEN = "_num_"  # matches sklearn's default token_pattern (\b\w\w+\b) as one token
@@ -195,22 +195,53 @@ def word_log_probs(lang: str) -> dict[str, float]:
         for word, prob in word_log_probs("es").items():
             merged[word] = max(prob, merged.get(word, prob))
         return merged
-    cached = cache_root() / LEXICON_CACHE / f"{lang}-lexeme-prob-{metadata.version('spacy-lookups-data')}.json"
-    try:  # the filtered table as plain JSON reads in 0.3 s instead of 1.8 s from the package's gzipped million words
-        probs = json.loads(cached.read_text(encoding="utf-8"))
-        if isinstance(probs, dict):
-            return probs
-    except (OSError, ValueError):
-        pass  # not written yet, or unreadable: read the package's table again
-    path = spacy_lookups_data.get_file(f"{lang}_lexeme_prob.json.gz")
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
+    # The filtered table as plain JSON reads in 0.3 s instead of 1.8 s from the package's gzipped million words.
+    return lexicon_table(f"{lang}-lexeme-prob", lambda: _lexeme_probs(lang))
+
+
+def _lexeme_probs(lang: str) -> dict[str, float]:
+    with gzip.open(spacy_lookups_data.get_file(f"{lang}_lexeme_prob.json.gz"), "rt", encoding="utf-8") as handle:
         probs = json.load(handle)
-    probs = {word: prob for word, prob in probs.items() if word.isalpha() and word.islower()}
+    return {word: prob for word, prob in probs.items() if word.isalpha() and word.islower()}
+
+
+def lexicon_table(name: str, build) -> dict:
+    """A word table from spacy-lookups-data, kept as plain JSON in cache_root()/lexicons (per package version):
+    read back when it is a JSON object, else `build()` and written (a cache that cannot be written costs time)."""
+    cached = cache_root() / LEXICON_CACHE / f"{name}-{metadata.version('spacy-lookups-data')}.json"
     try:
-        write_text_atomic(cached, json.dumps(probs, ensure_ascii=False))
+        table = json.loads(cached.read_text(encoding="utf-8"))
+        if isinstance(table, dict):
+            return table
+    except (OSError, ValueError):
+        pass  # not written yet, or unreadable: build it again
+    table = build()
+    try:
+        write_text_atomic(cached, json.dumps(table, ensure_ascii=False))
     except OSError:
-        pass  # a cache that cannot be written only costs time
-    return probs
+        pass
+    return table
+
+
+@lru_cache(maxsize=None)
+def lemma_lookup(lang: str) -> dict:
+    """Form -> lemma: spaCy's lookup-lemmatizer table for es/en (spacy-lookups-data's lemma_lookup), as a dict.
+
+    spaCy's lookup lemmatizer answers `table.get(token.text, token.text)` from a Table that hashes each of the
+    half-million Spanish keys on load (1.4 s per process); a dict keyed by the same strings answers the same. It
+    is used only when no two keys share a spaCy string id (checked when the cache is built; else the Table)."""
+    table = lexicon_table(f"{lang}-lemma-lookup", lambda: _lemma_lookup_data(lang))
+    return table if table else load_pipeline(lang, lemmatizer=True).get_pipe("lemmatizer").lookups.get_table(
+        "lemma_lookup")
+
+
+def _lemma_lookup_data(lang: str) -> dict:
+    from spacy.strings import get_string_id
+    from spacy.util import load_language_data, registry
+
+    data = load_language_data(registry.lookups.get(lang)["lemma_lookup"])
+    # A Table keys by string id: two keys with one id would keep only the later value, which a dict would not.
+    return data if len({get_string_id(key) for key in data}) == len(data) else {}
 
 
 def _collapse_word(word: str, lang: str) -> str:
@@ -289,13 +320,15 @@ def normalise_text(text: str, lang: str = FALLBACK_LANG) -> NormalisedText:
 
 # --- spaCy pipelines (loaded once per process) ----------------------------------------------------------
 @lru_cache(maxsize=None)
-def load_pipeline(lang: str) -> Language:
-    """Blank spaCy pipeline for es/en with the offline lookup lemmatizer; "other" gets a bare "xx" tokenizer."""
+def load_pipeline(lang: str, lemmatizer: bool = False) -> Language:
+    """Blank spaCy pipeline (its tokenizer) for es/en; "other" gets the bare "xx" one. Lemmas come from
+    `lemma_lookup`; with `lemmatizer` the pipeline carries spaCy's offline lookup lemmatizer itself."""
     if lang not in ("es", "en"):
         return spacy.blank("xx")
     nlp = spacy.blank(lang)
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.initialize()  # loads lemma_lookup from spacy-lookups-data; no network
+    if lemmatizer:
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        nlp.initialize()  # loads lemma_lookup from spacy-lookups-data; no network
     return nlp
 
 
@@ -333,7 +366,7 @@ def lemma_rules(lang: str) -> LemmaRules:
     """The lookup table of the language's pipeline with the checks its lemmas get; empty for "other"."""
     if lang not in ("es", "en"):
         return LemmaRules(None, frozenset(), None, None, None)
-    table = load_pipeline(lang).get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+    table = lemma_lookup(lang)
     if lang == "en":
         return LemmaRules(table, frozenset(table.values()), _REGULAR_EN_FORM, None, None)
     return LemmaRules(table, frozenset(table.values()), None, _ES_INFINITIVE, _ES_VERB_FORM)
@@ -370,13 +403,13 @@ def _lemma(word: str, lookup_lemma: str, rules: LemmaRules, keep: frozenset[str]
 def _content_word(tok, lemmatize, stops: frozenset[str], rules: LemmaRules,
                   keep: frozenset[str]) -> tuple[str, str] | None:
     """(word, lemma) of a content token; None for a stop word (as written or as lemma), punctuation, symbol
-    or single letter. `lemmatize`: the pipeline's lemmatizer method (None for "other", which has no lemmas)."""
+    or single letter. `lemmatize`: the language's lemma_lookup table (None for "other", which has no lemmas)."""
     word = tok.lower_
     if tok.is_punct or tok.is_space or word in stops or not _ALNUM.search(word):
         return None
     if len(word) < 2 and not word.isdigit():
         return None
-    lookup_lemma = lemmatize(tok)[0].lower() if lemmatize is not None else ""
+    lookup_lemma = lemmatize.get(tok.text, tok.text).lower() if lemmatize is not None else ""
     lemma = _lemma(word, lookup_lemma or word, rules, keep)
     if lemma in stops:  # "made" -> "make": a stop word's forms go with it
         return None
@@ -391,7 +424,8 @@ def feature_text(lemmas: Iterable[str], number_token: str = NUMBER_TOKEN) -> str
 def preload(langs: Iterable[str] = LANGUAGES) -> None:
     """Load the pipelines and elongation lexicons of `langs` now (else on first use), e.g. before forking."""
     for lang in langs:
-        lemma_rules(lang)  # loads the pipeline
+        load_pipeline(lang)
+        lemma_rules(lang)  # loads the lemma table
         word_log_probs(lang)
 
 
@@ -470,8 +504,8 @@ def _tokenize_chunks(chunks: list[str], lang: str, keep: frozenset[str], number_
     """(chunk, ChunkTokens) for space-free chunks; spaCy's tokenizer runs once per group of chunks joined by spaces
     and each distinct token text is judged once (`cache.words`)."""
     nlp = load_pipeline(lang)
-    lemmatize = nlp.get_pipe("lemmatizer").lemmatize if nlp.has_pipe("lemmatizer") else None
     stops, rules, words = stop_words(lang, keep), lemma_rules(lang), cache.words
+    lemmatize = rules.table  # what spaCy's lookup lemmatizer reads: token text -> lemma
     groups = list(_joined_chunks(chunks))
     for (group, _), doc in zip(groups, nlp.tokenizer.pipe((text for _, text in groups), batch_size=batch_size)):
         k, tokens, lemmas = 0, [], []

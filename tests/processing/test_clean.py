@@ -368,3 +368,25 @@ def test_the_elongation_lexicon_is_read_back_from_the_cache_as_the_package_gives
         assert clean.word_log_probs("es") == first
     finally:
         clean.word_log_probs.cache_clear()
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_the_lemma_table_answers_every_form_as_spacys_lookup_lemmatizer_does(lang, tmp_path, monkeypatch):
+    from processing import clean
+
+    monkeypatch.setenv("TWEETOPS_CACHE_DIR", str(tmp_path))
+    clean.lemma_lookup.cache_clear()
+    try:
+        built = clean.lemma_lookup(lang)  # from spacy-lookups-data, then written to the cache
+        clean.lemma_lookup.cache_clear()
+        table = clean.lemma_lookup(lang)  # read back from the cache
+    finally:
+        clean.lemma_lookup.cache_clear()
+    assert type(table) is dict and table == built  # no two forms share a spaCy string id: the plain dict is used
+    lemmatizer = clean.load_pipeline(lang, lemmatizer=True).get_pipe("lemmatizer")
+    spacy_table = lemmatizer.lookups.get_table("lemma_lookup")
+    assert len(table) == len(spacy_table)
+    forms = list(table) + ["", "zzqx", "Tarjeta", "ADJ", "N'T", "información"]  # every form, and some it lacks
+    assert [table.get(form, form) for form in forms] == [spacy_table.get(form, form) for form in forms]
+    doc = clean.load_pipeline(lang)("Las tarjetas no llegaron y el pago falló: the cards weren't working")
+    assert [table.get(token.text, token.text) for token in doc] == [lemmatizer.lemmatize(token)[0] for token in doc]
