@@ -23,7 +23,7 @@ that (plain KMeans, the reason in `selection_["umap_skipped"]`), and its neighbo
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import sklearn
@@ -341,26 +341,49 @@ def class_tfidf(term_counts, clusters: np.ndarray, n_clusters: int) -> np.ndarra
     return tf * idf
 
 
+class TermCounts(NamedTuple):
+    """Unigram + bigram counts of feature texts (rows: messages) and the sorted vocabulary of their columns."""
+    counts: object | None  # scipy CSR matrix; None when no text has a term
+    vocabulary: np.ndarray
+
+    def rows(self, indices: np.ndarray) -> "TermCounts":
+        """The counts of some messages alone, exactly as counting those messages would give them: the columns
+        of terms they use, in the same (sorted) order."""
+        if self.counts is None:
+            return self
+        counts = self.counts[indices]
+        used = np.flatnonzero(counts.getnnz(axis=0))
+        if not len(used):
+            return TermCounts(None, np.array([], dtype=object))
+        return TermCounts(counts[:, used], self.vocabulary[used])
+
+
+def term_counts(feature_texts: Sequence[str]) -> TermCounts:
+    """Count the terms of the feature texts once, for every summary of one set of messages (the vectorising is
+    the slow part: seconds per 100,000 messages)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    counter = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w\w+\b")
+    try:
+        return TermCounts(counter.fit_transform(feature_texts), counter.get_feature_names_out())
+    except ValueError:  # every text empty: no terms to show, the rest of a summary still holds
+        return TermCounts(None, np.array([], dtype=object))
+
+
 def summarize_clusters(ids: Sequence[str], texts: Sequence[str], feature_texts: Sequence[str],
                        features: np.ndarray, clusters: np.ndarray, n_clusters: int, *,
                        n_terms: int = 10, n_centroid_terms: int = 30, n_representative: int = 5,
-                       n_borderline: int = 3) -> list[dict]:
+                       n_borderline: int = 3, terms: TermCounts | None = None) -> list[dict]:
     """Per cluster: size, top terms, representative and borderline messages, term-space centroid.
 
     The centroid is a {term: weight} map over c-TF-IDF terms: unlike LSA coordinates it means the same
     in every run, so clusters of a new run can be matched to the categories of an earlier one.
     Representative messages are the closest to the cluster's LSA centroid; borderline ones have the
-    smallest margin between their own centroid and the nearest other one.
+    smallest margin between their own centroid and the nearest other one. `terms`: term_counts(feature_texts),
+    when the caller has them already.
     """
-    from sklearn.feature_extraction.text import CountVectorizer
-
     ids, texts = np.asarray(ids, dtype=object), np.asarray(texts, dtype=object)
-    counter = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w\w+\b")
-    try:
-        counts = counter.fit_transform(feature_texts)
-        vocabulary = counter.get_feature_names_out()
-    except ValueError:  # every text empty: no terms to show, the rest of the summary still holds
-        counts, vocabulary = None, np.array([], dtype=object)
+    counts, vocabulary = terms if terms is not None else term_counts(feature_texts)
     weights = class_tfidf(counts, clusters, n_clusters) if counts is not None else np.zeros((n_clusters, 0))
     centroids = cluster_centroids(features, clusters, n_clusters)
     similarity = features @ centroids.T
@@ -390,21 +413,18 @@ def summarize_clusters(ids: Sequence[str], texts: Sequence[str], feature_texts: 
 
 
 def top_terms_by_language(feature_texts: Sequence[str], languages: Sequence[str], clusters: np.ndarray,
-                          n_clusters: int, n_terms: int = 10) -> list[dict[str, list[str]]]:
+                          n_clusters: int, n_terms: int = 10, terms: TermCounts | None = None
+                          ) -> list[dict[str, list[str]]]:
     """Per cluster, {language: top c-TF-IDF terms of its messages in that language}: an es/en category shows the
-    words of each language instead of whichever language has more messages (languages with no messages left out)."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
+    words of each language instead of whichever language has more messages (languages with no messages left out).
+    `terms`: term_counts(feature_texts), when the caller has them already."""
     texts, languages = np.asarray(feature_texts, dtype=object), np.asarray(languages, dtype=object)
     result: list[dict[str, list[str]]] = [{} for _ in range(n_clusters)]
     for language in sorted({str(value) for value in languages if isinstance(value, str) and value}):
         rows = np.flatnonzero(languages == language)
-        counter = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w\w+\b")
-        try:
-            counts = counter.fit_transform(texts[rows])
-        except ValueError:  # every text of this language empty: no terms in it
+        counts, vocabulary = terms.rows(rows) if terms is not None else term_counts(texts[rows])
+        if counts is None:  # every text of this language empty: no terms in it
             continue
-        vocabulary = counter.get_feature_names_out()
         weights = class_tfidf(counts, clusters[rows], n_clusters)
         present = np.bincount(clusters[rows], minlength=n_clusters)
         for cluster in np.flatnonzero(present):

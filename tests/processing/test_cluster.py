@@ -280,6 +280,24 @@ def test_top_terms_by_language_show_each_languages_own_words_per_cluster():
     assert set(terms[1]) == {"en"} and "lost" in terms[1]["en"]  # no Spanish message: no Spanish terms
 
 
+def test_terms_counted_once_give_the_summaries_that_count_for_themselves(demo_messages, features):
+    from processing.cluster import term_counts, top_terms_by_language
+
+    texts = demo_messages["feature_text"].fillna("")
+    labels = MessageClusterer(n_clusters=8, use_umap=False).fit_predict(features)
+    counted = term_counts(texts)
+    spanish = np.flatnonzero(demo_messages["lang"].eq("es"))
+    alone, restricted = term_counts(texts.iloc[spanish]), counted.rows(spanish)  # one language's messages
+    assert restricted.counts.shape == alone.counts.shape and (restricted.counts != alone.counts).nnz == 0
+    assert restricted.vocabulary.tolist() == alone.vocabulary.tolist()
+    arguments = (demo_messages["id"], demo_messages["text"], texts, features, labels, 8)
+    assert summarize_clusters(*arguments, terms=counted) == summarize_clusters(*arguments)
+    assert top_terms_by_language(texts, demo_messages["lang"], labels, 8, terms=counted) == \
+        top_terms_by_language(texts, demo_messages["lang"], labels, 8)
+    empty = term_counts(["", " "])  # no terms at all: nothing to show, nothing breaks
+    assert empty.counts is None and empty.rows(np.array([0])).counts is None
+
+
 def test_rows_outside_the_fit_sample_are_assigned_a_chunk_at_a_time_with_progress(monkeypatch):
     import processing.cluster
 
