@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -153,14 +154,66 @@ def load_encoder(source: Path | str, fingerprint: str, runtime: str, cache_dir: 
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(str(source), device="cuda" if torch.cuda.is_available() else "cpu")
-    folder = Path(cache_dir) / "onnx" / fingerprint
-    target = quantization_target()
-    file_name = f"onnx/model_{'quint8' if target == 'avx2' else 'qint8'}_{target}.onnx"
+    folder, file_name, target = onnx_location(fingerprint, cache_dir)
     if not (folder / file_name).is_file():
-        export_in_child_process(source, folder, target)
+        export_in_background(source, folder, target).result()  # the export prepare_encoder began, or a new one
     if OnnxEncoder.supports(folder):
         return OnnxEncoder(folder, file_name)
     return sentence_transformer_onnx(folder, file_name)
+
+
+def onnx_location(fingerprint: str, cache_dir: str | Path) -> tuple[Path, str, str]:
+    """(folder, file name inside it, quantisation target) of a model's int8 ONNX export for this CPU."""
+    target = quantization_target()
+    return Path(cache_dir) / "onnx" / fingerprint, f"onnx/model_{'quint8' if target == 'avx2' else 'qint8'}_{target}.onnx", \
+        target
+
+
+def prepare_encoder(model: str, runtime: str = "auto", cache_dir: str | Path | None = None) -> bool:
+    """Begin the one-time int8 ONNX export of `model` in the background when the cache lacks it, so that it runs
+    while validation, cleaning or TF-IDF use the CPU (about 15 s); load_encoder waits for it. True while an export
+    of it runs (begun now or by an earlier call), False when there is nothing to export.
+    Nothing happens for the torch runtime, an S3 model (staged when it is loaded), or without the extra."""
+    try:
+        require_extra()
+        if resolve_runtime(runtime) != "onnx-int8" or str(model).startswith("s3://"):
+            return False
+        source = resolve_model(model, cache_dir)
+    except (ImportError, ValueError, OSError):
+        return False  # load_encoder meets the same problem later and reports it
+    folder, file_name, target = onnx_location(model_fingerprint(source), str(cache_root(cache_dir)))
+    if (folder / file_name).is_file():
+        return False
+    export_in_background(source, folder, target)
+    return True
+
+
+_EXPORTS: dict[Path, Future] = {}  # ONNX folder -> its export, while one runs in this process
+_EXPORTS_LOCK = threading.Lock()
+
+
+def export_in_background(source: Path | str, folder: Path, target: str) -> Future:
+    """The export of `source` into `folder` running in this process (export_in_child_process, from a thread that
+    only waits for the child), or a new one. Its Future raises the export's error; a failed one is forgotten, so
+    the next call tries again."""
+    with _EXPORTS_LOCK:
+        if folder in _EXPORTS:
+            return _EXPORTS[folder]
+        future: Future = Future()
+        _EXPORTS[folder] = future
+
+    def run() -> None:
+        try:
+            export_in_child_process(source, folder, target)
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits for the export
+            with _EXPORTS_LOCK:
+                _EXPORTS.pop(folder, None)
+            future.set_exception(error)
+        else:
+            future.set_result(folder)
+
+    threading.Thread(target=run, name="onnx-export", daemon=True).start()
+    return future
 
 
 def release_encoders() -> None:

@@ -138,6 +138,13 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         self.model_fingerprint_ = embeddings.model_fingerprint(self._source())
         return self
 
+    def prepare(self) -> bool:
+        """Begin the model's one-time ONNX export in the background if the cache lacks it (embeddings.prepare_encoder),
+        so that it overlaps the work before `transform`; True when it began."""
+        from processing import embeddings
+
+        return embeddings.prepare_encoder(self.model, self.runtime, self.cache_dir)
+
     def transform(self, messages: pd.DataFrame) -> np.ndarray:
         """Embed each distinct text once (cached ones not at all); float32, unit-norm rows."""
         from processing import embeddings
@@ -214,6 +221,12 @@ class HybridFeaturizer(TransformerMixin, BaseEstimator):
             cache_dir=self.cache_dir, progress=self.progress, seed=self.seed).fit(messages)
         self.tfidf_ = TfidfLsaFeaturizer(n_components=self.n_components, seed=self.seed).fit(messages)
         return self
+
+    def prepare(self) -> bool:
+        """As SentenceEmbeddingFeaturizer.prepare (the export then overlaps the TF-IDF part's fit)."""
+        from processing import embeddings
+
+        return embeddings.prepare_encoder(self.model, self.runtime, self.cache_dir)
 
     def transform(self, messages: pd.DataFrame) -> np.ndarray:
         """[embedding, w * LSA], unit-norm rows."""
