@@ -165,8 +165,8 @@ def load_encoder(source: Path | str, fingerprint: str, runtime: str, cache_dir: 
 def onnx_location(fingerprint: str, cache_dir: str | Path) -> tuple[Path, str, str]:
     """(folder, file name inside it, quantisation target) of a model's int8 ONNX export for this CPU."""
     target = quantization_target()
-    return Path(cache_dir) / "onnx" / fingerprint, f"onnx/model_{'quint8' if target == 'avx2' else 'qint8'}_{target}.onnx", \
-        target
+    file_name = f"onnx/model_{'quint8' if target == 'avx2' else 'qint8'}_{target}.onnx"
+    return Path(cache_dir) / "onnx" / fingerprint, file_name, target
 
 
 def prepare_encoder(model: str, runtime: str = "auto", cache_dir: str | Path | None = None) -> bool:

@@ -138,13 +138,6 @@ class SentenceEmbeddingFeaturizer(TransformerMixin, BaseEstimator):
         self.model_fingerprint_ = embeddings.model_fingerprint(self._source())
         return self
 
-    def prepare(self) -> bool:
-        """Begin the model's one-time ONNX export in the background if the cache lacks it (embeddings.prepare_encoder),
-        so that it overlaps the work before `transform`; True when it began."""
-        from processing import embeddings
-
-        return embeddings.prepare_encoder(self.model, self.runtime, self.cache_dir)
-
     def transform(self, messages: pd.DataFrame) -> np.ndarray:
         """Embed each distinct text once (cached ones not at all); float32, unit-norm rows."""
         from processing import embeddings
@@ -222,12 +215,6 @@ class HybridFeaturizer(TransformerMixin, BaseEstimator):
         self.tfidf_ = TfidfLsaFeaturizer(n_components=self.n_components, seed=self.seed).fit(messages)
         return self
 
-    def prepare(self) -> bool:
-        """As SentenceEmbeddingFeaturizer.prepare (the export then overlaps the TF-IDF part's fit)."""
-        from processing import embeddings
-
-        return embeddings.prepare_encoder(self.model, self.runtime, self.cache_dir)
-
     def transform(self, messages: pd.DataFrame) -> np.ndarray:
         """[embedding, w * LSA], unit-norm rows."""
         parts = [self.embeddings_.transform(messages), self.tfidf_weight * self.tfidf_.transform(messages)]
@@ -244,6 +231,18 @@ def make_featurizer(name: str = "tfidf", **params) -> BaseEstimator:
         return FEATURIZERS[name](**params)
     except KeyError:
         raise ValueError(f"unknown featurizer {name!r}; choose one of {sorted(FEATURIZERS)}") from None
+
+
+def prepare_featurizer(featurizer: BaseEstimator) -> bool:
+    """Begin the one-time ONNX export of an embedding featurizer's model in the background when the cache lacks it
+    (embeddings.prepare_encoder), so that it overlaps the work before `transform` (reading, cleaning, the TF-IDF
+    fit). True while that export runs; False when there is nothing to export or no embedding model."""
+    params = featurizer.get_params()
+    if "model" not in params:
+        return False
+    from processing import embeddings
+
+    return embeddings.prepare_encoder(params["model"], params["runtime"], params["cache_dir"])
 
 
 def save_featurizer(featurizer: BaseEstimator, path: str | Path) -> str:

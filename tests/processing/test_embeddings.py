@@ -16,7 +16,8 @@ import pytest
 from moto import mock_aws
 
 from processing import embeddings
-from processing.features import HybridFeaturizer, SentenceEmbeddingFeaturizer, make_featurizer
+from processing.features import (HybridFeaturizer, SentenceEmbeddingFeaturizer, TfidfLsaFeaturizer, make_featurizer,
+                                 prepare_featurizer)
 
 pytest.importorskip("sentence_transformers", reason="needs the [embeddings] extra (installed by [test])")
 
@@ -108,15 +109,16 @@ def test_models_other_than_mean_pooled_and_normalised_are_left_to_sentence_trans
 
 def test_prepare_exports_the_model_in_the_background_once_and_transform_waits_for_it(tmp_path, empty_embedding_cache):
     featurizer = SentenceEmbeddingFeaturizer(cache_dir=str(tmp_path))
-    assert featurizer.prepare() is True  # nothing exported in this cache: the export begins
-    assert featurizer.prepare() is True  # the same export, still running (not a second one)
+    assert prepare_featurizer(featurizer) is True  # nothing exported in this cache: the export begins
+    assert prepare_featurizer(featurizer) is True  # the same export, still running (not a second one)
     vectors = featurizer.fit(frame(QUESTIONS)).transform(frame(QUESTIONS))
-    assert featurizer.prepare() is False  # exported: nothing to do
+    assert prepare_featurizer(featurizer) is False  # exported: nothing to do
     (folder,) = (tmp_path / "onnx").iterdir()  # one export, no scratch folder left behind
     assert not folder.name.startswith(".")
     exported_before = SentenceEmbeddingFeaturizer(cache_dir=str(empty_embedding_cache)).fit(frame(QUESTIONS))
     np.testing.assert_array_equal(vectors, exported_before.transform(frame(QUESTIONS)))
-    assert SentenceEmbeddingFeaturizer(runtime="torch", cache_dir=str(tmp_path)).prepare() is False
+    assert prepare_featurizer(SentenceEmbeddingFeaturizer(runtime="torch", cache_dir=str(tmp_path))) is False
+    assert prepare_featurizer(TfidfLsaFeaturizer()) is False  # no embedding model
 
 
 def test_released_encoders_are_loaded_afresh(empty_embedding_cache):
