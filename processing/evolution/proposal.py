@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from processing.category_map import CategoryMap, readable_name
-from processing.cluster import MessageClusterer, cluster_centroids, sample_indices, summarize_clusters
+from processing.cluster import (MessageClusterer, cluster_centroids, sample_indices, summarize_clusters, term_counts,
+                                top_terms_by_language)
 from processing.evolution.match import (NEW, MatchThresholds, attach_or_return, category_centroids,
                                         distinct_threshold, expected_reference_share, fine_cluster_labels,
                                         fine_languages, merged_components, reference_neighbour_ratio, regroup,
@@ -245,19 +246,13 @@ def _group_summaries(ctx: _Context) -> list[dict]:
     """Per window group: size, name, terms (all and per language), messages, sizes by date, match evidence."""
     window = ctx.window
     texts, feature_texts = window["text"].astype(str), window["feature_text"].fillna("").astype(str)
+    terms = term_counts(feature_texts)  # counted once, for the summaries and each language's top terms
     summary = summarize_clusters(window["id"].astype(str), texts, feature_texts, ctx.vectors, ctx.groups,
-                                 ctx.n_groups)
-    by_language = {}
+                                 ctx.n_groups, terms=terms)
     languages = window["lang"].fillna("other").astype(str) if "lang" in window else pd.Series("other", window.index)
-    for language in LANGUAGES:
-        rows = np.flatnonzero((languages == language).to_numpy())
-        terms = [[] for _ in range(ctx.n_groups)]
-        if len(rows):
-            for item in summarize_clusters(window["id"].iloc[rows].astype(str), texts.iloc[rows],
-                                           feature_texts.iloc[rows], ctx.vectors[rows], ctx.groups[rows],
-                                           ctx.n_groups, n_representative=0, n_borderline=0):
-                terms[item["cluster"]] = item["top_terms"] if item["size"] else []
-        by_language[language] = terms
+    terms_by_language = top_terms_by_language(feature_texts, languages, ctx.groups, ctx.n_groups, terms=terms)
+    by_language = {language: [group_terms.get(language, []) for group_terms in terms_by_language]
+                   for language in LANGUAGES}
     group_centroids = cluster_centroids(unit_rows(ctx.vectors), ctx.groups, ctx.n_groups)
     similarity = group_centroids @ ctx.reference_centroids.T
     dates = _dates(window)
