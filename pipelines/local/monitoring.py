@@ -19,15 +19,18 @@ import math
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from processing.monitoring.alarms import BATCH_RULES, thresholds
 from processing.monitoring.metrics import CATEGORY_METRIC, METRICS, batch_metrics
 from processing.sanitize import terminal_text
 from processing.storage import atomic_output
 from reports import png_bytes
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn: every `predict` records, few plot
+    from matplotlib.figure import Figure
 
 METRICS_LOG = Path("monitoring", "metrics.jsonl")
 NOTIFICATIONS = Path("monitoring", "notifications.jsonl")
@@ -158,6 +161,8 @@ def history_figure(frame: pd.DataFrame, metrics: list[str] | None = None, overri
         raise MonitoringRecordError(f"unknown metric {terminal_text(unknown[0])!r} (known: {', '.join(METRICS)})")
     if not metrics:
         raise MonitoringRecordError("no metric recorded yet: nothing to plot")
+    from matplotlib.figure import Figure
+
     limits = threshold_lines(overrides)
     batches = list(range(1, len(frame) + 1))
     height = 1.7 * len(metrics) + 0.8

@@ -29,13 +29,15 @@ from pathlib import Path
 DISABLE_VARIABLE = "TWEETOPS_WARM_JOBS"
 SERVING_MODULE = "pipelines.local.serving"
 # What the warm process imports: every job's common stack, then the cleaner's spaCy pipelines and word lexicons
-# (seconds that every cleaning job, the transform's instances and the Monitor's sample would each pay). Not the
-# embedding stack (torch, sentence-transformers, ONNX Runtime): only the jobs of the embedding featurizers need it,
-# and they import it themselves.
+# (seconds that every cleaning job, the transform's instances and the Monitor's sample would each pay). Not torch or
+# sentence-transformers: only the embedding featurizers' one-time model export needs them, and imports them itself.
 PRELOADED = ("numpy", "pandas", "pyarrow.parquet", "pipelines.cli", "processing.validation_jobs",
              "processing.predictions", "inference.handlers", SERVING_MODULE, "processing.jobs",
              "processing.monitoring.jobs", "processing.evolution.jobs")
 WARMED_UP = ("processing.clean:preload",)  # called after the imports
+# Imported once the warm process is ready, one module at a time while no request waits: what only later steps use
+# (the Monitor's report page and ONNX Runtime for its embedding sample, 0.5-0.6 s), off the first job's path.
+LATE_PRELOADED = ("reports.monitoring", "onnxruntime", "tokenizers")
 MAX_MESSAGE = 1 << 20  # one request: command, folder and environment of a job
 # A process's string hash seed is fixed when it starts, so a fork keeps the warm process's: the one every processing
 # and training job's definition sets (PYTHONHASHSEED=0, for reproducible outputs). A job asking for another starts
@@ -95,8 +97,8 @@ class WarmStarter:
     Start it from a thread that lives as long as the run: the warm process dies with that thread (and its jobs with
     it), so that nothing outlives a killed executor."""
 
-    def __init__(self, preload: tuple[str, ...] = PRELOADED):
-        self.preload = preload
+    def __init__(self, preload: tuple[str, ...] = PRELOADED, late: tuple[str, ...] = LATE_PRELOADED):
+        self.preload, self.late = preload, late
         self.process: subprocess.Popen | None = None
         self._socket: socket.socket | None = None
         self._ready = threading.Event()
@@ -117,7 +119,7 @@ class WarmStarter:
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(theirs.fileno()), ",".join(self.preload)],
+            [sys.executable, "-m", __name__, str(theirs.fileno()), ",".join(self.preload), ",".join(self.late)],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONHASHSEED": HASH_SEED}, preexec_fn=_die_with_parent)
         theirs.close()
@@ -211,16 +213,22 @@ class WarmStarter:
 
 
 # --------------------------------------------------------------------------------------------- the warm process
-def serve(channel: socket.socket, preload: list[str]) -> None:
-    """Import `preload`, say ready, then fork a job process per request until the executor closes the channel."""
+def serve(channel: socket.socket, preload: list[str], late: list[str] = ()) -> None:
+    """Import `preload`, say ready, then fork a job process per request until the executor closes the channel;
+    import `late` one module at a time whenever no request is waiting."""
     _import_quietly(preload)
+    _warm_up()
+    late = list(late)
     wakeup_read, wakeup_write = os.pipe()
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select through the wakeup pipe when a job ends
     channel.send(json.dumps({"ready": True}).encode())
     while True:
-        readable, _, _ = select.select([channel, wakeup_read], [], [])
+        readable, _, _ = select.select([channel, wakeup_read], [], [], 0 if late else None)
+        if not readable and late:  # idle: a request arriving now waits for this one import only
+            _import_quietly([late.pop(0)])
+            continue
         if wakeup_read in readable:
             os.read(wakeup_read, 4096)
         if channel in readable:
@@ -255,12 +263,16 @@ def _reap(channel: socket.socket) -> None:
 
 
 def _import_quietly(modules: list[str]) -> None:
-    """Import each module, then call the WARMED_UP functions; one that fails is left for the job to meet itself."""
+    """Import each module; one that fails is left for the job to meet itself."""
     for module in modules:
         try:
             importlib.import_module(module)
         except Exception:  # noqa: BLE001 - any import error is the job's to report
             pass
+
+
+def _warm_up() -> None:
+    """Call the WARMED_UP functions; one that fails is left for the job to meet itself."""
     for name in WARMED_UP:
         module, function = name.split(":")
         try:
@@ -323,4 +335,5 @@ def _exit_code(code) -> int:
 
 
 if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[1])), [name for name in sys.argv[2].split(",") if name])
+    serve(socket.socket(fileno=int(sys.argv[1])), *[[name for name in names.split(",") if name]
+                                                    for names in sys.argv[2:4]])

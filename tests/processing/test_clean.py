@@ -349,23 +349,23 @@ def test_real_spanish_tweets_lose_urls_mentions_hashtag_marks_and_retweet_prefix
 
 
 def test_the_elongation_lexicon_is_read_back_from_the_cache_as_the_package_gives_it(tmp_path, monkeypatch):
+    import marshal
+
     from processing import clean
 
     monkeypatch.setenv("TWEETOPS_CACHE_DIR", str(tmp_path))
     clean.word_log_probs.cache_clear()
     try:
         first = clean.word_log_probs("es")  # read from spacy-lookups-data, then written to the cache
-        (cached,) = (tmp_path / clean.LEXICON_CACHE).glob("es-lexeme-prob-*.json")
+        (cached,) = (tmp_path / clean.LEXICON_CACHE).glob("es-lexeme-prob-*.marshal")
         clean.word_log_probs.cache_clear()
         again = clean.word_log_probs("es")  # read from the cache
         assert again == first and list(again) == list(first)
-        cached.write_text("{not json", encoding="utf-8")  # a damaged cache is read past, and rewritten
-        clean.word_log_probs.cache_clear()
-        assert clean.word_log_probs("es") == first
-        assert cached.read_text(encoding="utf-8").startswith("{\"")
-        cached.write_text("[1, 2]", encoding="utf-8")  # JSON, but not the table
-        clean.word_log_probs.cache_clear()
-        assert clean.word_log_probs("es") == first
+        for damage in (b"", cached.read_bytes()[:1000], b"\xff not marshal", marshal.dumps([1, 2])):
+            cached.write_bytes(damage)  # empty, cut short, not marshal, not the table: read past and rewritten
+            clean.word_log_probs.cache_clear()
+            assert clean.word_log_probs("es") == first
+            assert marshal.loads(cached.read_bytes()) == first
     finally:
         clean.word_log_probs.cache_clear()
 

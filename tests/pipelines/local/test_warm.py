@@ -81,6 +81,16 @@ def test_the_warm_process_has_not_loaded_torch(warm):
     assert "spacy" in maps or "thinc" in maps  # the stack it is there for is loaded
 
 
+def test_once_ready_the_warm_process_imports_what_later_steps_use_while_idle(warm, tmp_path):
+    deadline = time.monotonic() + 60
+    while "onnxruntime" not in Path(f"/proc/{warm.process.pid}/maps").read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    maps = Path(f"/proc/{warm.process.pid}/maps").read_text()
+    assert "onnxruntime" in maps and "matplotlib" in maps  # the report page's and the embedding sample's stacks
+    code, out, err = finish(warm.spawn(["tweetops", "--version"], tmp_path, job_environment()))
+    assert code == 0, err  # and it still starts jobs
+
+
 def test_warm_starts_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("TWEETOPS_WARM_JOBS", "0")
     assert not enabled()
