@@ -65,7 +65,7 @@ def cluster_window(vectors: np.ndarray, *, clustering_params: dict | None = None
     groups cut one category's fine clusters into pieces too small to show a split (banking77's forced split lost)."""
     k_range = window_k_range(len(vectors), k_range)
     clusterer = MessageClusterer(n_clusters="auto", seed=seed, **{**(clustering_params or {}), "k_range": k_range})
-    fine = clusterer.fit_predict(vectors)
+    fine = clusterer.fit_predict(vectors, strata=strata)
     space = clusterer.embed(vectors)
     grouping = group_clusters(space, fine, clusterer.n_clusters_, n_groups=n_groups, seed=seed, strata=strata)
     return WindowClustering(fine, clusterer.n_clusters_, space, grouping, clusterer.selection_)

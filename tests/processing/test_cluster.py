@@ -35,6 +35,31 @@ def test_auto_k_finds_the_number_of_well_separated_groups():
     assert set(clusterer.selection_["k_silhouettes"]) >= {2, 12}
 
 
+def bilingual_topics(n: int = 1200, topics: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features of `topics` topics where each message's language moves it further than its topic does (as with an
+    English sentence model on Spanish and English messages): the rows, and each row's language."""
+    rng = np.random.default_rng(seed)
+    topic, spanish = rng.integers(0, topics, n), rng.integers(0, 2, n).astype(bool)
+    rows = np.zeros((n, topics + 1))
+    rows[:, 0] = np.where(spanish, 2.0, -2.0)
+    rows[np.arange(n), 1 + topic] = 1.0
+    return rows + rng.normal(0, 0.15, rows.shape), np.where(spanish, "es", "en")
+
+
+def test_the_search_for_k_looks_past_the_languages_when_it_is_told_them():
+    rows, languages = bilingual_topics()
+    settings = dict(n_clusters="auto", k_range=(2, 12), use_umap=False, plain_components=None, n_init=3)
+    blind = MessageClusterer(**settings).fit(rows)
+    told = MessageClusterer(**settings).fit(rows, strata=languages)
+    assert blind.n_clusters_ == 2  # the language split: the silhouette's favourite when nothing says otherwise
+    assert told.n_clusters_ == 6  # the topics (the clusters themselves may still differ by language: the grouping
+    # of the fine clusters into categories takes the languages out, processing/grouping.py)
+    one_language = MessageClusterer(**settings).fit(rows, strata=np.full(len(rows), "es"))
+    assert one_language.selection_["k_silhouettes"] == blind.selection_["k_silhouettes"]  # nothing to look past
+    with pytest.raises(ValueError, match="strata must have one value per row"):
+        MessageClusterer(**settings).fit(rows, strata=languages[:10])
+
+
 def test_given_k_is_used_and_labels_cover_every_row(features):
     labels = MessageClusterer(n_clusters=8, use_umap=False).fit_predict(features)
     assert labels.shape == (len(features),)
