@@ -245,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         if "execution" in result:
             print("    steps: " + ", ".join(f"{step['StepName']} {step.get('Seconds', 0):.1f}"
                                           for step in result["execution"]["Steps"]), flush=True)
+            # what was trained, so that a figure is never read off a degenerate model (e.g. two categories)
+            for line in result["output"].splitlines():
+                if line.strip().startswith(("evaluation:", "gold set", "categories:")):
+                    print("    " + line.strip().split("; review page")[0], flush=True)
 
     with tempfile.TemporaryDirectory(prefix="tweetops-speed-") as tmp:
         default_home = Path(tmp) / "default"
