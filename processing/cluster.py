@@ -77,10 +77,10 @@ class MessageClusterer(BaseEstimator):
         self._check_params(len(features))
         fit_rows = sample_indices(len(features), self.max_fit_rows, self.seed)
         sample = features[fit_rows]
-        if strata is not None:
-            if len(strata) != len(features):
-                raise ValueError(f"strata must have one value per row ({len(features)}), got {len(strata)}")
-            strata = np.asarray(strata, dtype=str)[fit_rows]
+        from processing.grouping import language_strata
+
+        languages = language_strata(strata, len(features))  # checked, and None unless two languages hold a share
+        languages = None if languages is None else languages[fit_rows]
         self._check_distinct(sample)
         use_umap, umap_skipped = self.use_umap, None
         if use_umap is not False and len(sample) < umap_min_rows(self.umap_components):
@@ -105,7 +105,7 @@ class MessageClusterer(BaseEstimator):
             del candidates["plain"]
         # k is chosen once, in the LSA space: silhouette in a UMAP embedding (min_dist=0 packs points
         # into tight clumps) keeps rising with k and would always pick the top of the range.
-        k, k_scores = self._choose_k(plain, strata) if self.n_clusters == "auto" else (int(self.n_clusters), {})
+        k, k_scores = self._choose_k(plain, languages) if self.n_clusters == "auto" else (int(self.n_clusters), {})
         evidence = {}
         fitted = {}
         for name, reducer in candidates.items():
@@ -190,7 +190,7 @@ class MessageClusterer(BaseEstimator):
             return KMeans(k, init=ward_centroids(space, k, self.seed), n_init=1, random_state=self.seed).fit(space)
         return KMeans(k, n_init=self.n_init, random_state=self.seed).fit(space)
 
-    def _choose_k(self, space: np.ndarray, strata: np.ndarray | None = None) -> tuple[int, dict]:
+    def _choose_k(self, space: np.ndarray, languages: np.ndarray | None = None) -> tuple[int, dict]:
         # Candidates are fitted on the rows their silhouette is scored on: fitting on more (10k) doubled the
         # search's time without being scored.
         rows = sample_indices(len(space), SILHOUETTE_SAMPLE, self.seed)
@@ -198,12 +198,11 @@ class MessageClusterer(BaseEstimator):
         # With two languages that each hold a real share, the leading components are mostly the language: the
         # silhouette then prefers splitting by language (demo data, 100,000 messages: k=4, clusters that were
         # the languages, against k=100 at 3,000). Each language's mean removed, as the grouping does, it scores
-        # topics. One language: unchanged.
-        from processing.grouping import centred_by_stratum, language_strata
-
-        languages = None if strata is None else language_strata(strata[rows], len(rows))
+        # topics. One language (the share rule applied to all rows, as the grouping applies it): unchanged.
         if languages is not None:
-            space = centred_by_stratum(space, languages)
+            from processing.grouping import centred_by_stratum
+
+            space = centred_by_stratum(space, languages[rows])
         low, high = self.k_range
         high = min(high, len(space) - 1, distinct_rows(space))  # more clusters than points leaves some empty
         grid = sorted({int(round(k)) for k in np.geomspace(low, high, num=12)})

@@ -56,7 +56,7 @@ def test_the_search_for_k_looks_past_the_languages_when_it_is_told_them():
     # of the fine clusters into categories takes the languages out, processing/grouping.py)
     one_language = MessageClusterer(**settings).fit(rows, strata=np.full(len(rows), "es"))
     assert one_language.selection_["k_silhouettes"] == blind.selection_["k_silhouettes"]  # nothing to look past
-    with pytest.raises(ValueError, match="strata must have one value per row"):
+    with pytest.raises(ValueError, match="strata must have one value per message"):
         MessageClusterer(**settings).fit(rows, strata=languages[:10])
 
 
