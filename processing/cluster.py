@@ -345,9 +345,18 @@ def cluster_membership(clusters: np.ndarray, n_clusters: int):
 
 def cluster_centroids(features: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
     """Unit-norm mean feature vector of each cluster (zeros for an empty cluster)."""
-    # The membership product adds each cluster's rows in row order, in float64, as np.add.at did (same bits),
-    # 4-5x faster (100,000 x 784 features: 4.6 -> 0.9 s).
-    sums = np.asarray(cluster_membership(clusters, n_clusters) @ np.asarray(features, dtype=np.float64))
+    # Each cluster's rows are added in row order, in float64, as np.add.at did (same bits), one cluster at a time:
+    # no float64 copy of the whole matrix (3.2 GB at a million rows x 400), and faster than np.add.at (100,000 x
+    # 784: 4.6 s) or a membership product over that copy (1M x 400: 7.1 -> 0.8 s).
+    clusters = np.asarray(clusters)
+    features = np.asarray(features)
+    order = np.argsort(clusters, kind="stable")
+    bounds = np.searchsorted(clusters[order], np.arange(n_clusters + 1))
+    sums = np.zeros((n_clusters, features.shape[1]), dtype=np.float64)
+    for cluster in range(n_clusters):
+        rows = order[bounds[cluster]:bounds[cluster + 1]]
+        if len(rows):
+            sums[cluster] = features[rows].sum(axis=0, dtype=np.float64)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.where(norms == 0, 1, norms)).astype(np.float32)
 

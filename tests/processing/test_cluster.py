@@ -181,6 +181,18 @@ def test_centroids_are_unit_means_and_empty_clusters_are_zero():
     np.testing.assert_allclose(centroids, [[1, 0], [0, 1], [0, 0]])
 
 
+def test_centroids_add_each_cluster_rows_in_row_order_in_float64():
+    # The bits of np.add.at's sequential float64 sums, which earlier centroids (and their summaries) were made of.
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(5000, 64)).astype(np.float32) * rng.lognormal(size=(5000, 1)).astype(np.float32)
+    clusters = rng.integers(0, 7, size=5000)
+    sums = np.zeros((8, 64))
+    np.add.at(sums, clusters, points.astype(np.float64))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    expected = (sums / np.where(norms == 0, 1, norms)).astype(np.float32)
+    np.testing.assert_array_equal(cluster_centroids(points, clusters, n_clusters=8), expected)
+
+
 def test_class_tfidf_ranks_a_cluster_own_words_first():
     import scipy.sparse as sp
 
