@@ -34,7 +34,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_score
 
 from processing.defaults import DEFAULT_K_RANGE
-from processing.storage import cache_root
+from processing.storage import keep_numba_kernels
 
 SILHOUETTE_SAMPLE = 5000
 # scikit-learn computes pairwise distances in chunks of up to `working_memory` MiB (default 1 GiB); smaller
@@ -165,15 +165,15 @@ class MessageClusterer(BaseEstimator):
 
     def _fit_umap(self, sample: np.ndarray) -> "NeighbourUmap":
         import umap  # imported lazily: numba compilation makes the import take seconds
-        from sklearn.neighbors import NearestNeighbors
+
+        from processing.neighbours import cosine_neighbours
 
         cache_umap_kernels()
 
         n_neighbors = min(self.umap_neighbors, len(sample) - 1)
-        # Exact cosine neighbours from scikit-learn instead of UMAP's NN-descent: seconds at our sample sizes,
+        # Exact cosine neighbours by brute force instead of UMAP's NN-descent: seconds at our sample sizes,
         # and it spares the ~30 s of numba compilation NN-descent costs in every fresh process.
-        index = NearestNeighbors(n_neighbors=n_neighbors, metric="cosine", algorithm="brute").fit(sample)
-        distances, indices = index.kneighbors(sample)
+        distances, indices = cosine_neighbours(sample, sample, n_neighbors)
         with warnings.catch_warnings():
             # UMAP warns that a fixed random_state disables parallelism: that is the price of determinism.
             warnings.filterwarnings("ignore", message=".*random_state.*")
@@ -183,7 +183,7 @@ class MessageClusterer(BaseEstimator):
                                 metric="cosine", random_state=self.seed,
                                 precomputed_knn=(indices, distances.astype(np.float32)))
             reducer.fit(sample)
-        return NeighbourUmap(index, reducer.embedding_.astype(np.float32))
+        return NeighbourUmap(sample, reducer.embedding_.astype(np.float32), n_neighbors)
 
     def _kmeans(self, space: np.ndarray, k: int) -> KMeans:
         if self.kmeans_init == "ward":
@@ -264,25 +264,15 @@ def umap_min_rows(components: int) -> int:
 
 
 def cache_umap_kernels() -> None:
-    """Let numba keep UMAP's compiled kernels on disk, in cache_root()/numba unless NUMBA_CACHE_DIR says
-    otherwise: compiling them cost ~8 s in every fresh process, loading them takes a fraction of a second."""
-    import numba
+    """Let numba keep UMAP's compiled kernels on disk (storage.keep_numba_kernels): compiling them cost ~8 s in
+    every fresh process, loading them takes a fraction of a second."""
     import umap.layouts
     import umap.umap_
     import umap.utils
-    from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
-    user_dir = numba.config.CACHE_DIR
-    # The folder is read when a kernel's cache is created, so setting it only around that spares other libraries.
-    numba.config.CACHE_DIR = user_dir or str(cache_root() / "numba")
-    try:
-        for module in (umap.umap_, umap.layouts, umap.utils):
-            for kernel in vars(module).values():
-                if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
-                    kernel.enable_caching()
-    finally:
-        numba.config.CACHE_DIR = user_dir
+    keep_numba_kernels(kernel for module in (umap.umap_, umap.layouts, umap.utils)
+                       for kernel in vars(module).values() if isinstance(kernel, Dispatcher))
 
 
 def ward_centroids(space: np.ndarray, k: int, seed: int, max_rows: int = WARD_MAX_ROWS) -> np.ndarray:
@@ -311,18 +301,21 @@ def partition_evidence(features: np.ndarray, space: np.ndarray, labels: np.ndarr
 class NeighbourUmap:
     """A fitted UMAP embedding of the fit sample, extended to new rows through their nearest fitted neighbours.
 
-    A new row's coordinates are the similarity-weighted mean of its neighbours' coordinates: the point UMAP's
-    own `transform` starts from. It needs no search index of UMAP's (whose NN-descent is what costs the
-    compilation time), and a fitted row maps to about where it is.
+    A new row's coordinates are the similarity-weighted mean of its `n_neighbors` nearest fit rows' coordinates
+    (cosine, processing/neighbours.py): the point UMAP's own `transform` starts from. It needs no search index of
+    UMAP's (whose NN-descent is what costs the compilation time), and a fitted row maps to about where it is.
     """
 
-    def __init__(self, index, embedding: np.ndarray):
-        self.index = index
+    def __init__(self, fit_rows: np.ndarray, embedding: np.ndarray, n_neighbors: int):
+        self.fit_rows = fit_rows
         self.embedding_ = embedding
+        self.n_neighbors = n_neighbors
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         """UMAP coordinates of `features`."""
-        distances, indices = self.index.kneighbors(features)
+        from processing.neighbours import cosine_neighbours
+
+        distances, indices = cosine_neighbours(features, self.fit_rows, self.n_neighbors)
         weights = np.clip(1.0 - distances, 1e-6, None)  # cosine similarity, kept positive
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("nk,nkd->nd", weights, self.embedding_[indices]).astype(np.float64)

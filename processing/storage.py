@@ -58,6 +58,23 @@ def cache_root(folder: str | Path | None = None) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tweetops"
 
 
+def keep_numba_kernels(kernels) -> None:
+    """Let numba keep these compiled kernels (numba dispatchers) on disk, in cache_root()/numba unless
+    NUMBA_CACHE_DIR says otherwise: compiling costs seconds in every fresh process, loading a fraction of one."""
+    import numba
+    from numba.core.caching import NullCache
+
+    user_dir = numba.config.CACHE_DIR
+    # The folder is read when a kernel's cache is created, so setting it only around that spares other libraries.
+    numba.config.CACHE_DIR = user_dir or str(cache_root() / "numba")
+    try:
+        for kernel in kernels:
+            if isinstance(kernel._cache, NullCache):
+                kernel.enable_caching()
+    finally:
+        numba.config.CACHE_DIR = user_dir
+
+
 def key_problem(key: str) -> str | None:
     """Why an S3 key (or its part below a prefix) cannot name a path inside a folder, or None when it can.
 
