@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import boto3
@@ -27,7 +28,26 @@ ROLE = "arn:aws:iam::123456789012:role/tweetops-execution"
 REGION = "us-east-1"
 BUCKET = "sagemaker-us-east-1-123456789012"  # the SDK's default bucket of the role's account
 
+KERNEL_START_ATTEMPTS = 3
+
 pytestmark = pytest.mark.xdist_group("notebooks")  # one worker runs them in turn: each kernel is CPU-bound
+
+
+@contextmanager
+def started_kernel(client: NotebookClient):
+    """client.setup_kernel(), started afresh (up to KERNEL_START_ATTEMPTS times) when the kernel dies before it
+    answers: jupyter_client chooses the kernel's ports by binding and releasing them, and another process (the other
+    test worker's) can take one before the kernel binds it ("Address already in use", CI on 2026-12-03). nbclient
+    shuts a failed kernel down itself. Failures of the notebook's own cells are never retried."""
+    with ExitStack() as stack:
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                stack.enter_context(client.setup_kernel())
+                break
+            except RuntimeError as error:
+                if attempt == KERNEL_START_ATTEMPTS or "Kernel died before replying" not in str(error):
+                    raise
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +86,7 @@ def run_notebook(source: Path, folder: Path, probes: tuple[str, ...] = ()) -> tu
     notebook = nbformat.read(source, as_version=4)
     started = time.perf_counter()
     client = NotebookClient(notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(folder)}})
-    with client.setup_kernel():
+    with started_kernel(client):
         for index, cell in enumerate(notebook.cells):
             client.execute_cell(cell, index)
         seconds = time.perf_counter() - started
@@ -113,7 +133,9 @@ def test_the_readme_says_what_each_notebook_is_for():
 def test_the_kernel_the_notebooks_run_in_is_this_environments_python(work):
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os, sys; print(sys.executable)\n"
                                                                          "print(os.getcwd())")])
-    NotebookClient(notebook, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(work)}}).execute()
+    client = NotebookClient(notebook, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(work)}})
+    with started_kernel(client):
+        client.execute_cell(notebook.cells[0], 0)
     assert outputs(notebook, "text/plain") == [f"{sys.executable}\n{work}\n"]
 
 
