@@ -34,6 +34,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.model_selection import KFold, cross_val_score
 
 from processing.defaults import DEFAULT_K_RANGE
+from processing.neighbours import cosine_neighbours
 from processing.storage import keep_numba_kernels
 
 SILHOUETTE_SAMPLE = 5000
@@ -165,8 +166,6 @@ class MessageClusterer(BaseEstimator):
 
     def _fit_umap(self, sample: np.ndarray) -> "NeighbourUmap":
         import umap  # imported lazily: numba compilation makes the import take seconds
-
-        from processing.neighbours import cosine_neighbours
 
         cache_umap_kernels()
 
@@ -313,8 +312,6 @@ class NeighbourUmap:
 
     def transform(self, features: np.ndarray) -> np.ndarray:
         """UMAP coordinates of `features`."""
-        from processing.neighbours import cosine_neighbours
-
         distances, indices = cosine_neighbours(features, self.fit_rows, self.n_neighbors)
         weights = np.clip(1.0 - distances, 1e-6, None)  # cosine similarity, kept positive
         weights /= weights.sum(axis=1, keepdims=True)

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+
 def cosine_neighbours(queries: np.ndarray, reference: np.ndarray, k: int,
                       workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The `k` nearest reference rows of each query row by cosine distance: (distances, indices), each
